@@ -1,0 +1,1 @@
+"""nspod: a rootless pod sandbox built from Linux namespaces."""

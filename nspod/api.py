@@ -1,0 +1,276 @@
+"""The Python API under the CLI: run, ps, inspect, exec, stop, start, rm.
+The CLI only parses arguments and prints what these return."""
+import json
+import os
+import select
+import shutil
+import signal
+import time
+import uuid
+
+from . import node, phase
+from .errors import NspodError, NotFound
+from .kernel import namespaces, process
+from .paths import pod_dir
+from .spec import load_pods, port_conflicts
+from .store import Store
+
+
+def run(text, source, backoff_base=None, warn=print):
+    """Create and start every pod in a manifest; return their names.
+    Returns once every container has started (or failed to)."""
+    pods, warnings = load_pods(text, source)
+    for w in warnings:
+        warn(w)
+    for pod in pods:
+        for w in port_conflicts(pod):
+            warn(f'pod "{pod.name}": {w}')
+    store = Store()
+    settings = {} if backoff_base is None else {"backoff_base": backoff_base}
+    created = []
+    try:
+        for pod in pods:
+            store.create_pod(pod, str(uuid.uuid4()), settings)
+            created.append(pod.name)
+            _spawn_watchdog(pod.name)
+    except BaseException:
+        # Undo everything done so far, whatever stopped us (Ctrl-C included).
+        for name in created:
+            try:
+                _remove(store, name)
+            except NspodError:
+                pass
+        raise
+    return [p.name for p in pods]
+
+
+def _spawn_watchdog(name, adopt=False):
+    """Ask the node holder to fork the pod's watchdog; wait for its set-up report."""
+    for attempt in range(2):
+        sock = node.connect()
+        try:
+            sock.sendall(json.dumps({"op": "spawn", "pod": name, "adopt": adopt}).encode() + b"\n")
+            reply = sock.makefile().readline()
+        finally:
+            sock.close()
+        if reply:
+            break
+        # The node was exiting as we connected: the next connect starts a new one.
+    if not reply:
+        raise NspodError(f'pod "{name}": the watchdog did not report; see {node.state_dir() / "node.log"}')
+    result = json.loads(reply)
+    if not result.get("ok"):
+        raise NspodError(f'pod "{name}": {result.get("error")}')
+
+
+# -- reading state ------------------------------------------------------------
+def _watchdog_alive(row):
+    return process.alive(row["watchdog_pid"], row["watchdog_start"])
+
+
+def pod_phase(row, alive=None):
+    """The phase to show. A pod whose watchdog is gone (and that did not end
+    or stop) is Unknown: nobody can vouch for its state."""
+    alive = _watchdog_alive(row) if alive is None else alive
+    if alive or row["phase"] in phase.TERMINAL_PHASES or row["desired"] == "stopped":
+        return row["phase"]
+    return "Unknown"
+
+
+def ps():
+    store = Store()
+    out = []
+    for row in store.pods():
+        statuses = [json.loads(c["status"]) for c in store.containers(row["name"])]
+        out.append({
+            "name": row["name"],
+            "phase": pod_phase(row),
+            "ready": f'{sum(1 for s in statuses if s["ready"])}/{len(statuses)}',
+            "restarts": sum(s["restartCount"] for s in statuses),
+            "age": time.time() - row["created"],
+            "uid": row["uid"],
+        })
+    return out
+
+
+def inspect(name):
+    """A Kubernetes v1 Pod object, plus what nspod knows of the kernel objects."""
+    store = Store()
+    row = store.pod(name)
+    containers = store.containers(name)
+    manifest = json.loads(row["manifest"])
+    alive = _watchdog_alive(row)
+    statuses = [json.loads(c["status"]) for c in containers]
+    p = pod_phase(row, alive)
+    metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
+    status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]))}
+    if row["started"]:
+        status["startTime"] = phase.rfc3339(row["started"])
+    status["containerStatuses"] = statuses
+    pause_ns = json.loads(row["pause_ns"]) if row["pause_ns"] else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": manifest["spec"],
+        "status": status,
+        "nspod": {
+            "watchdog": {"pid": row["watchdog_pid"] if alive else None},
+            "pause": {"pid": row["pause_pid"] if process.alive(row["pause_pid"], row["pause_start"]) else None,
+                      "namespaces": pause_ns},
+            "containers": [
+                {"name": c["name"],
+                 "pid": c["pid"] if process.alive(c["pid"], c["pid_start"]) else None,
+                 "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {}}
+                for c in containers
+            ],
+            "stateDir": str(pod_dir(name)),
+        },
+    }
+
+
+# -- changing pods ------------------------------------------------------------
+def stop(name, timeout=None):
+    """TERM each container, KILL after the grace period (or `timeout` s); the
+    pod's processes all end and it is not restarted."""
+    store = Store()
+    row = store.pod(name)
+    store.update_pod(name, desired="stopped", stop_timeout=timeout)
+    if _watchdog_alive(row):
+        grace = timeout if timeout is not None else json.loads(row["manifest"])["spec"].get(
+            "terminationGracePeriodSeconds", 30)
+        _signal_and_wait(row["watchdog_pid"], row["watchdog_start"], signal.SIGTERM, grace + 30)
+        if _watchdog_alive(store.pod(name)):
+            raise NspodError(f'pod "{name}": the watchdog did not stop in time')
+    else:
+        _kill_orphans(store, name, timeout if timeout is not None else 0)
+
+
+def _signal_and_wait(pid, started, sig, timeout):
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if process.start_time(pid) != started:
+            return
+        signal.pidfd_send_signal(fd, sig)
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def _kill_orphans(store, name, grace):
+    """The watchdog is gone: end the pod's processes ourselves, by (pid, start time)."""
+    row = store.pod(name)
+    procs = [(c["pid"], c["pid_start"]) for c in store.containers(name)]
+    for pid, started in procs:
+        process.kill(pid, started, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(process.alive(p, s) for p, s in procs):
+        time.sleep(0.05)
+    for pid, started in procs + [(row["pause_pid"], row["pause_start"])]:
+        process.kill(pid, started, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(process.alive(p, s) for p, s in procs + [(row["pause_pid"], row["pause_start"])]):
+        if time.monotonic() > deadline:
+            raise NspodError(f'pod "{name}": its processes did not end')
+        time.sleep(0.02)
+
+
+def start(name):
+    """Start a stopped (or ended) pod again: a new sandbox, the same pod."""
+    store = Store()
+    row = store.pod(name)
+    if _watchdog_alive(row):
+        raise NspodError(f'pod "{name}" is already running')
+    _kill_orphans(store, name, 0)
+    with store.tx():
+        store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
+        for c in store.containers(name):
+            st = json.loads(c["status"])
+            st.update(state={"waiting": {"reason": "ContainerCreating"}}, ready=False, started=False)
+            store.update_container(name, c["name"], status=st)
+    _spawn_watchdog(name)
+
+
+def rm(name, force=False):
+    store = Store()
+    row = store.pod(name)
+    if _watchdog_alive(row) and not force:
+        raise NspodError(f'pod "{name}" is running: stop it first, or use rm -f')
+    _remove(store, name)
+
+
+def _remove(store, name):
+    row = store.pod(name)
+    if _watchdog_alive(row):
+        try:
+            stop(name, timeout=0)
+        except NspodError:  # a stuck watchdog must not keep the pod alive
+            process.kill(row["watchdog_pid"], row["watchdog_start"], signal.SIGKILL)
+    _kill_orphans(store, name, 0)
+    shutil.rmtree(pod_dir(name), ignore_errors=True)
+    store.delete_pod(name)
+
+
+# -- exec ---------------------------------------------------------------------
+def exec_(name, container, argv):
+    """Run argv inside a running container: join its namespaces, fork, exec.
+    Returns the command's exit code."""
+    store = Store()
+    row = store.pod(name)
+    rows = store.containers(name)
+    if container is None:
+        if len(rows) != 1:
+            raise NspodError(f'pod "{name}" has {len(rows)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
+        c = rows[0]
+    else:
+        c = next((r for r in rows if r["name"] == container), None)
+        if c is None:
+            raise NotFound(f'container "{container}" not found in pod "{name}"')
+    if not process.alive(c["pid"], c["pid_start"]):
+        raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
+    pod = load_pods(row["manifest"], f"pod {name}")[0][0]
+    spec = pod.container(c["name"])
+    kinds = (["user"] if node.rootless() else []) + ["net", "ipc", "uts", "pid", "mnt"]
+    fds = {kind: namespaces.open_ns(c["pid"], kind) for kind in kinds}
+    pid = os.fork()
+    if pid == 0:
+        _exec_child(fds, kinds, spec, argv, pod)
+    for fd in fds.values():
+        os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def _exec_child(fds, kinds, spec, argv, pod):
+    import prctl  # noqa: F401  (import before joining the container's mounts hides our venv)
+
+    from .container import DEFAULT_PATH, StartError, resolve
+    from .kernel.process import restore_signals, restrict_privileges
+
+    code = 126
+    try:
+        for kind in kinds:  # the user namespace first: it grants the rights to join the rest
+            namespaces.setns(fds[kind], kind)
+        pid = os.fork()  # the pid namespace applies to children only
+        if pid == 0:
+            try:
+                restore_signals()
+                env = {"PATH": DEFAULT_PATH, "HOSTNAME": pod.hostname or pod.name, "HOME": "/root"}
+                env.update(spec.environment())
+                os.chdir(spec.working_dir or "/")
+                restrict_privileges()
+                os.execve(resolve(argv[0], env["PATH"]), argv, env)
+            except StartError as e:
+                os.write(2, f"nspod exec: {e}\n".encode())
+                os._exit(127)
+            except OSError as e:
+                os.write(2, f"nspod exec: {argv[0]}: {e.strerror}\n".encode())
+                os._exit(126)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    except BaseException as e:
+        os.write(2, f"nspod exec: {e}\n".encode())
+    os._exit(code)

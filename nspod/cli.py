@@ -1,0 +1,131 @@
+"""`nspod`: argument parsing and output only; the work is in nspod.api."""
+import argparse
+import json
+import sys
+
+from .errors import BadInput, NspodError
+
+
+def _age(seconds):
+    s = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
+def _table(rows):
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+def cmd_run(a, api):
+    from .backoff import parse_duration
+
+    base = None
+    if a.backoff_base is not None:
+        try:
+            base = parse_duration(a.backoff_base)
+        except ValueError as e:
+            raise BadInput(f"--backoff-base: {e}") from None
+    try:
+        text = sys.stdin.read() if a.file == "-" else open(a.file).read()
+    except OSError as e:
+        raise BadInput(f"{a.file}: {e.strerror}") from None
+    for name in api.run(text, a.file, backoff_base=base, warn=lambda w: print(f"Warning: {w}", file=sys.stderr)):
+        print(name)
+
+
+def cmd_ps(a, api):
+    rows = [("NAME", "PHASE", "READY", "RESTARTS", "AGE")]
+    for p in api.ps():
+        rows.append((p["name"], p["phase"], p["ready"], p["restarts"], _age(p["age"])))
+    _table(rows)
+
+
+def cmd_inspect(a, api):
+    print(json.dumps(api.inspect(a.pod), indent=2))
+
+
+def cmd_exec(a, api):
+    if not a.command:
+        raise BadInput("exec: give the command after --, e.g. nspod exec POD -- sh")
+    return api.exec_(a.pod, a.container, a.command)
+
+
+def cmd_stop(a, api):
+    api.stop(a.pod, timeout=a.timeout)
+    print(a.pod)
+
+
+def cmd_start(a, api):
+    api.start(a.pod)
+    print(a.pod)
+
+
+def cmd_rm(a, api):
+    for name in a.pods:
+        api.rm(name, force=a.force)
+        print(name)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("run", help="create and start the pods of a manifest")
+    s.add_argument("file", help="Pod manifest (YAML or JSON; - for stdin)")
+    s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
+    s.set_defaults(fn=cmd_run)
+    s = sub.add_parser("ps", help="list pods")
+    s.set_defaults(fn=cmd_ps)
+    s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
+    s.add_argument("pod")
+    s.add_argument("-o", "--output", choices=["json"], default="json")
+    s.set_defaults(fn=cmd_inspect)
+    s = sub.add_parser("exec", help="run a command in a container")
+    s.add_argument("pod")
+    s.add_argument("-c", "--container")
+    s.add_argument("command", nargs="*", help="after --: the command and its arguments")
+    s.set_defaults(fn=cmd_exec)
+    s = sub.add_parser("stop", help="TERM the containers, KILL after the grace period")
+    s.add_argument("pod")
+    s.add_argument("--timeout", type=float, help="grace period in seconds (default: the pod's)")
+    s.set_defaults(fn=cmd_stop)
+    s = sub.add_parser("start", help="start a stopped pod again")
+    s.add_argument("pod")
+    s.set_defaults(fn=cmd_start)
+    s = sub.add_parser("rm", help="remove pods")
+    s.add_argument("-f", "--force", action="store_true", help="stop a running pod first (no grace period)")
+    s.add_argument("pods", nargs="+")
+    s.set_defaults(fn=cmd_rm)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "exec" in argv and "--" in argv:  # everything after -- is the command
+        i = argv.index("--")
+        head, tail = argv[:i], argv[i + 1:]
+    else:
+        head, tail = argv, None
+    try:
+        a = parser().parse_args(head)
+    except SystemExit as e:
+        return 2 if e.code else 0
+    if tail is not None:
+        a.command = tail
+    from . import api
+
+    try:
+        code = a.fn(a, api)
+    except NspodError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

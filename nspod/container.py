@@ -1,0 +1,152 @@
+"""Starting one container: the kernel steps, in order.
+
+    fork (into the pod's PID namespace, or a new one)
+    join the pause holder's net, ipc and uts namespaces
+    new mount namespace, private propagation
+    root filesystem: tmpfs + read-only host dirs + /dev + /tmp
+    volumes at their mountPaths
+    /proc of the container's PID namespace, then pivot_root into the new root
+    join the container's cgroup leaf
+    drop privileges (bounding set, no_new_privs)
+    stdio to the log pipes, working directory, environment
+    execve
+
+A failure at any step is written to an error pipe (closed on exec), so the
+watchdog can tell "could not start" (a Kubernetes StartError) from "exited".
+"""
+import json
+import os
+import shutil
+from dataclasses import dataclass
+
+from .errors import NspodError
+from .kernel import mounts, namespaces, process, spawn
+from .kernel.process import restore_signals
+from . import rootfs
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Plan:
+    spec: object            # nspod.spec.Container
+    root: str               # mount point for the container's root
+    shm_dir: str
+    volumes: dict           # volume name -> host path
+    pod_ns: dict            # kind -> fd of the pause holder's namespace
+    hostname: str
+    stdout: int             # write ends of the log pipes
+    stderr: int
+    cgroup_procs: str = None  # cgroup.procs of the container's leaf, if any
+
+
+class StartError(NspodError):
+    """The container process could not be started (reason, message as Kubernetes shows them)."""
+
+    def __init__(self, reason, message):
+        self.reason = reason
+        super().__init__(message)
+
+
+def start(plan, shared_pid_ns=None):
+    """Fork and start the container; return its pid once it has exec'd.
+    Raises StartError when a step before exec failed."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = spawn.spawn(lambda: _child(plan, w), new_pid_ns=shared_pid_ns is None,
+                          join_pid_ns=shared_pid_ns)
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        failure = f.read()  # EOF on exec (the pipe is close-on-exec)
+    if failure:
+        os.waitpid(pid, 0)
+        err = json.loads(failure)
+        raise StartError(err["reason"], err["message"])
+    return pid
+
+
+def _child(plan, errpipe):
+    step = "start"
+    try:
+        restore_signals()
+        step = "join the pod's namespaces"
+        join_pod_namespaces(plan.pod_ns)
+        step = "create a mount namespace"
+        namespaces.unshare("mnt")
+        mounts.make_private("/")
+        step = "join the cgroup"
+        join_cgroup(plan.cgroup_procs)
+        step = "build the root filesystem"
+        rootfs.build(plan.root, plan.shm_dir)
+        step = "mount volumes"
+        for vm in plan.spec.volume_mounts:
+            rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]))
+        step = "mount /proc"
+        # Before pivot_root: the kernel lets a user namespace mount proc only
+        # while a fully visible proc is still mounted in the mount namespace.
+        mounts.proc(f"{plan.root}/proc")
+        step = "pivot_root"
+        mounts.pivot_root(plan.root)
+        step = "set up the process"
+        env = environment(plan)
+        argv = plan.spec.argv()
+        redirect_stdio(plan.stdout, plan.stderr)
+        process.restrict_privileges()
+        workdir = plan.spec.working_dir or "/"
+        os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
+        os.chdir(workdir)
+        step = "exec"
+        exe = resolve(argv[0], env["PATH"])
+        os.execve(exe, argv, env)
+    except StartError as e:
+        _report(errpipe, e.reason, str(e))
+    except OSError as e:
+        _report(errpipe, "StartError", f"{step}: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+    except BaseException as e:  # any failure must reach the watchdog, not vanish
+        _report(errpipe, "StartError", f"{step}: {e}")
+    os._exit(127)
+
+
+def join_pod_namespaces(pod_ns):
+    for kind in ("net", "ipc", "uts"):
+        namespaces.setns(pod_ns[kind], kind)
+
+
+def join_cgroup(procs_file):
+    if procs_file:
+        with open(procs_file, "w") as f:
+            f.write("0")
+
+
+def environment(plan):
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": plan.hostname, "HOME": "/root"}
+    env.update(plan.spec.environment())
+    return env
+
+
+def redirect_stdio(out, err):
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(null)
+
+
+def resolve(name, path):
+    """The executable for argv[0], searched in PATH like execvp (message as runc words it)."""
+    if "/" in name:
+        if not os.path.exists(name):
+            raise StartError("StartError", f'exec: "{name}": stat {name}: no such file or directory')
+        return name
+    found = shutil.which(name, path=path)
+    if not found:
+        raise StartError("StartError", f'exec: "{name}": executable file not found in $PATH')
+    return found
+
+
+def _report(errpipe, reason, message):
+    try:
+        os.write(errpipe, json.dumps({"reason": reason, "message": message}).encode())
+    except OSError:
+        pass

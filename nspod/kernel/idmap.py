@@ -1,0 +1,68 @@
+"""User-namespace id maps: who the pod's root is on the host.
+
+With a subordinate range in /etc/subuid (and newuidmap installed) the user
+namespace maps 0 -> the user's own id and 1..N -> the range, as rootless
+Podman does. Without one, only the user's own id is mapped (0 -> uid).
+"""
+import os
+import pwd
+import shutil
+import subprocess
+
+from ..errors import HostUnsupported
+
+
+def subordinate_range(path, uid):
+    """(start, count) of the first range for uid (by name or number), or None."""
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = None
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[0] in (name, str(uid)):
+                    return int(parts[1]), int(parts[2])
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def plan(uid=None, gid=None):
+    """The maps to write: {"uid": [(inside, outside, count)], "gid": [...], "helper": bool}."""
+    uid = os.getuid() if uid is None else uid
+    gid = os.getgid() if gid is None else gid
+    subuid = subordinate_range("/etc/subuid", uid)
+    subgid = subordinate_range("/etc/subgid", uid)
+    helpers = shutil.which("newuidmap") and shutil.which("newgidmap")
+    if subuid and subgid and helpers:
+        return {
+            "uid": [(0, uid, 1), (1, subuid[0], subuid[1])],
+            "gid": [(0, gid, 1), (1, subgid[0], subgid[1])],
+            "helper": True,
+        }
+    return {"uid": [(0, uid, 1)], "gid": [(0, gid, 1)], "helper": False}
+
+
+def write_maps(pid, maps):
+    """Write the id maps of the user namespace of pid (called from outside it)."""
+    if maps["helper"]:
+        for kind in ("uid", "gid"):
+            args = [f"new{kind}map", str(pid)]
+            for inside, outside, count in maps[kind]:
+                args += [str(inside), str(outside), str(count)]
+            done = subprocess.run(args, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise HostUnsupported(
+                    f"{args[0]} failed: {done.stderr.strip()} "
+                    "(check /etc/subuid and /etc/subgid, and that uidmap is installed)"
+                )
+        return
+    # An unprivileged process may map only its own ids, and only after
+    # giving up setgroups(2) for the namespace.
+    with open(f"/proc/{pid}/setgroups", "w") as f:
+        f.write("deny")
+    for kind in ("uid", "gid"):
+        with open(f"/proc/{pid}/{kind}_map", "w") as f:
+            f.write("".join(f"{i} {o} {c}\n" for i, o, c in maps[kind]))

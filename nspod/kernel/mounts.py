@@ -1,0 +1,77 @@
+"""Mounts: the steps of building a container's root, as bubblewrap does."""
+import os
+import platform
+
+from .libc import call, cstr
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[platform.machine()]
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
+
+# statvfs f_flag bit -> mount flag. A read-only remount inside a user namespace
+# must keep the flags the kernel locked on the original mount, or it fails.
+_LOCKED = {
+    os.ST_NOSUID: MS_NOSUID,
+    os.ST_NODEV: MS_NODEV,
+    os.ST_NOEXEC: MS_NOEXEC,
+    os.ST_NOATIME: MS_NOATIME,
+    os.ST_NODIRATIME: MS_NODIRATIME,
+    os.ST_RELATIME: MS_RELATIME,
+}
+
+
+def mount(source, target, fstype=None, flags=0, data=None):
+    try:
+        call("mount", cstr(source), cstr(target), cstr(fstype), flags, cstr(data))
+    except OSError as e:
+        raise OSError(e.errno, f"mount {source} on {target}: {e.strerror}") from None
+
+
+def make_private(path="/"):
+    """Stop mount events propagating back to the host (and from it)."""
+    mount(None, path, None, MS_REC | MS_PRIVATE)
+
+
+def tmpfs(target, size=None, mode="0755"):
+    data = f"mode={mode}" + (f",size={size}" if size else "")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data)
+
+
+def bind(source, target, readonly=False, recursive=True):
+    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+    if readonly:
+        remount_readonly(target)
+
+
+def remount_readonly(target):
+    kept = 0
+    flags = os.statvfs(target).f_flag
+    for st, ms in _LOCKED.items():
+        if flags & st:
+            kept |= ms
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+
+
+def proc(target):
+    mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def pivot_root(new_root):
+    """Make new_root the root of this mount namespace and drop the old one."""
+    os.chdir(new_root)
+    # pivot_root(".", ".") stacks the old root under the new one; unmount it.
+    call("syscall", _SYS_PIVOT_ROOT, b".", b".")
+    call("umount2", b".", MNT_DETACH)
+    os.chdir("/")

@@ -1,0 +1,99 @@
+"""Processes: identity that survives pid reuse, signals, process control."""
+import os
+import signal
+
+
+def start_time(pid):
+    """Kernel start time of pid (clock ticks since boot), or None if gone.
+    A (pid, start_time) pair names one process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+
+
+def alive(pid, started):
+    """True iff the process (pid, started) still exists (zombies count as gone)."""
+    if not pid:
+        return False
+    if start_time(pid) != started:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
+    except OSError:
+        return False
+
+
+def kill(pid, started, sig=signal.SIGKILL):
+    """Signal the process (pid, started) if it is still that process."""
+    if not pid or start_time(pid) != started:
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        # Re-check after taking the pidfd: from here on the fd pins the process.
+        if start_time(pid) != started:
+            return False
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def set_name(name):
+    """Name the process as ps and top show it (comm, 15 bytes) and its argv."""
+    import prctl
+
+    prctl.set_name(name[:15])
+    try:
+        prctl.set_proctitle(name)
+    except Exception:  # proctitle needs argv space; the short name is enough
+        pass
+
+
+def become_subreaper():
+    """Orphaned descendants are re-parented to us, so we can wait for them."""
+    import prctl
+
+    prctl.set_child_subreaper(1)
+
+
+# The capabilities a container keeps: containerd's (and so Kubernetes') default set.
+DEFAULT_CAPS = (
+    "chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid",
+    "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill",
+    "audit_write",
+)
+
+
+def restrict_privileges():
+    """No new privileges through setuid binaries; drop capabilities beyond the default set."""
+    import prctl
+
+    for cap in prctl.ALL_CAP_NAMES:
+        if cap not in DEFAULT_CAPS:
+            try:
+                setattr(prctl.capbset, cap, False)
+            except (OSError, ValueError):
+                pass  # capability unknown to this kernel
+    prctl.set_no_new_privs(1)
+
+
+def restore_signals():
+    """Undo what the Python parent set: ignored signals stay ignored across
+    exec (Python ignores SIGPIPE), and a forked child inherits the wakeup fd."""
+    import signal as sig
+
+    sig.set_wakeup_fd(-1)
+    for s in (sig.SIGPIPE, sig.SIGXFSZ, sig.SIGTERM, sig.SIGINT, sig.SIGCHLD, sig.SIGHUP):
+        sig.signal(s, sig.SIG_DFL)
+    sig.pthread_sigmask(sig.SIG_SETMASK, [])

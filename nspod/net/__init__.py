@@ -1,0 +1,1 @@
+"""Networking with pyroute2 (netlink). Imported lazily: pyroute2 costs ~100 ms."""

@@ -1,0 +1,72 @@
+"""The pause holder: owns the pod's net, ipc and uts namespaces (and the
+PID namespace when the pod shares one). Minimal and long-lived; the pod lives
+as long as it does.
+
+    fork (as PID 1 of a new PID namespace when shareProcessNamespace)
+    new net, ipc, uts namespaces
+    set the pod's hostname
+    bring up lo
+    exec catatonit -P (pause mode: reap children, exit 0 on TERM)
+"""
+import os
+import shutil
+import signal
+import socket
+
+from .kernel import namespaces, spawn
+from .kernel.process import restore_signals
+from .net.loopback import loopback_up
+
+
+def start(hostname, share_pid, log_fd):
+    """Start the pause holder; return its pid. It reports failure by exiting."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = spawn.spawn(lambda: _child(hostname, log_fd, w), new_pid_ns=share_pid)
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        failure = f.read()
+    if failure:
+        os.waitpid(pid, 0)
+        raise OSError(f"pause holder: {failure.decode()}")
+    return pid
+
+
+def _child(hostname, log_fd, errpipe):
+    try:
+        restore_signals()
+        namespaces.unshare("net", "ipc", "uts")
+        socket.sethostname(hostname)
+        loopback_up()
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
+        if catatonit:
+            os.execv(catatonit, ["catatonit", "-P"])
+    except BaseException as e:
+        os.write(errpipe, str(e).encode())
+        os._exit(1)
+    os.close(errpipe)
+    pause_forever()
+
+
+def pause_forever():
+    """Fallback pause when catatonit is not installed: what Kubernetes' pause
+    does: reap children, exit 0 on TERM or INT."""
+    from .kernel.process import set_name
+
+    set_name("nspod-pause")
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+    signal.signal(signal.SIGCHLD, lambda *_: _reap())
+    while True:
+        signal.pause()
+
+
+def _reap():
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass

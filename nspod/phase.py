@@ -1,0 +1,277 @@
+"""Pod phase, pod conditions and container-state shapes, as the kubelet computes them.
+
+Everything here is pure: it takes container statuses (plain dicts in Kubernetes' own
+JSON shape, as stored and as printed by ``inspect``) and returns what the kubelet
+would report. No syscalls.
+
+Container state (exactly one key)::
+
+    {"waiting":    {"reason": "CrashLoopBackOff", "message": "..."}}
+    {"running":    {"startedAt": "2024-01-02T03:04:05Z"}}
+    {"terminated": {"exitCode": 137, "signal": 9, "reason": "Error",
+                    "startedAt": "...", "finishedAt": "..."}}
+
+Container status: ``{"name", "state", "lastState" ({} when none), "restartCount",
+"ready", "started", ...}``.
+
+Upstream rules followed (Kubernetes v1.27 .. v1.35; the regular-container part of
+these functions has not changed since v1.27 added ``podIsTerminal``):
+
+* ``pod_phase``   -- ``getPhase`` in ``pkg/kubelet/kubelet_pods.go``, for regular
+  containers only (nspod has no init or sidecar containers), plus the terminal-phase
+  guard of ``generateAPIPodStatus`` ("pods are not allowed to transition out of
+  terminal phases").
+* ``conditions``  -- ``GeneratePodInitializedCondition``, ``GeneratePodReadyCondition``,
+  ``GenerateContainersReadyCondition`` in ``pkg/kubelet/status/generate.go``, in the
+  order ``generateAPIPodStatus`` appends them, and ``lastTransitionTime`` kept while a
+  condition's status does not change (the status manager's rule).
+* ``container_ready`` -- the prober manager: a container without a readiness probe
+  is ready exactly while it is running.
+* ``terminated``  -- the reasons containerd's CRI plugin gives: ``Completed`` (exit 0),
+  ``OOMKilled``, else ``Error``; a process killed by signal N exits 128+N.
+"""
+
+import math
+import time
+
+PENDING = "Pending"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+UNKNOWN = "Unknown"
+
+TERMINAL_PHASES = (SUCCEEDED, FAILED)
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+
+
+# --- time stamps -------------------------------------------------------------------
+
+def rfc3339(ts: float) -> str:
+    """``2024-01-02T03:04:05Z``: UTC, second precision (how metav1.Time serializes)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.floor(ts)))
+
+
+def rfc3339_nano(ts) -> str:
+    """``2016-10-06T00:17:09.669794202Z``: UTC with nine fraction digits, for log lines.
+
+    ``ts`` is an ``int`` of nanoseconds since the epoch (``time.time_ns()``) or a
+    ``float`` of seconds (``time.time()``).
+    """
+    if isinstance(ts, int):
+        secs, nanos = divmod(ts, 1_000_000_000)
+    else:
+        secs = math.floor(ts)
+        nanos = round((ts - secs) * 1e9)
+        if nanos >= 1_000_000_000:
+            secs, nanos = secs + 1, nanos - 1_000_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{nanos:09d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch for an RFC 3339 time stamp (``Z`` or an offset)."""
+    from datetime import datetime  # lazy: keep this module's import cheap
+
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    head, dot, rest = text.partition(".")
+    if dot:  # datetime takes at most 6 fraction digits; keep the offset after them
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        frac, offset = rest[:digits], rest[digits:]
+        text = f"{head}.{(frac + '000000')[:6]}{offset}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time stamp") from None
+
+
+# --- container states --------------------------------------------------------------
+
+def waiting(reason: str, message: str | None = None) -> dict:
+    state = {"reason": reason}
+    if message:
+        state["message"] = message
+    return {"waiting": state}
+
+
+def running(started_at: str) -> dict:
+    return {"running": {"startedAt": started_at}}
+
+
+def terminated(exit_code: int | None = None, *, signal: int | None = None,
+               oom_killed: bool = False, started_at: str | None = None,
+               finished_at: str | None = None, message: str | None = None) -> dict:
+    """A terminated state. Give ``exit_code`` for a process that exited, ``signal``
+    for one that was killed (its exit code is then 128+signal, as runc reports it)."""
+    if exit_code is None:
+        if signal is None:
+            raise ValueError("terminated() needs exit_code or signal")
+        exit_code = 128 + signal
+    if oom_killed:
+        reason = "OOMKilled"
+    elif exit_code == 0:
+        reason = "Completed"
+    else:
+        reason = "Error"
+    state = {"exitCode": exit_code, "reason": reason}
+    if signal is not None:
+        state["signal"] = signal
+    if message:
+        state["message"] = message
+    if started_at is not None:
+        state["startedAt"] = started_at
+    if finished_at is not None:
+        state["finishedAt"] = finished_at
+    return {"terminated": state}
+
+
+def container_ready(status: dict) -> bool:
+    """Ready iff running: nspod has no readiness probes, and the kubelet marks a
+    container without one ready as soon as it runs."""
+    return "running" in (status.get("state") or {})
+
+
+# --- phase ---------------------------------------------------------------------------
+
+def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None = None,
+              watchdog_alive: bool = True, pod_is_terminal: bool = False,
+              containers: list[str] | None = None) -> str:
+    """The pod phase, by the kubelet's ``getPhase``.
+
+    ``terminal``: the phase already reported, if it was Succeeded or Failed; a pod
+    never leaves a terminal phase, so it is returned as is.
+    ``watchdog_alive=False``: nobody is watching the containers, so the phase is
+    ``Unknown`` (the node controller's answer for an unreachable node), unless terminal.
+    ``pod_is_terminal``: the pod is being stopped for good (``nspod stop``/``rm``), so
+    containers will not be restarted whatever the restart policy: once all have
+    stopped, the phase is Succeeded if all exited 0, else Failed.
+    ``containers``: the spec's container names; a name without a status counts as
+    unknown (without it, only the statuses given are counted).
+    """
+    if restart_policy not in RESTART_POLICIES:
+        raise ValueError(f"restartPolicy {restart_policy!r} is not one of {RESTART_POLICIES}")
+    if terminal in TERMINAL_PHASES:
+        return terminal
+    if not watchdog_alive:
+        return UNKNOWN
+
+    running_ = waiting_ = stopped = succeeded = unknown = 0
+    for status in statuses:
+        state = status.get("state") or {}
+        if "running" in state:
+            running_ += 1
+        elif "terminated" in state:
+            stopped += 1
+            if state["terminated"].get("exitCode") == 0:
+                succeeded += 1
+        elif "waiting" in state:
+            # Waiting to be restarted after a run counts as stopped (not succeeded,
+            # even after exit 0); waiting to start for the first time counts as waiting.
+            if "terminated" in (status.get("lastState") or {}):
+                stopped += 1
+            else:
+                waiting_ += 1
+        else:
+            unknown += 1
+    if containers is not None:
+        known = {s.get("name") for s in statuses}
+        unknown += sum(1 for name in containers if name not in known)
+
+    if waiting_ > 0:
+        return PENDING  # one or more containers has not been started
+    if running_ > 0 and unknown == 0:
+        return RUNNING  # all started, at least one running
+    if running_ == 0 and stopped > 0 and unknown == 0:
+        if pod_is_terminal:
+            return SUCCEEDED if stopped == succeeded else FAILED
+        if restart_policy == "Always":
+            return RUNNING  # all are in the process of restarting
+        if stopped == succeeded:
+            return SUCCEEDED
+        if restart_policy == "Never":
+            return FAILED
+        return RUNNING  # OnFailure: the failed ones are being restarted
+    return PENDING
+
+
+def is_terminal(phase: str) -> bool:
+    return phase in TERMINAL_PHASES
+
+
+# --- conditions ----------------------------------------------------------------------
+
+def _go_list(names: list[str]) -> str:
+    return "[" + " ".join(names) + "]"  # how Go's %s prints a []string
+
+
+def _condition(type_: str, status: bool | str, reason: str | None = None,
+               message: str | None = None) -> dict:
+    if isinstance(status, bool):
+        status = "True" if status else "False"
+    cond = {"type": type_, "status": status}
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    return cond
+
+
+def _containers_ready(phase, statuses, containers):
+    by_name = {s.get("name"): s for s in statuses}
+    names = list(containers) if containers is not None else [s.get("name") for s in statuses]
+    unknown = [n for n in names if n not in by_name]
+    unready = [n for n in names if n in by_name and not by_name[n].get("ready", False)]
+    if phase == SUCCEEDED and not unknown:
+        return _condition("ContainersReady", False, "PodCompleted")
+    if phase == FAILED:
+        return _condition("ContainersReady", False, "PodFailed")
+    messages = []
+    if unknown:
+        messages.append(f"containers with unknown status: {_go_list(unknown)}")
+    if unready:
+        messages.append(f"containers with unready status: {_go_list(unready)}")
+    if messages:
+        return _condition("ContainersReady", False, "ContainersNotReady", ", ".join(messages))
+    return _condition("ContainersReady", True)
+
+
+def conditions(phase: str, statuses: list[dict], initialized: bool = True,
+               now_rfc3339: str | None = None, *, containers: list[str] | None = None,
+               previous: list[dict] | None = None,
+               sandbox_ready: bool | None = None) -> list[dict]:
+    """The kubelet-owned pod conditions, in the kubelet's order:
+    [PodReadyToStartContainers], Initialized, Ready, ContainersReady, PodScheduled.
+
+    ``initialized``: False while the pod is still being set up (nspod has no init
+    containers, so the kubelet's rule makes this True otherwise).
+    ``previous``: the conditions reported last time; a condition whose status did not
+    change keeps its ``lastTransitionTime``.
+    ``sandbox_ready``: when given, adds PodReadyToStartContainers (pause holder and
+    network are up), as kubelets since v1.29 do.
+    In phase Unknown, Ready is False (the node controller's MarkPodsNotReady).
+    """
+    now = now_rfc3339 or rfc3339(time.time())
+    out = []
+    if sandbox_ready is not None:
+        out.append(_condition("PodReadyToStartContainers", sandbox_ready))
+
+    if phase == SUCCEEDED:
+        out.append(_condition("Initialized", True, "PodCompleted"))
+    elif initialized:
+        out.append(_condition("Initialized", True))
+    else:
+        out.append(_condition("Initialized", False, "ContainersNotInitialized"))
+
+    containers_ready = _containers_ready(phase, statuses, containers)
+    if phase == UNKNOWN:
+        ready = _condition("Ready", False)
+    else:  # Ready mirrors ContainersReady (nspod has no readiness gates)
+        ready = dict(containers_ready, type="Ready")
+    out += [ready, containers_ready, _condition("PodScheduled", True)]
+
+    before = {c.get("type"): c for c in previous or ()}
+    for cond in out:
+        old = before.get(cond["type"])
+        kept = old is not None and old.get("status") == cond["status"]
+        cond["lastProbeTime"] = None
+        cond["lastTransitionTime"] = old.get("lastTransitionTime", now) if kept else now
+    return out

@@ -1,0 +1,68 @@
+"""The pod as the API server would store it, for `nspod inspect` to echo:
+only the fields nspod knows (cluster-only ones dropped) and the defaults the
+API server fills in. Runs on documents that passed validation."""
+
+import copy
+
+from nspod.spec.schema import (
+    CONTAINER, EMPTY_DIR, ENV_VAR, HOST_PATH, METADATA, PORT, RESOURCES, SPEC, VOLUME,
+    VOLUME_MOUNT,
+)
+
+
+def normalize(document):
+    document = copy.deepcopy(document)  # the Pod must not share the caller's dicts
+    metadata = _known(document.get("metadata"), METADATA)
+    metadata.setdefault("namespace", "default")
+    spec = _known(document["spec"], SPEC)
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    if "volumes" in spec:
+        spec["volumes"] = [_volume(v) for v in spec["volumes"]]
+    spec["containers"] = [_container(c) for c in spec["containers"]]
+    if "resources" in spec:
+        spec["resources"] = _resources(spec["resources"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def _known(node, fields):
+    return {k: v for k, v in (node or {}).items() if k in fields.known and v is not None}
+
+
+def _container(node):
+    container = _known(node, CONTAINER)
+    container.setdefault("imagePullPolicy", "IfNotPresent")
+    if "env" in container:
+        container["env"] = [_known(e, ENV_VAR) for e in container["env"]]
+    if "ports" in container:
+        container["ports"] = [_known(p, PORT) for p in container["ports"]]
+        for port in container["ports"]:
+            port.setdefault("protocol", "TCP")
+    if "volumeMounts" in container:
+        container["volumeMounts"] = [_known(m, VOLUME_MOUNT) for m in container["volumeMounts"]]
+    if "resources" in container:
+        container["resources"] = _resources(container["resources"])
+    return container
+
+
+def _resources(node):
+    resources = _known(node, RESOURCES)
+    # Quantities are strings in the API (`cpu: 0.5` in YAML reads as a float).
+    for kind in ("limits", "requests"):
+        if kind in resources:
+            resources[kind] = {k: str(v) for k, v in resources[kind].items()}
+    if resources.get("limits"):
+        resources["requests"] = {**resources["limits"], **resources.get("requests", {})}
+    return resources
+
+
+def _volume(node):
+    volume = _known(node, VOLUME)
+    if "hostPath" in volume:
+        volume["hostPath"] = _known(volume["hostPath"], HOST_PATH)
+        volume["hostPath"].setdefault("type", "")
+    else:  # no source means emptyDir
+        volume["emptyDir"] = _known(volume.get("emptyDir"), EMPTY_DIR)
+        if "sizeLimit" in volume["emptyDir"]:
+            volume["emptyDir"]["sizeLimit"] = str(volume["emptyDir"]["sizeLimit"])
+    return volume

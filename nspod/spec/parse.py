@@ -1,0 +1,198 @@
+"""YAML text -> validated Pods. Every problem in every document is collected
+and raised as one ManifestError, so nothing is created from a bad file."""
+
+from nspod.errors import ManifestError
+from nspod.spec.container import parse_container
+from nspod.spec.documents import read_documents
+from nspod.spec.fields import (
+    Report, at, boolean, integer, item, listing, mapping, one_of, require, string,
+)
+from nspod.spec.manifest import normalize
+from nspod.spec.model import Pod
+from nspod.spec.names import dns_label, dns_subdomain, label_value, qualified_name
+from nspod.spec.resources import parse_resources
+from nspod.spec.schema import METADATA, POD, RESTART_POLICIES, SPEC
+from nspod.spec.volume import parse_volume
+
+# Kubernetes' limit on the total size of a pod's annotations.
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+
+
+def load_pods(text, source="<stdin>"):
+    """Parse a YAML stream of Pod documents: (pods, warnings).
+
+    Raises ManifestError listing every problem; document paths are prefixed
+    with "[index]" when the stream holds more than one document.
+    """
+    documents = read_documents(text, source)
+    if not documents:
+        raise ManifestError([(source, "contains no Pod (no YAML document)")])
+    several = len(documents) > 1
+    pods, problems, warnings = [], [], []
+    for index, document in enumerate(documents):
+        prefix = f"[{index}]" if several else ""
+        report = Report()
+        pod = _parse_pod(document, report)
+        for path, message in report.problems:
+            problems.append((_prefixed(prefix, path) or source, message))
+        if pod is not None and report.ignored:
+            warnings.append(
+                f'pod "{pod.name}": ignoring fields that only matter to a cluster: '
+                + ", ".join(report.ignored)
+            )
+        pods.append(pod)
+    problems += _duplicate_pods(pods)
+    if problems:
+        raise ManifestError(problems)
+    return pods, warnings
+
+
+def _prefixed(prefix, path):
+    if prefix and path:
+        return f"{prefix}.{path}"
+    return prefix or path
+
+
+def _duplicate_pods(pods):
+    problems, first = [], {}
+    for index, pod in enumerate(pods):
+        if pod is None or not pod.name:
+            continue
+        key = (pod.namespace, pod.name)
+        if key in first:
+            problems.append((
+                f"[{index}].metadata.name",
+                f'duplicate pod "{pod.name}" in namespace "{pod.namespace}" '
+                f"(also in document [{first[key]}])",
+            ))
+        first.setdefault(key, index)
+    return problems
+
+
+def _parse_pod(document, report):
+    """A Pod, or None when the document is not a Pod at all."""
+    if not isinstance(document, dict):
+        report.problem("", "must be a mapping with apiVersion, kind, metadata and spec")
+        return None
+    top = mapping(document, "", report, POD)
+    api_version, kind = top.get("apiVersion"), top.get("kind")
+    if require(top, "apiVersion", "", report) and api_version != "v1":
+        report.problem("apiVersion", f'"{api_version}" is not supported: must be v1')
+    if require(top, "kind", "", report) and kind != "Pod":
+        report.problem("kind", f'"{kind}" is not supported: must be Pod (nspod runs pods only)')
+    if api_version != "v1" or kind != "Pod":
+        return None  # the rest would be checked against the wrong schema
+
+    metadata = _metadata(top.get("metadata"), report)
+    if not require(top, "spec", "", report):
+        return None
+    spec = _spec(top["spec"], report)
+    # Only a valid document is normalized; an invalid one raises anyway.
+    manifest = normalize(document) if not report.problems else {}
+    return Pod(**metadata, **spec, manifest=manifest)
+
+
+def _metadata(node, report):
+    """Pod keyword arguments from metadata."""
+    metadata = mapping(node, "metadata", report, METADATA)
+    namespace = string(metadata.get("namespace"), "metadata.namespace", report) or "default"
+    if error := dns_label(namespace):
+        report.problem("metadata.namespace", error)
+    annotations = _string_map(metadata.get("annotations"), "metadata.annotations", report)
+    if sum(len(k) + len(v) for k, v in annotations.items()) > MAX_ANNOTATIONS_BYTES:
+        report.problem("metadata.annotations", "must have at most 262144 bytes in total")
+    return {
+        "name": _pod_name(metadata, report) or "",
+        "namespace": namespace,
+        "labels": _string_map(metadata.get("labels"), "metadata.labels", report, label_value),
+        "annotations": annotations,
+    }
+
+
+def _spec(node, report):
+    """Pod keyword arguments from spec."""
+    spec = mapping(node, "spec", report, SPEC)
+    volumes = _volumes(spec.get("volumes"), report)
+    containers = _containers(spec.get("containers"), report, {v.name for v in volumes})
+
+    hostname = string(spec.get("hostname"), "spec.hostname", report)
+    if hostname is not None and (error := dns_label(hostname)):
+        report.problem("spec.hostname", error)
+    grace_path = "spec.terminationGracePeriodSeconds"
+    grace = integer(spec.get("terminationGracePeriodSeconds"), grace_path, report)
+    if grace is not None and grace < 0:
+        report.problem(grace_path, "must be greater than or equal to 0")
+    restart = one_of(spec.get("restartPolicy"), RESTART_POLICIES, "spec.restartPolicy", report)
+    share = boolean(spec.get("shareProcessNamespace"), "spec.shareProcessNamespace", report)
+    resources = None
+    if "resources" in spec:
+        resources = parse_resources(spec["resources"], "spec.resources", report)
+    return {
+        "containers": containers,
+        "volumes": volumes,
+        "hostname": hostname,
+        "share_process_namespace": bool(share),
+        "restart_policy": restart or "Always",
+        "termination_grace_period_seconds": 30 if grace is None else grace,
+        "resources": resources,
+    }
+
+
+def _pod_name(metadata, report):
+    if "name" not in metadata:
+        report.problem("metadata.name", "is required")
+        return None
+    name = string(metadata["name"], "metadata.name", report)
+    if name is not None and (error := dns_subdomain(name)):
+        report.problem("metadata.name", error)
+    return name
+
+
+def _string_map(value, path, report, check_value=None):
+    """labels / annotations: qualified-name keys, string values."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        report.problem(path, "must be a mapping")
+        return {}
+    result = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or (error := qualified_name(key)):
+            report.problem(path, error if isinstance(key, str) else f"key {key!r} must be a string")
+        elif not isinstance(val, str):
+            report.problem(at(path, key), "must be a string (put the value in quotes)")
+        elif check_value and (error := check_value(val)):
+            report.problem(at(path, key), error)
+        else:
+            result[key] = val
+    return result
+
+
+def _volumes(value, report):
+    volumes, seen = [], set()
+    for index, node in enumerate(listing(value, "spec.volumes", report)):
+        path = item("spec.volumes", index)
+        volume = parse_volume(node, path, report)
+        if volume.name and volume.name in seen:
+            report.problem(at(path, "name"), f'duplicate volume name "{volume.name}"')
+        seen.add(volume.name)
+        volumes.append(volume)
+    return tuple(volumes)
+
+
+def _containers(value, report, volume_names):
+    if value is None:
+        report.problem("spec.containers", "is required")
+        return ()
+    nodes = listing(value, "spec.containers", report)
+    if isinstance(value, list) and not nodes:
+        report.problem("spec.containers", "must have at least one container")
+    containers, seen = [], set()
+    for index, node in enumerate(nodes):
+        path = item("spec.containers", index)
+        container = parse_container(node, path, report, volume_names)
+        if container.name and container.name in seen:
+            report.problem(at(path, "name"), f'duplicate container name "{container.name}"')
+        seen.add(container.name)
+        containers.append(container)
+    return tuple(containers)

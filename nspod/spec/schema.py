@@ -1,0 +1,91 @@
+"""Which Pod fields nspod implements, ignores or refuses: the whole policy in
+one place. The parsers check against these tables and manifest.py keeps only
+the known fields when it echoes a pod back.
+
+- known: implemented;
+- ignored: only matter to a cluster (scheduling, service accounts, cluster
+  DNS, fields the API server sets); dropped with one warning per pod;
+- unsupported: a feature nspod does not have yet; an error, never silently
+  dropped (unless set to an empty value, which asks for nothing).
+Any field in none of the three is a typo: "unknown field".
+"""
+
+from nspod.spec.fields import Fields
+
+
+def _set(words):
+    return frozenset(words.split())
+
+
+POD = Fields(known=_set("apiVersion kind metadata spec"), ignored=_set("status"))
+
+METADATA = Fields(
+    known=_set("name namespace labels annotations"),
+    ignored=_set(
+        "uid resourceVersion generation creationTimestamp deletionTimestamp "
+        "deletionGracePeriodSeconds managedFields ownerReferences finalizers selfLink"
+    ),
+    unsupported=_set("generateName"),
+)
+
+SPEC = Fields(
+    known=_set(
+        "containers volumes hostname shareProcessNamespace restartPolicy "
+        "terminationGracePeriodSeconds resources"
+    ),
+    ignored=_set(
+        "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
+        "priority preemptionPolicy serviceAccountName serviceAccount "
+        "automountServiceAccountToken topologySpreadConstraints schedulerName "
+        "enableServiceLinks imagePullSecrets dnsPolicy readinessGates runtimeClassName "
+        "overhead subdomain"
+    ),
+    unsupported=_set(
+        "initContainers ephemeralContainers hostNetwork hostPID hostIPC hostAliases "
+        "dnsConfig securityContext os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
+        "resourceClaims"
+    ),
+)
+
+CONTAINER = Fields(
+    known=_set(
+        "name image command args env workingDir ports volumeMounts resources imagePullPolicy"
+    ),
+    ignored=_set("terminationMessagePath terminationMessagePolicy"),
+    unsupported=_set(
+        "livenessProbe readinessProbe startupProbe lifecycle envFrom stdin stdinOnce tty "
+        "volumeDevices resizePolicy restartPolicy securityContext"
+    ),
+)
+ENV_VAR = Fields(known=_set("name value"), unsupported=_set("valueFrom"))
+PORT = Fields(known=_set("containerPort protocol name"), unsupported=_set("hostPort hostIP"))
+VOLUME_MOUNT = Fields(
+    known=_set("name mountPath readOnly subPath"),
+    unsupported=_set("subPathExpr mountPropagation recursiveReadOnly"),
+)
+RESOURCES = Fields(known=_set("limits requests"), unsupported=_set("claims"))
+
+SUPPORTED_VOLUME_SOURCES = ("emptyDir", "hostPath")
+# The other volume sources of Kubernetes v1.
+OTHER_VOLUME_SOURCES = _set(
+    "awsElasticBlockStore azureDisk azureFile cephfs cinder configMap csi downwardAPI "
+    "ephemeral fc flexVolume flocker gcePersistentDisk gitRepo glusterfs image iscsi nfs "
+    "persistentVolumeClaim photonPersistentDisk portworxVolume projected quobyte rbd "
+    "scaleIO secret storageos vsphereVolume"
+)
+# Every source is "known" to the walker so that volume.py decides: even
+# `configMap: {}` names a source nspod lacks.
+VOLUME = Fields(known=_set("name") | set(SUPPORTED_VOLUME_SOURCES) | OTHER_VOLUME_SOURCES)
+EMPTY_DIR = Fields(known=_set("medium sizeLimit"))
+HOST_PATH = Fields(known=_set("path type"))
+
+# Allowed values, in the order messages list them.
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+EMPTY_DIR_MEDIA = ("", "Memory")
+HOST_PATH_TYPES = ("", "Directory", "DirectoryOrCreate", "File", "FileOrCreate")
+HOST_PATH_TYPES_LATER = ("Socket", "CharDevice", "BlockDevice")
+# Resources nspod can limit; anything else Kubernetes knows (ephemeral-storage,
+# hugepages-*, extended resources like nvidia.com/gpu) is refused.
+RESOURCE_NAMES = ("cpu", "memory")

@@ -1,0 +1,378 @@
+"""The watchdog: one per pod, the parent of its pause holder and containers.
+
+It creates the sandbox, starts the containers, and then waits on one event
+loop (single-threaded: joining namespaces fails in threaded processes) for
+  - a container exiting (its pidfd becomes readable): record `terminated`,
+    then restart it or not by the restart policy, after the kubelet's back-off;
+  - output on a container's stdout/stderr pipe: append CRI log lines;
+  - the pause holder dying: kill the containers, re-create the sandbox and
+    restart them by the policy, as the kubelet does when a sandbox dies;
+  - SIGTERM from `nspod stop`: TERM each container, KILL after the grace period.
+It reports the pod phase as the kubelet computes it, and ends with the pod:
+when `stop`ped, or when the phase is terminal (Succeeded or Failed).
+"""
+import heapq
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+
+from . import container as container_start
+from . import pause, phase, volumes
+from .backoff import BackOff
+from .crilog import LogWriter
+from .errors import NspodError
+from .kernel import mounts, namespaces, process
+from .paths import pod_dir
+from .spec import load_pods
+from .store import Store
+
+
+def run(name, conn, adopt=False):
+    return Watchdog(name, conn).main()
+
+
+class Instance:
+    """One running instance of a container (a new one after every restart)."""
+
+    def __init__(self, pid, started, log):
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.started = started
+        self.log = log
+        self.pipes = {}  # fd -> stream name
+
+
+class Watchdog:
+    def __init__(self, name, conn):
+        self.name = name
+        self.conn = conn
+        self.store = Store()
+        row = self.store.pod(name)
+        self.uid = row["uid"]
+        self.pod = load_pods(row["manifest"], f"pod {name}")[0][0]
+        self.settings = json.loads(row["settings"])
+        base = self.settings.get("backoff_base", 10.0)
+        self.backoff = {c.name: BackOff(base=base) for c in self.pod.containers}
+        self.status = {r["name"]: json.loads(r["status"]) for r in self.store.containers(name)}
+        self.dir = pod_dir(name)
+        self.instances = {}    # container name -> Instance
+        self.timers = []       # heap of (when, container name): restarts after back-off
+        self.sel = selectors.DefaultSelector()
+        self.pause_pid = None
+        self.pod_ns = {}
+        self.stopping = False
+        self.stop_deadline = None
+
+    # -- life cycle ---------------------------------------------------------
+    def main(self):
+        process.set_name(f"nspod-watchdog {self.name}")
+        process.become_subreaper()
+        self._signals()
+        self.store.update_pod(self.name, watchdog_pid=os.getpid(),
+                              watchdog_start=process.start_time(os.getpid()))
+        try:
+            # Our own mount namespace: pod volumes on tmpfs live here, the host
+            # never sees them, and they vanish when the pod's processes are gone.
+            namespaces.unshare("mnt")
+            mounts.make_private("/")
+            self.create_sandbox()
+        except (NspodError, OSError) as e:
+            self.report({"ok": False, "error": str(e)})
+            self.kill_pause()
+            return 1
+        self.store.update_pod(self.name, started=time.time(), phase="Pending")
+        for spec in self.pod.containers:
+            self.start_container(spec)
+        self.update_phase()
+        self.report({"ok": True})
+        self.loop()
+        self.kill_pause()
+        self.update_phase(final=True)
+        return 0
+
+    def report(self, message):
+        """Tell the waiting `nspod run` how set-up went (it may have gone: fine)."""
+        if self.conn is None:
+            return
+        try:
+            self.conn.sendall(json.dumps(message).encode() + b"\n")
+        except OSError:
+            pass
+        self.conn.close()
+        self.conn = None
+
+    def _signals(self):
+        self.wake_r, wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self._wake_w = wake_w
+        signal.set_wakeup_fd(wake_w.fileno())
+        self.signals = []
+        signal.signal(signal.SIGTERM, lambda s, _: self.signals.append(s))
+        signal.signal(signal.SIGINT, lambda s, _: self.signals.append(s))
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
+
+    # -- sandbox ------------------------------------------------------------
+    def create_sandbox(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.volume_paths = volumes.prepare(self.pod, self.dir)
+        self.shm_dir = self.dir / "shm"
+        self.shm_dir.mkdir(exist_ok=True)
+        mounts.tmpfs(str(self.shm_dir), size="64m", mode="1777")  # the size Kubernetes gives /dev/shm
+        self.start_pause()
+
+    def start_pause(self):
+        log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log)
+        finally:
+            os.close(log)
+        kinds = ["net", "ipc", "uts"] + (["pid"] if self.pod.share_process_namespace else [])
+        for fd in self.pod_ns.values():
+            os.close(fd)
+        self.pod_ns = {kind: namespaces.open_ns(self.pause_pid, kind) for kind in kinds}
+        self.pause_fd = os.pidfd_open(self.pause_pid)
+        self.sel.register(self.pause_fd, selectors.EVENT_READ, ("pause", None))
+        ids = namespaces.ns_ids(self.pause_pid)
+        self.store.update_pod(self.name, pause_pid=self.pause_pid,
+                              pause_start=process.start_time(self.pause_pid), pause_ns=json.dumps(ids))
+
+    def kill_pause(self):
+        if not self.pause_pid:
+            return
+        os.kill(self.pause_pid, signal.SIGKILL)
+        os.waitpid(self.pause_pid, 0)
+        self.sel.unregister(self.pause_fd)
+        os.close(self.pause_fd)
+        self.pause_pid = None
+        self.store.update_pod(self.name, pause_pid=None, pause_start=None)
+
+    @property
+    def hostname(self):
+        return self.pod.hostname or self.pod.name[:63]
+
+    # -- containers ---------------------------------------------------------
+    def start_container(self, spec):
+        st = self.status[spec.name]
+        n = st["restartCount"]
+        logdir = self.dir / "logs" / spec.name
+        logdir.mkdir(parents=True, exist_ok=True)
+        for old in logdir.glob("*.log*"):  # keep this instance's log and the previous one
+            if int(old.name.split(".")[0]) < n - 1:
+                old.unlink()
+        log = LogWriter(logdir / f"{n}.log")
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        root = self.dir / "rootfs" / spec.name
+        root.mkdir(parents=True, exist_ok=True)
+        plan = container_start.Plan(
+            spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths,
+            pod_ns=self.pod_ns, hostname=self.hostname, stdout=out_w, stderr=err_w,
+        )
+        now = time.time()
+        try:
+            pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
+        except container_start.StartError as e:
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            log.close()
+            self.event(spec.name, "Warning", "Failed", f"Error: {e}")
+            terminated = {"exitCode": 128, "reason": e.reason, "message": str(e),
+                          "startedAt": phase.rfc3339(0), "finishedAt": phase.rfc3339(now)}
+            self.finished(spec, terminated, ran_for=0)
+            return
+        os.close(out_w)
+        os.close(err_w)
+        inst = Instance(pid, now, log)
+        self.instances[spec.name] = inst
+        self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
+        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
+            os.set_blocking(fd, False)
+            inst.pipes[fd] = stream
+            self.sel.register(fd, selectors.EVENT_READ, ("log", spec.name))
+        st.update(state={"running": {"startedAt": phase.rfc3339(now)}}, ready=True, started=True)
+        self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
+                                    namespaces=namespaces.ns_ids(pid), status=st)
+        self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
+        self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
+
+    def on_exit(self, name):
+        inst = self.instances.pop(name)
+        _, wstatus = os.waitpid(inst.pid, 0)
+        self.drain(inst)
+        self.sel.unregister(inst.pidfd)
+        os.close(inst.pidfd)
+        now = time.time()
+        terminated = {"startedAt": phase.rfc3339(inst.started), "finishedAt": phase.rfc3339(now)}
+        if os.WIFSIGNALED(wstatus):
+            sig = os.WTERMSIG(wstatus)
+            terminated.update(exitCode=128 + sig, signal=sig, reason="Error")
+        else:
+            code = os.WEXITSTATUS(wstatus)
+            terminated.update(exitCode=code, reason="Completed" if code == 0 else "Error")
+        self.finished(self.pod.container(name), terminated, ran_for=now - inst.started)
+
+    def finished(self, spec, terminated, ran_for):
+        """A container instance ended (or never started): record it, then
+        restart it by the restart policy, after the back-off."""
+        st = self.status[spec.name]
+        st.update(state={"terminated": terminated}, ready=False, started=False)
+        if self.should_restart(terminated["exitCode"]):
+            delay = self.backoff[spec.name].next_delay(ran_for)
+            st["lastState"] = {"terminated": terminated}
+            if delay > 0:
+                msg = (f"back-off {_duration(delay)} restarting failed container={spec.name}"
+                       f" pod={self.name}_{self.pod.namespace}({self.uid})")
+                st["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
+                self.event(spec.name, "Warning", "BackOff",
+                           f"Back-off restarting failed container {spec.name} in pod {self.name}_{self.pod.namespace}({self.uid})")
+                heapq.heappush(self.timers, (time.monotonic() + delay, spec.name))
+            else:
+                heapq.heappush(self.timers, (time.monotonic(), spec.name))
+        self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
+        self.update_phase()
+
+    def should_restart(self, exit_code):
+        if self.stopping:
+            return False
+        policy = self.pod.restart_policy
+        return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+    def restart_due(self):
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, name = heapq.heappop(self.timers)
+            if self.stopping or name in self.instances:
+                continue
+            self.status[name]["restartCount"] += 1
+            self.start_container(self.pod.container(name))
+            self.update_phase()
+
+    def drain(self, inst):
+        for fd, stream in list(inst.pipes.items()):
+            self.read_pipe(inst, fd, until_eof=True)
+        inst.log.close()
+
+    def read_pipe(self, inst, fd, until_eof=False):
+        stream = inst.pipes[fd]
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                if until_eof:  # something in the container still holds the pipe
+                    self._close_pipe(inst, fd)
+                return
+            if not data:
+                self._close_pipe(inst, fd)
+                return
+            inst.log.write(stream, data)
+
+    def _close_pipe(self, inst, fd):
+        inst.log.flush_partial(inst.pipes.pop(fd))
+        self.sel.unregister(fd)
+        os.close(fd)
+
+    # -- pod ----------------------------------------------------------------
+    def update_phase(self, final=False):
+        statuses = [self.status[c.name] for c in self.pod.containers]
+        policy = "Never" if (self.stopping or final) else self.pod.restart_policy
+        value = phase.pod_phase(policy, statuses)
+        if final and value not in ("Succeeded", "Failed"):
+            value = "Failed"
+        self.store.update_pod(self.name, phase=value)
+        self.phase = value
+
+    def pod_done(self):
+        """Nothing runs and nothing will restart: the pod is terminal."""
+        return not self.instances and not self.timers
+
+    def event(self, container, type_, reason, message):
+        obj = f"spec.containers{{{container}}}" if container else ""
+        self.store.event(self.name, obj, type_, reason, message)
+
+    # -- the loop -----------------------------------------------------------
+    def loop(self):
+        while True:
+            timeout = None
+            if self.timers:
+                timeout = max(0.0, self.timers[0][0] - time.monotonic())
+            if self.stop_deadline is not None:
+                left = max(0.0, self.stop_deadline - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
+            for key, _ in self.sel.select(timeout):
+                kind, name = key.data
+                if kind == "exit" and name in self.instances:
+                    self.on_exit(name)
+                elif kind == "log" and name in self.instances:
+                    inst = self.instances[name]
+                    if key.fd in inst.pipes:
+                        self.read_pipe(inst, key.fd)
+                elif kind == "pause":
+                    self.on_pause_died()
+                elif kind == "wake":
+                    self.on_signals()
+            self.restart_due()
+            if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
+                for name, inst in self.instances.items():
+                    signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
+                self.stop_deadline = time.monotonic() + 3600  # now just wait for them
+            if self.pod_done():
+                return
+
+    def on_signals(self):
+        try:
+            while self.wake_r.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+        while self.signals:
+            self.signals.pop()
+            if not self.stopping:
+                self.stop()
+
+    def stop(self):
+        """Graceful termination: TERM now, KILL when the grace period ends."""
+        self.stopping = True
+        self.timers.clear()
+        row = self.store.pod(self.name)
+        grace = row["stop_timeout"]
+        if grace is None:
+            grace = self.pod.termination_grace_period_seconds
+        for name, inst in self.instances.items():
+            self.event(name, "Normal", "Killing", f"Stopping container {name}")
+            signal.pidfd_send_signal(inst.pidfd, signal.SIGTERM)
+        self.stop_deadline = time.monotonic() + grace
+
+    def on_pause_died(self):
+        """The sandbox is gone: its namespaces can't be joined again. Kill the
+        containers, re-create the sandbox, restart them by the policy."""
+        os.waitpid(self.pause_pid, 0)
+        self.sel.unregister(self.pause_fd)
+        os.close(self.pause_fd)
+        self.pause_pid = None
+        if self.stopping:
+            return
+        self.event(None, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+        for name, inst in list(self.instances.items()):
+            self.event(name, "Normal", "Killing", f"Stopping container {name}")
+            signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
+        for name in list(self.instances):
+            self.on_exit(name)
+        try:
+            self.start_pause()
+        except OSError as e:
+            self.event(None, "Warning", "FailedCreatePodSandBox", str(e))
+            self.stopping = True
+            self.timers.clear()
+
+
+def _duration(seconds):
+    """Go's time.Duration formatting, as the kubelet's message shows it: 10s, 1m20s, 100ms."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    s = round(seconds)
+    return f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
