@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import nspod, wait_for
+from podtest import nspod, wait_for
 
 TWO_CONTAINERS = """
 apiVersion: v1
@@ -134,7 +134,7 @@ def test_process_args_expand_env(pods):
       containers:
       - name: app
         command: [sh, -c]
-        args: ["echo $(WHO) $$(WHO) > /out/said; sleep 300"]
+        args: ["echo $(WHO) '$$(WHO)' > /out/said; sleep 300"]
         env: [{name: WHO, value: world}]
         volumeMounts: [{name: out, mountPath: /out}]
     """)

@@ -1,0 +1,140 @@
+"""Helpers for the tiers that run real pods (integration, root): the CLI,
+leak checks, and a pod factory that removes what a test made."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+NSPOD = [sys.executable, "-m", "nspod.cli"]
+
+
+def nspod(*args, check=True, timeout=60, input=None):
+    """Run the real CLI; return CompletedProcess (text)."""
+    done = subprocess.run(NSPOD + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, input=input)
+    if check and done.returncode != 0:
+        raise AssertionError(f"nspod {' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def state_dir():
+    from nspod.paths import state_dir as sd
+
+    return sd()
+
+
+def userns_processes():
+    """Our processes living in another user namespace than ours: the node
+    holder and everything of every pod (rootless)."""
+    me = os.readlink("/proc/self/ns/user")
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                continue
+            if os.readlink(f"/proc/{entry}/ns/user") != me:
+                out.append((int(entry), Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except OSError:
+            pass
+    return out
+
+
+def pod_processes():
+    """Processes of pods (watchdogs, pause holders, containers): every process
+    that is not the node holder and lives in its namespaces, or is named nspod-*."""
+    from nspod.node import node_pid
+
+    node = node_pid()
+    found = []
+    for pid, cmd in userns_processes():
+        if pid != node:
+            found.append((pid, cmd))
+    if os.getuid() == 0:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    comm = Path(f"/proc/{entry}/comm").read_text().strip()
+                    cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                if comm.startswith("nspod-watchdog") or cmd.startswith("catatonit -P") or "nspod-test-marker" in cmd:
+                    found.append((int(entry), cmd))
+    return found
+
+
+def leaks():
+    """Everything a removed pod must not leave behind."""
+    sd = state_dir()
+    problems = []
+    procs = pod_processes()
+    if procs:
+        problems.append(f"processes: {procs}")
+    mounts = [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if str(sd) in l]
+    if mounts:
+        problems.append(f"mounts: {mounts}")
+    pods_dir = sd / "pods"
+    if pods_dir.exists() and any(pods_dir.iterdir()):
+        problems.append(f"state dirs: {list(pods_dir.iterdir())}")
+    listed = nspod("ps").stdout.strip().splitlines()[1:]
+    if listed:
+        problems.append(f"pods still listed: {listed}")
+    return problems
+
+
+def wait_for(predicate, timeout=10, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Pods:
+    """Creates pods from manifest text and removes them at the end of a test."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.names = []
+
+    def run(self, manifest, *extra, check=True):
+        path = self.tmp / f"pod-{uuid.uuid4().hex[:6]}.yaml"
+        path.write_text(textwrap.dedent(manifest))
+        done = nspod("run", path, *extra, check=False)
+        for name in done.stdout.split():
+            self.names.append(name)
+        if check and done.returncode != 0:
+            raise AssertionError(f"nspod run exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def inspect(self, name):
+        return json.loads(nspod("inspect", name, "-o", "json").stdout)
+
+    def status(self, name, container):
+        for s in self.inspect(name)["status"]["containerStatuses"]:
+            if s["name"] == container:
+                return s
+        raise KeyError(container)
+
+    def remove_all(self):
+        for name in self.names:
+            nspod("rm", "-f", name, check=False)
+
+
+def wait_for_clean(timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = leaks()
+        if not problems or time.monotonic() > deadline:
+            return problems
+        time.sleep(0.1)
