@@ -179,11 +179,16 @@ def _kill_orphans(store, name, grace):
 
 
 def start(name):
-    """Start a stopped (or ended) pod again: a new sandbox, the same pod."""
+    """Start a stopped (or ended) pod again: a new sandbox, the same pod.
+    A pod whose watchdog died (phase Unknown) gets a new watchdog that adopts
+    the containers still running."""
     store = Store()
     row = store.pod(name)
     if _watchdog_alive(row):
         raise NspodError(f'pod "{name}" is already running')
+    if pod_phase(row, alive=False) == "Unknown":
+        _spawn_watchdog(name, adopt=True)
+        return
     _kill_orphans(store, name, 0)
     with store.tx():
         store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)

@@ -8,7 +8,7 @@
     /proc of the container's PID namespace, then pivot_root into the new root
     join the container's cgroup leaf
     drop privileges (bounding set, no_new_privs)
-    stdio to the log pipes, working directory, environment
+    stdio to the output FIFOs, working directory, environment
     execve
 
 A failure at any step is written to an error pipe (closed on exec), so the
@@ -35,8 +35,8 @@ class Plan:
     volumes: dict           # volume name -> host path
     pod_ns: dict            # kind -> fd of the pause holder's namespace
     hostname: str
-    stdout: int             # write ends of the log pipes
-    stderr: int
+    stdout: str             # the container's output FIFOs (read by the watchdog)
+    stderr: str
     cgroup_procs: str = None  # cgroup.procs of the container's leaf, if any
 
 
@@ -82,6 +82,8 @@ def _child(plan, errpipe):
         step = "mount volumes"
         for vm in plan.spec.volume_mounts:
             rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]))
+        step = "open stdout and stderr"
+        redirect_stdio(plan.stdout, plan.stderr)
         step = "mount /proc"
         # Before pivot_root: the kernel lets a user namespace mount proc only
         # while a fully visible proc is still mounted in the mount namespace.
@@ -91,7 +93,6 @@ def _child(plan, errpipe):
         step = "set up the process"
         env = environment(plan)
         argv = plan.spec.argv()
-        redirect_stdio(plan.stdout, plan.stderr)
         process.restrict_privileges()
         workdir = plan.spec.working_dir or "/"
         os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
@@ -126,11 +127,10 @@ def environment(plan):
 
 
 def redirect_stdio(out, err):
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.close(null)
+    for fd, path, flags in ((0, "/dev/null", os.O_RDONLY), (1, out, os.O_WRONLY), (2, err, os.O_WRONLY)):
+        opened = os.open(path, flags)
+        os.dup2(opened, fd)
+        os.close(opened)
 
 
 def resolve(name, path):

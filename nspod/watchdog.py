@@ -4,7 +4,7 @@ It creates the sandbox, starts the containers, and then waits on one event
 loop (single-threaded: joining namespaces fails in threaded processes) for
   - a container exiting (its pidfd becomes readable): record `terminated`,
     then restart it or not by the restart policy, after the kubelet's back-off;
-  - output on a container's stdout/stderr pipe: append CRI log lines;
+  - output on a container's stdout/stderr FIFO: append CRI log lines;
   - the pause holder dying: kill the containers, re-create the sandbox and
     restart them by the policy, as the kubelet does when a sandbox dies;
   - SIGTERM from `nspod stop`: TERM each container, KILL after the grace period.
@@ -14,6 +14,7 @@ when `stop`ped, or when the phase is terminal (Succeeded or Failed).
 import heapq
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -31,18 +32,20 @@ from .store import Store
 
 
 def run(name, conn, adopt=False):
-    return Watchdog(name, conn).main()
+    return Watchdog(name, conn).main(adopt)
 
 
 class Instance:
-    """One running instance of a container (a new one after every restart)."""
+    """One running instance of a container (a new one after every restart).
+    `child` is False for an instance adopted from a watchdog that died: we are
+    not its parent, so its exit status cannot be known."""
 
-    def __init__(self, pid, started, log):
+    def __init__(self, pid, started, log, child=True):
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
         self.started = started
         self.log = log
-        self.pipes = {}  # fd -> stream name
+        self.child = child
 
 
 class Watchdog:
@@ -59,33 +62,36 @@ class Watchdog:
         self.status = {r["name"]: json.loads(r["status"]) for r in self.store.containers(name)}
         self.dir = pod_dir(name)
         self.instances = {}    # container name -> Instance
+        self.outputs = {}      # fd -> (container name, stream): read ends of the output FIFOs
         self.timers = []       # heap of (when, container name): restarts after back-off
         self.sel = selectors.DefaultSelector()
         self.pause_pid = None
+        self.pause_fd = None
+        self.pause_child = True   # False when adopted: then we cannot wait for it
         self.pod_ns = {}
         self.stopping = False
         self.stop_deadline = None
 
     # -- life cycle ---------------------------------------------------------
-    def main(self):
+    def main(self, adopt=False):
         process.set_name(f"nspod-watchdog {self.name}")
         process.become_subreaper()
         self._signals()
         self.store.update_pod(self.name, watchdog_pid=os.getpid(),
                               watchdog_start=process.start_time(os.getpid()))
         try:
-            # Our own mount namespace: pod volumes on tmpfs live here, the host
-            # never sees them, and they vanish when the pod's processes are gone.
-            namespaces.unshare("mnt")
-            mounts.make_private("/")
-            self.create_sandbox()
+            if not (adopt and self.adopt_sandbox()):
+                self.create_sandbox()
         except (NspodError, OSError) as e:
             self.report({"ok": False, "error": str(e)})
             self.kill_pause()
             return 1
-        self.store.update_pod(self.name, started=time.time(), phase="Pending")
-        for spec in self.pod.containers:
-            self.start_container(spec)
+        if adopt:
+            self.adopt_containers()
+        else:
+            self.store.update_pod(self.name, started=time.time(), phase="Pending")
+            for spec in self.pod.containers:
+                self.start_container(spec)
         self.update_phase()
         self.report({"ok": True})
         self.loop()
@@ -118,38 +124,122 @@ class Watchdog:
 
     # -- sandbox ------------------------------------------------------------
     def create_sandbox(self):
+        # A mount namespace of the pod's own: tmpfs volumes and /dev/shm live
+        # here, the host never sees them. The pause holder stays in it, so a
+        # watchdog that adopts the pod later can join it again.
+        namespaces.unshare("mnt")
+        mounts.make_private("/")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.volume_paths = volumes.prepare(self.pod, self.dir)
         self.shm_dir = self.dir / "shm"
         self.shm_dir.mkdir(exist_ok=True)
         mounts.tmpfs(str(self.shm_dir), size="64m", mode="1777")  # the size Kubernetes gives /dev/shm
+        self.open_outputs()
         self.start_pause()
+
+    def open_outputs(self):
+        """One FIFO per container stream, in place of a pipe: its path outlives
+        us, so a watchdog that adopts the pod reads the same output again."""
+        for spec in self.pod.containers:
+            for stream in ("stdout", "stderr"):
+                path = self.fifo(spec.name, stream)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    os.mkfifo(path, 0o600)
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                self.outputs[fd] = (spec.name, stream)
+                self.sel.register(fd, selectors.EVENT_READ, ("log", spec.name))
+
+    def fifo(self, container, stream):
+        return self.dir / "logs" / container / f"{stream}.fifo"
+
+    def adopt_sandbox(self):
+        """Take over a pod whose watchdog died. False if its sandbox is gone too."""
+        row = self.store.pod(self.name)
+        if not process.alive(row["pause_pid"], row["pause_start"]):
+            return False
+        self.pause_pid = row["pause_pid"]
+        self.pause_fd = os.pidfd_open(self.pause_pid)
+        self.pause_child = False
+        self.sel.register(self.pause_fd, selectors.EVENT_READ, ("pause", None))
+        with os.fdopen(namespaces.open_ns(self.pause_pid, "mnt")) as mnt:
+            namespaces.setns(mnt.fileno(), "mnt")  # back among the pod's tmpfs volumes
+        self.volume_paths = {}
+        for vol in self.pod.volumes:
+            self.volume_paths[vol.name] = (self.dir / "volumes" / vol.name) if vol.kind == "emptyDir" else volumes.check_host_path(vol)
+        self.shm_dir = self.dir / "shm"
+        self.open_outputs()
+        self.open_pod_namespaces()
+        return True
+
+    def adopt_containers(self):
+        """Containers still running are watched again (their exit status is
+        lost to us: we are not their parent); any that ended meanwhile is
+        reported as Kubernetes reports it, ContainerStatusUnknown."""
+        self.event(None, "Normal", "Adopted", "A new watchdog took over the pod")
+        for row in self.store.containers(self.name):
+            spec = self.pod.container(row["name"])
+            st = self.status[spec.name]
+            if process.alive(row["pid"], row["pid_start"]):
+                started = phase.parse_rfc3339(st["state"]["running"]["startedAt"]) if "running" in st["state"] else time.time()
+                log = LogWriter(self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
+                inst = Instance(row["pid"], started, log, child=False)
+                self.instances[spec.name] = inst
+                self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
+            elif "running" in st["state"]:
+                self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
+            elif "waiting" in st["state"]:
+                if st["lastState"]:
+                    heapq.heappush(self.timers, (time.monotonic(), spec.name))  # its back-off ran out with the old watchdog
+                else:
+                    self.start_container(spec)
+
+    @staticmethod
+    def unknown_exit(started_at):
+        return {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                "message": "The container ended while its watchdog was gone; its exit status is unknown",
+                "startedAt": started_at, "finishedAt": phase.rfc3339(time.time())}
 
     def start_pause(self):
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        # The pause holder keeps every output FIFO open: if we die, a container
+        # writing output blocks on a full FIFO instead of dying of SIGPIPE.
+        keep = [os.open(self.fifo(c.name, s), os.O_RDWR | os.O_CLOEXEC)
+                for c in self.pod.containers for s in ("stdout", "stderr")]
         try:
-            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log)
+            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log, keep)
         finally:
-            os.close(log)
-        kinds = ["net", "ipc", "uts"] + (["pid"] if self.pod.share_process_namespace else [])
-        for fd in self.pod_ns.values():
-            os.close(fd)
-        self.pod_ns = {kind: namespaces.open_ns(self.pause_pid, kind) for kind in kinds}
+            for fd in keep + [log]:
+                os.close(fd)
+        self.pause_child = True
+        self.open_pod_namespaces()
         self.pause_fd = os.pidfd_open(self.pause_pid)
         self.sel.register(self.pause_fd, selectors.EVENT_READ, ("pause", None))
         ids = namespaces.ns_ids(self.pause_pid)
         self.store.update_pod(self.name, pause_pid=self.pause_pid,
                               pause_start=process.start_time(self.pause_pid), pause_ns=json.dumps(ids))
 
+    def open_pod_namespaces(self):
+        kinds = ["net", "ipc", "uts"] + (["pid"] if self.pod.share_process_namespace else [])
+        for fd in self.pod_ns.values():
+            os.close(fd)
+        self.pod_ns = {kind: namespaces.open_ns(self.pause_pid, kind) for kind in kinds}
+
     def kill_pause(self):
         if not self.pause_pid:
             return
-        os.kill(self.pause_pid, signal.SIGKILL)
-        os.waitpid(self.pause_pid, 0)
+        signal.pidfd_send_signal(self.pause_fd, signal.SIGKILL)
+        self.reap_pause()
         self.sel.unregister(self.pause_fd)
         os.close(self.pause_fd)
         self.pause_pid = None
         self.store.update_pod(self.name, pause_pid=None, pause_start=None)
+
+    def reap_pause(self):
+        if self.pause_child:
+            os.waitpid(self.pause_pid, 0)
+        else:  # adopted: not our child; wait for it to be gone
+            select.select([self.pause_fd], [], [], 10)
 
     @property
     def hostname(self):
@@ -165,35 +255,26 @@ class Watchdog:
             if int(old.name.split(".")[0]) < n - 1:
                 old.unlink()
         log = LogWriter(logdir / f"{n}.log")
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         root = self.dir / "rootfs" / spec.name
         root.mkdir(parents=True, exist_ok=True)
         plan = container_start.Plan(
             spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths,
-            pod_ns=self.pod_ns, hostname=self.hostname, stdout=out_w, stderr=err_w,
+            pod_ns=self.pod_ns, hostname=self.hostname,
+            stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
         )
         now = time.time()
         try:
             pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
         except container_start.StartError as e:
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
             log.close()
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
             terminated = {"exitCode": 128, "reason": e.reason, "message": str(e),
                           "startedAt": phase.rfc3339(0), "finishedAt": phase.rfc3339(now)}
             self.finished(spec, terminated, ran_for=0)
             return
-        os.close(out_w)
-        os.close(err_w)
         inst = Instance(pid, now, log)
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
-        for fd, stream in ((out_r, "stdout"), (err_r, "stderr")):
-            os.set_blocking(fd, False)
-            inst.pipes[fd] = stream
-            self.sel.register(fd, selectors.EVENT_READ, ("log", spec.name))
         st.update(state={"running": {"startedAt": phase.rfc3339(now)}}, ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st)
@@ -202,13 +283,15 @@ class Watchdog:
 
     def on_exit(self, name):
         inst = self.instances.pop(name)
-        _, wstatus = os.waitpid(inst.pid, 0)
-        self.drain(inst)
+        wstatus = os.waitpid(inst.pid, 0)[1] if inst.child else None
+        self.drain(name, inst)
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
         now = time.time()
         terminated = {"startedAt": phase.rfc3339(inst.started), "finishedAt": phase.rfc3339(now)}
-        if os.WIFSIGNALED(wstatus):
+        if wstatus is None:
+            terminated = self.unknown_exit(phase.rfc3339(inst.started))
+        elif os.WIFSIGNALED(wstatus):
             sig = os.WTERMSIG(wstatus)
             terminated.update(exitCode=128 + sig, signal=sig, reason="Error")
         else:
@@ -252,29 +335,25 @@ class Watchdog:
             self.start_container(self.pod.container(name))
             self.update_phase()
 
-    def drain(self, inst):
-        for fd, stream in list(inst.pipes.items()):
-            self.read_pipe(inst, fd, until_eof=True)
+    def drain(self, name, inst):
+        """All the output an ended instance wrote is in its FIFOs: log it."""
+        for fd, (owner, stream) in self.outputs.items():
+            if owner == name:
+                self.read_output(fd, inst.log)
+                inst.log.flush_partial(stream)
         inst.log.close()
 
-    def read_pipe(self, inst, fd, until_eof=False):
-        stream = inst.pipes[fd]
+    def read_output(self, fd, log):
+        name, stream = self.outputs[fd]
         while True:
             try:
                 data = os.read(fd, 65536)
             except BlockingIOError:
-                if until_eof:  # something in the container still holds the pipe
-                    self._close_pipe(inst, fd)
                 return
-            if not data:
-                self._close_pipe(inst, fd)
+            if not data:  # no writer at all right now; the FIFO stays ours
                 return
-            inst.log.write(stream, data)
-
-    def _close_pipe(self, inst, fd):
-        inst.log.flush_partial(inst.pipes.pop(fd))
-        self.sel.unregister(fd)
-        os.close(fd)
+            if log is not None:
+                log.write(stream, data)
 
     # -- pod ----------------------------------------------------------------
     def update_phase(self, final=False):
@@ -307,10 +386,9 @@ class Watchdog:
                 kind, name = key.data
                 if kind == "exit" and name in self.instances:
                     self.on_exit(name)
-                elif kind == "log" and name in self.instances:
-                    inst = self.instances[name]
-                    if key.fd in inst.pipes:
-                        self.read_pipe(inst, key.fd)
+                elif kind == "log":
+                    inst = self.instances.get(name)
+                    self.read_output(key.fd, inst.log if inst else None)
                 elif kind == "pause":
                     self.on_pause_died()
                 elif kind == "wake":
@@ -350,7 +428,7 @@ class Watchdog:
     def on_pause_died(self):
         """The sandbox is gone: its namespaces can't be joined again. Kill the
         containers, re-create the sandbox, restart them by the policy."""
-        os.waitpid(self.pause_pid, 0)
+        self.reap_pause()
         self.sel.unregister(self.pause_fd)
         os.close(self.pause_fd)
         self.pause_pid = None
