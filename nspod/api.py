@@ -9,7 +9,7 @@ import time
 import uuid
 
 from . import node, phase
-from .errors import NspodError, NotFound
+from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
 from .spec import load_pods, port_conflicts
@@ -25,8 +25,12 @@ def run(text, source, backoff_base=None, warn=print):
     for pod in pods:
         for w in port_conflicts(pod):
             warn(f'pod "{pod.name}": {w}')
+    from .config import load as load_config
+
+    settings = load_config()
+    if backoff_base is not None:
+        settings["backoff_base"] = backoff_base
     store = Store()
-    settings = {} if backoff_base is None else {"backoff_base": backoff_base}
     created = []
     try:
         for pod in pods:
@@ -48,11 +52,23 @@ def _spawn_watchdog(name, adopt=False):
     """Ask the node holder to fork the pod's watchdog; wait for its set-up report."""
     for attempt in range(2):
         sock = node.connect()
+        interrupted = False
         try:
             sock.sendall(json.dumps({"op": "spawn", "pod": name, "adopt": adopt}).encode() + b"\n")
-            reply = sock.makefile().readline()
+            reply = _read_reply(sock)
+        except KeyboardInterrupt:
+            # Ctrl-C while the watchdog sets up: let it finish (it takes a
+            # moment), so the clean-up that follows knows every process it made.
+            interrupted = True
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                _read_reply(sock)
+            finally:
+                signal.signal(signal.SIGINT, previous)
         finally:
             sock.close()
+        if interrupted:
+            raise KeyboardInterrupt
         if reply:
             break
         # The node was exiting as we connected: the next connect starts a new one.
@@ -61,6 +77,16 @@ def _spawn_watchdog(name, adopt=False):
     result = json.loads(reply)
     if not result.get("ok"):
         raise NspodError(f'pod "{name}": {result.get("error")}')
+
+
+def _read_reply(sock):
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
 
 
 # -- reading state ------------------------------------------------------------
@@ -279,3 +305,48 @@ def _exec_child(fds, kinds, spec, argv, pod):
     except BaseException as e:
         os.write(2, f"nspod exec: {e}\n".encode())
     os._exit(code)
+
+
+# -- logs and events ------------------------------------------------------------
+def _pick_container(store, name, container):
+    rows = store.containers(name)
+    if container is None:
+        if len(rows) != 1:
+            raise BadInput(f'pod "{name}" has {len(rows)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
+        return rows[0]
+    for r in rows:
+        if r["name"] == container:
+            return r
+    raise NotFound(f'container "{container}" not found in pod "{name}"')
+
+
+def logs(name, container=None, follow=False, previous=False, timestamps=False, tail=None):
+    """The container's log lines, like kubectl logs: the current instance, or
+    with previous=True the one before the last restart. A generator."""
+    from . import crilog
+
+    store = Store()
+    store.pod(name)
+    c = _pick_container(store, name, container)
+    n = json.loads(c["status"])["restartCount"] - (1 if previous else 0)
+    path = pod_dir(name) / "logs" / c["name"] / f"{n}.log"
+    if n < 0 or not path.exists():
+        what = "previous terminated container" if previous else "container"
+        raise NotFound(f'{what} "{c["name"]}" in pod "{name}" not found')
+    if not follow or previous:
+        yield from crilog.read_lines(str(path), timestamps=timestamps, tail=tail)
+        return
+
+    def instance_over():
+        # kubectl logs -f ends when the container it follows terminates.
+        row = store.pod(name)
+        st = json.loads(_pick_container(store, name, c["name"])["status"])
+        return st["restartCount"] != n or "running" not in st["state"] or not _watchdog_alive(row)
+
+    yield from crilog.follow(str(path), stop=instance_over, timestamps=timestamps, tail=tail)
+
+
+def events(name):
+    store = Store()
+    store.pod(name)
+    return [dict(r) for r in store.events(name)]

@@ -70,6 +70,20 @@ def cmd_rm(a, api):
         print(name)
 
 
+def cmd_logs(a, api):
+    if a.tail is not None and a.tail < 0:
+        a.tail = None  # kubectl: -1 means all
+    for line in api.logs(a.pod, a.container, follow=a.follow, previous=a.previous,
+                         timestamps=a.timestamps, tail=a.tail):
+        print(line, flush=a.follow)
+
+
+def cmd_describe(a, api):
+    from .describe import describe
+
+    print(describe(api.inspect(a.pod), api.events(a.pod)))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,6 +97,17 @@ def parser():
     s.add_argument("pod")
     s.add_argument("-o", "--output", choices=["json"], default="json")
     s.set_defaults(fn=cmd_inspect)
+    s = sub.add_parser("describe", help="a pod's status, containers and events, as kubectl describe shows them")
+    s.add_argument("pod")
+    s.set_defaults(fn=cmd_describe)
+    s = sub.add_parser("logs", help="a container's output")
+    s.add_argument("pod")
+    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.add_argument("-f", "--follow", action="store_true", help="keep printing until the container ends")
+    s.add_argument("-p", "--previous", action="store_true", help="the instance before the last restart")
+    s.add_argument("--timestamps", action="store_true")
+    s.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    s.set_defaults(fn=cmd_logs)
     s = sub.add_parser("exec", help="run a command in a container")
     s.add_argument("pod")
     s.add_argument("-c", "--container")

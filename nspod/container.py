@@ -127,7 +127,10 @@ def environment(plan):
 
 
 def redirect_stdio(out, err):
-    for fd, path, flags in ((0, "/dev/null", os.O_RDONLY), (1, out, os.O_WRONLY), (2, err, os.O_WRONLY)):
+    # The FIFOs are opened read-write: the container itself then counts as a
+    # reader, so if the watchdog dies its writes never fail with SIGPIPE; they
+    # wait in the FIFO (and block once it is full) until a new watchdog reads.
+    for fd, path, flags in ((0, "/dev/null", os.O_RDONLY), (1, out, os.O_RDWR), (2, err, os.O_RDWR)):
         opened = os.open(path, flags)
         os.dup2(opened, fd)
         os.close(opened)

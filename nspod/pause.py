@@ -18,11 +18,11 @@ from .kernel.process import restore_signals
 from .net.loopback import loopback_up
 
 
-def start(hostname, share_pid, log_fd, keep_fds=()):
-    """Start the pause holder, holding keep_fds open; return its pid."""
+def start(hostname, share_pid, log_fd):
+    """Start the pause holder; return its pid."""
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = spawn.spawn(lambda: _child(hostname, log_fd, w, keep_fds), new_pid_ns=share_pid)
+        pid = spawn.spawn(lambda: _child(hostname, log_fd, w), new_pid_ns=share_pid)
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:
@@ -33,7 +33,7 @@ def start(hostname, share_pid, log_fd, keep_fds=()):
     return pid
 
 
-def _child(hostname, log_fd, errpipe, keep_fds):
+def _child(hostname, log_fd, errpipe):
     try:
         restore_signals()
         namespaces.unshare("net", "ipc", "uts")
@@ -41,8 +41,6 @@ def _child(hostname, log_fd, errpipe, keep_fds):
         loopback_up()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        for fd in keep_fds:
-            os.set_inheritable(fd, True)
         catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
         if catatonit:
             os.execv(catatonit, ["catatonit", "-P"])

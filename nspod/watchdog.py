@@ -202,15 +202,10 @@ class Watchdog:
 
     def start_pause(self):
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        # The pause holder keeps every output FIFO open: if we die, a container
-        # writing output blocks on a full FIFO instead of dying of SIGPIPE.
-        keep = [os.open(self.fifo(c.name, s), os.O_RDWR | os.O_CLOEXEC)
-                for c in self.pod.containers for s in ("stdout", "stderr")]
         try:
-            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log, keep)
+            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log)
         finally:
-            for fd in keep + [log]:
-                os.close(fd)
+            os.close(log)
         self.pause_child = True
         self.open_pod_namespaces()
         self.pause_fd = os.pidfd_open(self.pause_pid)
