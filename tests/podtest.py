@@ -61,6 +61,8 @@ def pod_processes():
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
+                    if os.stat(f"/proc/{entry}").st_uid != 0:
+                        continue  # other users' pods are theirs
                     comm = Path(f"/proc/{entry}/comm").read_text().strip()
                     cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 except OSError:
