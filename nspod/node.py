@@ -131,6 +131,7 @@ def serve():
     from . import watchdog  # noqa: F401
     from . import net  # noqa: F401
     import pyroute2  # noqa: F401
+    import yaml  # noqa: F401  (a watchdog re-reads its pod's manifest)
 
     gc.freeze()  # keep the shared pages shared: the collector won't touch them
     sock_path = sd / "node.sock"

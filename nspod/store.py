@@ -53,6 +53,7 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")  # state lives on tmpfs anyway
+        self.db.execute("PRAGMA cache_size=-256")  # KiB; rows are few, and every watchdog has a connection
         self.db.executescript(SCHEMA)
 
     def close(self):
