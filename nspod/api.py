@@ -16,7 +16,7 @@ from .spec import load_pods, port_conflicts
 from .store import Store
 
 
-def run(text, source, backoff_base=None, warn=print):
+def run(text, source, backoff_base=None, no_limits=False, warn=print):
     """Create and start every pod in a manifest; return their names.
     Returns once every container has started (or failed to)."""
     pods, warnings = load_pods(text, source)
@@ -30,6 +30,8 @@ def run(text, source, backoff_base=None, warn=print):
     settings = load_config()
     if backoff_base is not None:
         settings["backoff_base"] = backoff_base
+    settings["no_limits"] = no_limits
+    _check_limits(pods, no_limits, warn)
     store = Store()
     created = []
     try:
@@ -46,6 +48,23 @@ def run(text, source, backoff_base=None, warn=print):
                 pass
         raise
     return [p.name for p in pods]
+
+
+def _check_limits(pods, no_limits, warn):
+    """Up front, before anything exists: can the limits the pods ask for be
+    applied here? If not, the error names the missing controller and the fix."""
+    from .cgroups import open_cgroups, requested_controllers
+
+    required = set()
+    for pod in pods:
+        required |= requested_controllers(pod.resources)
+        for c in pod.containers:
+            required |= requested_controllers(c.resources)
+    if not required:
+        return
+    cg = open_cgroups(required, strict=not no_limits)
+    if no_limits and getattr(cg, "warning", None):
+        warn(cg.warning)
 
 
 def _spawn_watchdog(name, adopt=False):
@@ -144,10 +163,12 @@ def inspect(name):
             "watchdog": {"pid": row["watchdog_pid"] if alive else None},
             "pause": {"pid": row["pause_pid"] if process.alive(row["pause_pid"], row["pause_start"]) else None,
                       "namespaces": pause_ns},
+            "cgroup": json.loads(row["cgroup"]) if row["cgroup"] else None,
             "containers": [
                 {"name": c["name"],
                  "pid": c["pid"] if process.alive(c["pid"], c["pid_start"]) else None,
-                 "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {}}
+                 "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {},
+                 "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None}
                 for c in containers
             ],
             "stateDir": str(pod_dir(name)),
@@ -241,6 +262,12 @@ def _remove(store, name):
         except NspodError:  # a stuck watchdog must not keep the pod alive
             process.kill(row["watchdog_pid"], row["watchdog_start"], signal.SIGKILL)
     _kill_orphans(store, name, 0)
+    row = store.pod(name)
+    if row["cgroup"]:  # the watchdog died before it could remove it
+        from .cgroups import remove_cgroup_paths
+
+        cg = json.loads(row["cgroup"])
+        remove_cgroup_paths(cg["path"] if cg["path"] else list((cg.get("paths") or {}).values()))
     shutil.rmtree(pod_dir(name), ignore_errors=True)
     store.delete_pod(name)
 
@@ -266,16 +293,17 @@ def exec_(name, container, argv):
     spec = pod.container(c["name"])
     kinds = (["user"] if node.rootless() else []) + ["net", "ipc", "uts", "pid", "mnt"]
     fds = {kind: namespaces.open_ns(c["pid"], kind) for kind in kinds}
+    procs = json.loads(c["cgroup"])["procs"] if c["cgroup"] else []
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, pod)
+        _exec_child(fds, kinds, spec, argv, pod, procs)
     for fd in fds.values():
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, pod):
+def _exec_child(fds, kinds, spec, argv, pod, procs):
     import prctl  # noqa: F401  (import before joining the container's mounts hides our venv)
 
     from .container import DEFAULT_PATH, StartError, resolve
@@ -283,6 +311,9 @@ def _exec_child(fds, kinds, spec, argv, pod):
 
     code = 126
     try:
+        for path in procs:  # the container's cgroup: its limits hold for what exec runs
+            with open(path, "w") as f:
+                f.write("0")
         for kind in kinds:  # the user namespace first: it grants the rights to join the rest
             namespaces.setns(fds[kind], kind)
         pid = os.fork()  # the pid namespace applies to children only

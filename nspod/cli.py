@@ -33,7 +33,8 @@ def cmd_run(a, api):
         text = sys.stdin.read() if a.file == "-" else open(a.file).read()
     except OSError as e:
         raise BadInput(f"{a.file}: {e.strerror}") from None
-    for name in api.run(text, a.file, backoff_base=base, warn=lambda w: print(f"Warning: {w}", file=sys.stderr)):
+    for name in api.run(text, a.file, backoff_base=base, no_limits=a.no_limits,
+                        warn=lambda w: print(f"Warning: {w}", file=sys.stderr)):
         print(name)
 
 
@@ -90,6 +91,8 @@ def parser():
     s = sub.add_parser("run", help="create and start the pods of a manifest")
     s.add_argument("file", help="Pod manifest (YAML or JSON; - for stdin)")
     s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
+    s.add_argument("--no-limits", action="store_true",
+                   help="run even where the CPU/memory limits cannot be applied (with a warning)")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
     s.set_defaults(fn=cmd_ps)

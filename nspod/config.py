@@ -3,6 +3,8 @@
 
     # Crash-loop back-off base: 10s is Kubernetes' default; short for demos.
     backoff_base = "100ms"
+    # pids.max of every pod's cgroup (where the pids controller is delegated).
+    pids_max = 4096
 
 Command-line flags win over the file."""
 import os
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from .errors import BadInput
 
-KNOWN = {"backoff_base"}
+KNOWN = {"backoff_base", "pids_max"}
 
 
 def path():
@@ -38,4 +40,6 @@ def load():
             settings["backoff_base"] = parse_duration(str(settings["backoff_base"]))
         except ValueError as e:
             raise BadInput(f"{p}: backoff_base: {e}") from None
+    if "pids_max" in settings and (not isinstance(settings["pids_max"], int) or settings["pids_max"] < 1):
+        raise BadInput(f"{p}: pids_max: must be a positive integer")
     return settings

@@ -37,7 +37,7 @@ class Plan:
     hostname: str
     stdout: str             # the container's output FIFOs (read by the watchdog)
     stderr: str
-    cgroup_procs: str = None  # cgroup.procs of the container's leaf, if any
+    cgroup: object = None   # the container's cgroup leaf (nspod.cgroups), if any
 
 
 class StartError(NspodError):
@@ -76,7 +76,7 @@ def _child(plan, errpipe):
         namespaces.unshare("mnt")
         mounts.make_private("/")
         step = "join the cgroup"
-        join_cgroup(plan.cgroup_procs)
+        join_cgroup(plan.cgroup)
         step = "build the root filesystem"
         rootfs.build(plan.root, plan.shm_dir)
         step = "mount volumes"
@@ -114,10 +114,9 @@ def join_pod_namespaces(pod_ns):
         namespaces.setns(pod_ns[kind], kind)
 
 
-def join_cgroup(procs_file):
-    if procs_file:
-        with open(procs_file, "w") as f:
-            f.write("0")
+def join_cgroup(leaf):
+    if leaf is not None:
+        leaf.enter()  # before exec: the limits hold from the first instruction
 
 
 def environment(plan):

@@ -55,6 +55,18 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")  # state lives on tmpfs anyway
         self.db.execute("PRAGMA cache_size=-256")  # KiB; rows are few, and every watchdog has a connection
         self.db.executescript(SCHEMA)
+        self._add_columns("pods", {"cgroup": "TEXT"})        # {"path", "paths", "limits"} (JSON)
+        self._add_columns("containers", {"cgroup": "TEXT"})  # {"path", "procs", "limits"} (JSON)
+
+    def _add_columns(self, table, columns):
+        """Columns added since the table was first made (state outlives upgrades)."""
+        have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}
+        for name, kind in columns.items():
+            if name not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError:  # another process added it just now
+                    pass
 
     def close(self):
         self.db.close()
@@ -98,6 +110,8 @@ class Store:
         return self.db.execute("SELECT * FROM pods ORDER BY created").fetchall()
 
     def update_pod(self, name, **fields):
+        if fields.get("cgroup") is not None:
+            fields["cgroup"] = json.dumps(fields["cgroup"])
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE pods SET {cols} WHERE name = ?", (*fields.values(), name))
 
@@ -111,8 +125,9 @@ class Store:
     def update_container(self, pod, name, **fields):
         if "status" in fields:
             fields["status"] = json.dumps(fields["status"])
-        if "namespaces" in fields:
-            fields["namespaces"] = json.dumps(fields["namespaces"])
+        for key in ("namespaces", "cgroup"):
+            if fields.get(key) is not None:
+                fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.db.execute(f"UPDATE containers SET {cols} WHERE pod = ? AND name = ?", (*fields.values(), pod, name))
 

@@ -23,6 +23,8 @@ import time
 from . import container as container_start
 from . import pause, phase, volumes
 from .backoff import BackOff
+from .cgroups import PAUSE_LEAF, open_cgroups, requested_controllers
+from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
 from .errors import NspodError
 from .kernel import mounts, namespaces, process
@@ -46,6 +48,7 @@ class Instance:
         self.started = started
         self.log = log
         self.child = child
+        self.oom_before = 0
 
 
 class Watchdog:
@@ -63,6 +66,8 @@ class Watchdog:
         self.dir = pod_dir(name)
         self.instances = {}    # container name -> Instance
         self.outputs = {}      # fd -> (container name, stream): read ends of the output FIFOs
+        self.pod_cg = None     # the pod's cgroup, and a leaf per container and the pause holder
+        self.leaves = {}
         self.timers = []       # heap of (when, container name): restarts after back-off
         self.sel = selectors.DefaultSelector()
         self.pause_pid = None
@@ -85,6 +90,7 @@ class Watchdog:
         except (NspodError, OSError) as e:
             self.report({"ok": False, "error": str(e)})
             self.kill_pause()
+            self.remove_cgroup()
             return 1
         if adopt:
             self.adopt_containers()
@@ -96,6 +102,7 @@ class Watchdog:
         self.report({"ok": True})
         self.loop()
         self.kill_pause()
+        self.remove_cgroup()
         self.update_phase(final=True)
         return 0
 
@@ -135,7 +142,35 @@ class Watchdog:
         self.shm_dir.mkdir(exist_ok=True)
         mounts.tmpfs(str(self.shm_dir), size="64m", mode="1777")  # the size Kubernetes gives /dev/shm
         self.open_outputs()
+        self.create_cgroup()
         self.start_pause()
+
+    # -- cgroups ------------------------------------------------------------
+    def cgroups(self):
+        """Where limits go. `run` checked up front that what the pod asks for
+        can be applied (or the user opted out with --no-limits)."""
+        required = requested_controllers(self.pod.resources)
+        for c in self.pod.containers:
+            required |= requested_controllers(c.resources)
+        return open_cgroups(required, strict=not self.settings.get("no_limits", False))
+
+    def create_cgroup(self):
+        self.pod_cg = self.cgroups().create_pod(
+            self.uid, self.pod.resources, self.settings.get("pids_max", DEFAULT_PIDS_MAX),
+            container_resources=[c.resources for c in self.pod.containers])
+        self.store.update_pod(self.name, cgroup={"path": self.pod_cg.path, "paths": self.pod_cg.paths,
+                                                 "limits": self.pod_cg.limits})
+
+    def leaf(self, name, resources=None):
+        if name not in self.leaves:
+            self.leaves[name] = self.pod_cg.create_leaf(name, resources)
+        return self.leaves[name]
+
+    def remove_cgroup(self):
+        if self.pod_cg is not None:
+            self.pod_cg.remove()
+            self.pod_cg = None
+            self.store.update_pod(self.name, cgroup=None)
 
     def open_outputs(self):
         """One FIFO per container stream, in place of a pipe: its path outlives
@@ -170,6 +205,8 @@ class Watchdog:
         self.shm_dir = self.dir / "shm"
         self.open_outputs()
         self.open_pod_namespaces()
+        self.pod_cg = self.cgroups().pod(self.uid)
+        self.leaves = {leaf.name: leaf for leaf in self.pod_cg.leaves()}
         return True
 
     def adopt_containers(self):
@@ -184,6 +221,7 @@ class Watchdog:
                 started = phase.parse_rfc3339(st["state"]["running"]["startedAt"]) if "running" in st["state"] else time.time()
                 log = LogWriter(self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
                 inst = Instance(row["pid"], started, log, child=False)
+                inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
             elif "running" in st["state"]:
@@ -207,6 +245,7 @@ class Watchdog:
         finally:
             os.close(log)
         self.pause_child = True
+        self.leaf(PAUSE_LEAF).attach(self.pause_pid)
         self.open_pod_namespaces()
         self.pause_fd = os.pidfd_open(self.pause_pid)
         self.sel.register(self.pause_fd, selectors.EVENT_READ, ("pause", None))
@@ -252,8 +291,10 @@ class Watchdog:
         log = LogWriter(logdir / f"{n}.log")
         root = self.dir / "rootfs" / spec.name
         root.mkdir(parents=True, exist_ok=True)
+        leaf = self.leaf(spec.name, spec.resources)
+        oom_before = leaf.oom_kills()
         plan = container_start.Plan(
-            spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths,
+            spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths, cgroup=leaf,
             pod_ns=self.pod_ns, hostname=self.hostname,
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
         )
@@ -268,11 +309,13 @@ class Watchdog:
             self.finished(spec, terminated, ran_for=0)
             return
         inst = Instance(pid, now, log)
+        inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
         st.update(state={"running": {"startedAt": phase.rfc3339(now)}}, ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
-                                    namespaces=namespaces.ns_ids(pid), status=st)
+                                    namespaces=namespaces.ns_ids(pid), status=st,
+                                    cgroup={"path": leaf.path, "procs": _procs_files(leaf), "limits": leaf.limits})
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
 
@@ -284,11 +327,15 @@ class Watchdog:
         os.close(inst.pidfd)
         now = time.time()
         terminated = {"startedAt": phase.rfc3339(inst.started), "finishedAt": phase.rfc3339(now)}
+        leaf = self.leaves.get(name)
+        oom = leaf is not None and leaf.oom_kills() > inst.oom_before
         if wstatus is None:
             terminated = self.unknown_exit(phase.rfc3339(inst.started))
+            if oom:
+                terminated["reason"] = "OOMKilled"
         elif os.WIFSIGNALED(wstatus):
             sig = os.WTERMSIG(wstatus)
-            terminated.update(exitCode=128 + sig, signal=sig, reason="Error")
+            terminated.update(exitCode=128 + sig, signal=sig, reason="OOMKilled" if oom else "Error")
         else:
             code = os.WEXITSTATUS(wstatus)
             terminated.update(exitCode=code, reason="Completed" if code == 0 else "Error")
@@ -441,6 +488,13 @@ class Watchdog:
             self.event(None, "Warning", "FailedCreatePodSandBox", str(e))
             self.stopping = True
             self.timers.clear()
+
+
+def _procs_files(leaf):
+    """The cgroup.procs files a process joins to be in this leaf (one on v2,
+    one per controller hierarchy on v1): `exec` puts its command there too."""
+    paths = getattr(leaf, "paths", None) or ({"": leaf.path} if leaf.path else {})
+    return sorted({os.path.join(p, "cgroup.procs") for p in paths.values() if p})
 
 
 def _duration(seconds):

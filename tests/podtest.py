@@ -82,6 +82,12 @@ def leaks():
     mounts = [l for l in Path("/proc/self/mountinfo").read_text().splitlines() if str(sd) in l]
     if mounts:
         problems.append(f"mounts: {mounts}")
+    if os.getuid() == 0:
+        import glob
+
+        cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/nspod*/*") if os.path.isdir(p)]
+        if cgroups:
+            problems.append(f"cgroups: {cgroups}")
     pods_dir = sd / "pods"
     if pods_dir.exists() and any(pods_dir.iterdir()):
         problems.append(f"state dirs: {list(pods_dir.iterdir())}")

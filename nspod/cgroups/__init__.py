@@ -37,6 +37,7 @@ from nspod.cgroups.v2 import BASE_NAME, DEFAULT_CONTROLLERS, PAUSE_LEAF, CgroupE
 
 __all__ = [
     "BASE_NAME",
+    "remove_cgroup_paths",
     "DEFAULT_PIDS_MAX",
     "OPT_OUT_FLAG",
     "PAUSE_LEAF",
@@ -135,7 +136,9 @@ class NullCgroups:
     def warning(self):
         return f"running without cgroup limits: {self.reason}"
 
-    def create_pod(self, pod_uid, pod_resources=None, pids_max=DEFAULT_PIDS_MAX, *, container_resources=None):
+    def create_pod(
+        self, pod_uid, pod_resources=None, pids_max=DEFAULT_PIDS_MAX, *, container_resources=None
+    ):
         return NullPod(pod_uid)
 
     def pod(self, pod_uid):
@@ -159,8 +162,16 @@ def _read(path):
         return f.read()
 
 
-def open_cgroups(required=frozenset(), *, strict=True, fs=None, mountinfo=None, proc_cgroup=None,
-                 own_cgroup=None, euid=None):
+def open_cgroups(
+    required=frozenset(),
+    *,
+    strict=True,
+    fs=None,
+    mountinfo=None,
+    proc_cgroup=None,
+    own_cgroup=None,
+    euid=None,
+):
     """Find where nspod may make cgroups and make its base cgroup there.
 
     ``required``: controllers the pods need ({"cpu", "memory", "pids"} or fewer;
@@ -176,9 +187,14 @@ def open_cgroups(required=frozenset(), *, strict=True, fs=None, mountinfo=None, 
     """
     required = frozenset(required)
     fs = fs or CgroupFS()
-    euid = os.geteuid() if euid is None else euid
+    if euid is None:  # as the host sees us: inside the node's user namespace geteuid() is 0
+        from nspod.kernel.idmap import host_uid
+
+        euid = host_uid()
     mounts = parse_mountinfo(mountinfo if mountinfo is not None else _read("/proc/self/mountinfo"))
-    own_v2, own_v1 = own_cgroups(proc_cgroup if proc_cgroup is not None else _read("/proc/self/cgroup"))
+    own_v2, own_v1 = own_cgroups(
+        proc_cgroup if proc_cgroup is not None else _read("/proc/self/cgroup")
+    )
     v2 = find_cgroup2_mount(mounts)
     v1 = find_v1_mounts(mounts)
 
@@ -196,9 +212,13 @@ def open_cgroups(required=frozenset(), *, strict=True, fs=None, mountinfo=None, 
                 return V1Cgroups(fs, v1, own_v1, required, strict)
             except CgroupUnavailable as error:
                 return unavailable(str(error))
-        v2_offered = read_controllers(fs, os.path.join(v2[0], "cgroup.controllers")) if v2 else frozenset()
+        v2_offered = (
+            read_controllers(fs, os.path.join(v2[0], "cgroup.controllers")) if v2 else frozenset()
+        )
         return unavailable(
-            message_no_cgroup2(required or DEFAULT_CONTROLLERS, v2[0] if v2 else None, v2_offered, euid)
+            message_no_cgroup2(
+                required or DEFAULT_CONTROLLERS, v2[0] if v2 else None, v2_offered, euid
+            )
         )
 
     if v2 is None:
@@ -215,3 +235,24 @@ def open_cgroups(required=frozenset(), *, strict=True, fs=None, mountinfo=None, 
     # Even with no controller at all, a delegated cgroup is worth having: it
     # tracks a pod's processes and kills them all on removal (cgroup.kill).
     return V2Cgroups(fs, found, required, strict)
+
+
+def remove_cgroup_paths(paths, timeout=None, fs=None):
+    """Remove pod cgroups by their paths (as stored, e.g. ``pod.path`` or the
+    values of ``pod.paths`` on cgroup v1): kill what is left, remove leaves, then
+    the pod; then nspod's base if no pod is left in it. For cleaning up after a
+    watchdog that died, from any process of the same user."""
+    from nspod.cgroups.v2 import REMOVE_TIMEOUT, remove_cgroup
+
+    fs = fs or CgroupFS()
+    for path in [paths] if isinstance(paths, str) else list(paths):
+        if not path:
+            continue
+        remove_cgroup(fs, path, REMOVE_TIMEOUT if timeout is None else timeout)
+        base = os.path.dirname(path.rstrip("/"))
+        if os.path.basename(base) == BASE_NAME:
+            try:
+                if not fs.subdirs(base):
+                    fs.rmdir(base)
+            except OSError:
+                pass

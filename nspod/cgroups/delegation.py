@@ -161,7 +161,11 @@ def _delegated(fs, path):
     process list (to move processes) and subtree_control (to enable controllers)."""
     return all(
         fs.writable(p)
-        for p in (path, os.path.join(path, "cgroup.procs"), os.path.join(path, "cgroup.subtree_control"))
+        for p in (
+            path,
+            os.path.join(path, "cgroup.procs"),
+            os.path.join(path, "cgroup.subtree_control"),
+        )
         if fs.exists(p)
     ) and fs.exists(os.path.join(path, "cgroup.procs"))
 
@@ -179,7 +183,9 @@ def probe(fs, mount, own, uid):
         found.enabled = read_controllers(fs, os.path.join(path, "cgroup.subtree_control"))
     if uid != 0:
         user_service = f"/user.slice/user-{uid}.slice/user@{uid}.service"
-        if not (found.root or "").startswith(user_service) and _delegated(fs, join(mount, user_service)):
+        if not (found.root or "").startswith(user_service) and _delegated(
+            fs, join(mount, user_service)
+        ):
             found.elsewhere = user_service
             found.elsewhere_available = read_controllers(
                 fs, os.path.join(join(mount, user_service), "cgroup.controllers")

@@ -5,7 +5,6 @@ Keeping them here lets the unit tests swap in a test double that lays out a
 temporary directory like cgroupfs and acts like the kernel.
 """
 
-import errno
 import os
 import signal
 import time
@@ -90,6 +89,3 @@ def read_pids(fs, path):
 
 def errno_text(error):
     return os.strerror(error.errno) if error.errno else str(error)
-
-
-EBUSY = errno.EBUSY

@@ -66,8 +66,8 @@ def shares_to_weight(shares):
         return 1
     if shares >= MAX_SHARES:
         return 10000
-    l = math.log2(shares)
-    exponent = (l * l + 125 * l) / 612.0 - 7.0 / 34.0
+    x = math.log2(shares)
+    exponent = (x * x + 125 * x) / 612.0 - 7.0 / 34.0
     return math.ceil(10**exponent)
 
 
@@ -225,7 +225,9 @@ def _v1_files(limits, requests, cpu_request_default):
     # memsw is memory + swap: equal to the memory limit means no swap.
     files["memory.limit_in_bytes"] = str(memory_limit) if memory_limit else "-1"
     files["memory.memsw.limit_in_bytes"] = str(memory_limit) if memory_limit else "-1"
-    files["memory.soft_limit_in_bytes"] = str(requests.get("memory") or 0) if requests.get("memory") else "-1"
+    files["memory.soft_limit_in_bytes"] = (
+        str(requests.get("memory") or 0) if requests.get("memory") else "-1"
+    )
     return files
 
 

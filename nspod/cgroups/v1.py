@@ -13,13 +13,13 @@ from nspod.cgroups import translate
 from nspod.cgroups.delegation import CgroupUnavailable
 from nspod.cgroups.fs import errno_text, read_keyed, read_pids
 from nspod.cgroups.v2 import (
+    _LEAF_NAME,
+    _POD_UID,
     BASE_NAME,
     PAUSE_LEAF,
     POD_PREFIX,
     REMOVE_TIMEOUT,
     CgroupError,
-    _LEAF_NAME,
-    _POD_UID,
     kill_all,
     remove_cgroup,
 )
@@ -47,7 +47,9 @@ class _Group:
         self.paths = {c: os.path.join(m, rel.strip("/")) for c, (m, rel) in places.items()}
 
     def child(self, name):
-        return _Group(self.fs, {c: (m, f"{rel.rstrip('/')}/{name}") for c, (m, rel) in self.places.items()})
+        return _Group(
+            self.fs, {c: (m, f"{rel.rstrip('/')}/{name}") for c, (m, rel) in self.places.items()}
+        )
 
     @property
     def path(self):
@@ -97,7 +99,9 @@ class _Group:
                     with open(target, "w") as f:
                         f.write(value)
             except OSError as error:
-                raise CgroupError(f"cannot write {value!r} to {target}: {errno_text(error)}") from error
+                raise CgroupError(
+                    f"cannot write {value!r} to {target}: {errno_text(error)}"
+                ) from error
             written[name] = value
         return written, skipped
 
@@ -135,13 +139,18 @@ class V1Leaf:
         return read_pids(self._group.fs, os.path.join(self.path, "cgroup.procs"))
 
     def populated(self):
-        return any(read_pids(self._group.fs, os.path.join(p, "cgroup.procs")) for p in self._group.hierarchies())
+        return any(
+            read_pids(self._group.fs, os.path.join(p, "cgroup.procs"))
+            for p in self._group.hierarchies()
+        )
 
     def oom_kills(self):
         memory = self.paths.get("memory")
         if not memory:
             return 0
-        return read_keyed(self._group.fs, os.path.join(memory, "memory.oom_control")).get("oom_kill", 0)
+        return read_keyed(self._group.fs, os.path.join(memory, "memory.oom_control")).get(
+            "oom_kill", 0
+        )
 
     def memory_events(self):
         return {"oom_kill": self.oom_kills()}
@@ -192,11 +201,15 @@ class V1Pod:
         if name == PAUSE_LEAF:
             files, needed = translate.pause_files_v1(), set()
         else:
-            files, needed = translate.container_files_v1(resources), translate.requested_controllers(resources)
+            files, needed = (
+                translate.container_files_v1(resources),
+                translate.requested_controllers(resources),
+            )
         try:
             nodes = group.make()
-            written, skipped = group.write(nodes, files, needed, self._owner.strict,
-                                           f"pod {self.uid} container {name}")
+            written, skipped = group.write(
+                nodes, files, needed, self._owner.strict, f"pod {self.uid} container {name}"
+            )
         except BaseException:
             group.remove(REMOVE_TIMEOUT)
             raise
@@ -230,16 +243,19 @@ class V1Cgroups:
         self.strict = strict
         self.mounts = {c: mounts[c] for c in V1_CONTROLLERS if c in mounts}
         missing = self.required - set(self.mounts)
-        self.problems = {c: "no cgroup v1 hierarchy" for c in set(V1_CONTROLLERS) - set(self.mounts)}
+        self.problems = {
+            c: "no cgroup v1 hierarchy" for c in set(V1_CONTROLLERS) - set(self.mounts)
+        }
         if missing and strict:
             raise CgroupUnavailable(
                 f"cgroup controller(s) {', '.join(sorted(missing))} are mounted neither as cgroup v1 "
                 "nor as cgroup v2 on this host"
             )
         self.controllers = frozenset(self.mounts)
-        self._base = _Group(fs, {
-            c: (m, f"{own.get(c, '/').rstrip('/')}/{BASE_NAME}") for c, m in self.mounts.items()
-        })
+        self._base = _Group(
+            fs,
+            {c: (m, f"{own.get(c, '/').rstrip('/')}/{BASE_NAME}") for c, m in self.mounts.items()},
+        )
         self.path = self._base.path
         self._base.make()
 
@@ -267,11 +283,17 @@ class V1Cgroups:
                 names = self.fs.subdirs(path)
             except FileNotFoundError:
                 continue
-            uids.update(n[len(POD_PREFIX):] for n in names if n.startswith(POD_PREFIX))
+            uids.update(n[len(POD_PREFIX) :] for n in names if n.startswith(POD_PREFIX))
         return sorted(uids)
 
-    def create_pod(self, pod_uid, pod_resources=None, pids_max=translate.DEFAULT_PIDS_MAX,
-                   *, container_resources=None):
+    def create_pod(
+        self,
+        pod_uid,
+        pod_resources=None,
+        pids_max=translate.DEFAULT_PIDS_MAX,
+        *,
+        container_resources=None,
+    ):
         pod = self.pod(pod_uid)
         files = translate.pod_files_v1(pod_resources, pids_max, container_resources)
         needed = translate.requested_controllers(pod_resources)
@@ -306,4 +328,3 @@ class V1Cgroups:
 def v1_usable(mounts):
     """True when cpu, memory or pids is on a v1 hierarchy (legacy or hybrid host)."""
     return any(c in mounts for c in V1_CONTROLLERS)
-

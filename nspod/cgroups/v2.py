@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 from nspod.cgroups import translate
 from nspod.cgroups.delegation import CgroupUnavailable, join
-from nspod.cgroups.fs import CgroupFS, errno_text, read_keyed, read_pids
+from nspod.cgroups.fs import errno_text, read_keyed, read_pids
 from nspod.errors import NspodError
 
 BASE_NAME = "nspod"
@@ -329,7 +329,10 @@ class PodCgroup:
         if name == PAUSE_LEAF:
             files, needed = translate.pause_files(), set()
         else:
-            files, needed = translate.container_files(resources), translate.requested_controllers(resources)
+            files, needed = (
+                translate.container_files(resources),
+                translate.requested_controllers(resources),
+            )
         with ExitStack() as undo:
             try:
                 self.fs.mkdir(path)
@@ -337,7 +340,12 @@ class PodCgroup:
                 raise CgroupError(f"cannot make cgroup {path}: {errno_text(error)}") from error
             undo.callback(remove_cgroup, self.fs, path)
             written, skipped = apply_files(
-                self.fs, path, files, self.controllers, needed, self.strict,
+                self.fs,
+                path,
+                files,
+                self.controllers,
+                needed,
+                self.strict,
                 f"pod {self.uid} container {name}",
             )
             undo.pop_all()
@@ -363,7 +371,9 @@ class V2Cgroups:
 
     version = 2
 
-    def __init__(self, fs, delegation, required=frozenset(), strict=True, wanted=DEFAULT_CONTROLLERS):
+    def __init__(
+        self, fs, delegation, required=frozenset(), strict=True, wanted=DEFAULT_CONTROLLERS
+    ):
         self.fs = fs
         self.delegation = delegation
         self.required = frozenset(required)
@@ -402,7 +412,9 @@ class V2Cgroups:
             except FileExistsError:
                 pass
             except OSError as error:
-                raise CgroupUnavailable(f"cannot make nspod's cgroup {self.path}: {errno_text(error)}") from error
+                raise CgroupUnavailable(
+                    f"cannot make nspod's cgroup {self.path}: {errno_text(error)}"
+                ) from error
         base_enabled, base_failed = enable_controllers(self.fs, self.path, offered & enabled)
         failed.update(base_failed)
         self.controllers = base_enabled
@@ -430,10 +442,16 @@ class V2Cgroups:
             names = self.fs.subdirs(self.path)
         except FileNotFoundError:
             return []
-        return [n[len(POD_PREFIX):] for n in names if n.startswith(POD_PREFIX)]
+        return [n[len(POD_PREFIX) :] for n in names if n.startswith(POD_PREFIX)]
 
-    def create_pod(self, pod_uid, pod_resources=None, pids_max=translate.DEFAULT_PIDS_MAX,
-                   *, container_resources=None):
+    def create_pod(
+        self,
+        pod_uid,
+        pod_resources=None,
+        pids_max=translate.DEFAULT_PIDS_MAX,
+        *,
+        container_resources=None,
+    ):
         """Make pod ``pod_uid``'s cgroup with its pod-level limits and pids.max.
 
         ``container_resources`` (optional, one Resources per container) fill in
@@ -455,9 +473,9 @@ class V2Cgroups:
                     break
                 except FileExistsError:
                     break
-                except FileNotFoundError:
+                except FileNotFoundError as error:
                     if attempt:
-                        raise
+                        raise CgroupError(f"cannot make cgroup {path}: {errno_text(error)}") from error
                     self.ensure_base()  # another nspod removed the empty base meanwhile
                 except OSError as error:
                     raise CgroupError(f"cannot make cgroup {path}: {errno_text(error)}") from error
@@ -474,8 +492,9 @@ class V2Cgroups:
                 self.fs, path, files, self.controllers, needed, self.strict, f"pod {pod_uid}"
             )
             undo.pop_all()
-        return PodCgroup(self.fs, path, pod_uid, limits=written, skipped=skipped,
-                         strict=self.strict, owner=self)
+        return PodCgroup(
+            self.fs, path, pod_uid, limits=written, skipped=skipped, strict=self.strict, owner=self
+        )
 
     def remove_pod(self, pod_uid, timeout=REMOVE_TIMEOUT):
         """Remove pod ``pod_uid``'s cgroup (killing what is left in it)."""
@@ -497,7 +516,3 @@ class V2Cgroups:
             "delegated_root": self.delegation.path(),
             "controllers": sorted(self.controllers),
         }
-
-
-def make_fs():
-    return CgroupFS()

@@ -66,3 +66,15 @@ def write_maps(pid, maps):
     for kind in ("uid", "gid"):
         with open(f"/proc/{pid}/{kind}_map", "w") as f:
             f.write("".join(f"{i} {o} {c}\n" for i, o, c in maps[kind]))
+
+
+def host_uid():
+    """Our effective uid as the host sees it. Inside the node's user namespace
+    geteuid() says 0; /proc/self/uid_map says which host uid that 0 is."""
+    euid = os.geteuid()
+    with open("/proc/self/uid_map") as f:
+        for line in f:
+            inside, outside, count = (int(x) for x in line.split())
+            if inside <= euid < inside + count:
+                return outside + (euid - inside)
+    return euid

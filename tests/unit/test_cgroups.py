@@ -20,10 +20,11 @@ from nspod.cgroups import (
     CgroupError,
     CgroupUnavailable,
     NullCgroups,
+    delegation,
     open_cgroups,
     requested_controllers,
+    translate,
 )
-from nspod.cgroups import delegation, translate
 from nspod.cgroups.fs import CgroupFS
 from nspod.cgroups.v2 import INIT_LEAF, V2Cgroups
 from nspod.errors import HostUnsupported
@@ -54,16 +55,36 @@ class TestCpu:
 
     @pytest.mark.parametrize(
         "millicores, shares",
-        [(0, 2), (1, 2), (2, 2), (3, 3), (100, 102), (250, 256), (500, 512), (1000, 1024),
-         (2000, 2048), (10**6, 262144)],
+        [
+            (0, 2),
+            (1, 2),
+            (2, 2),
+            (3, 3),
+            (100, 102),
+            (250, 256),
+            (500, 512),
+            (1000, 1024),
+            (2000, 2048),
+            (10**6, 262144),
+        ],
     )
     def test_kubelet_shares(self, millicores, shares):
         assert translate.millicpu_to_shares(millicores) == shares
 
     @pytest.mark.parametrize(
         "shares, weight",
-        [(2, 1), (3, 2), (102, 17), (256, 35), (512, 59), (1024, 100), (2048, 174),
-         (262144, 10000), (1, 1), (10**7, 10000)],
+        [
+            (2, 1),
+            (3, 2),
+            (102, 17),
+            (256, 35),
+            (512, 59),
+            (1024, 100),
+            (2048, 174),
+            (262144, 10000),
+            (1, 1),
+            (10**7, 10000),
+        ],
     )
     def test_shares_to_weight(self, shares, weight):
         # runc >= 1.3.2 / crun >= 1.23: default 1024 shares -> weight 100.
@@ -156,8 +177,9 @@ class TestPod:
         assert files["cpu.weight"] == "1"
 
     def test_pod_level_wins_over_containers(self):
-        files = translate.pod_files(res({"memory": 1024 * Mi}), 64,
-                                    container_resources=[res({"memory": 64 * Mi})])
+        files = translate.pod_files(
+            res({"memory": 1024 * Mi}), 64, container_resources=[res({"memory": 64 * Mi})]
+        )
         assert files["memory.max"] == str(1024 * Mi)
 
 
@@ -270,8 +292,9 @@ class FakeCgroupFS(CgroupFS):
     cgroup.procs, cgroup.subtree_control and cgroup.threads are writable, and so
     is everything below it. None: the caller is root, everything is writable."""
 
-    def __init__(self, root, *, delegated=None, has_kill=True, has_swap=True, self_pid=4242,
-                 unkillable=()):
+    def __init__(
+        self, root, *, delegated=None, has_kill=True, has_swap=True, self_pid=4242, unkillable=()
+    ):
         self.root = str(root)
         self.delegated = None if delegated is None else [self._abs(d) for d in delegated]
         self.has_kill = has_kill
@@ -314,8 +337,12 @@ class FakeCgroupFS(CgroupFS):
 
     # the kernel's side
     def _interface(self, path, controllers, top=False):
-        files = {"cgroup.procs": "", "cgroup.subtree_control": "", "cgroup.threads": "",
-                 "cgroup.controllers": " ".join(sorted(controllers))}
+        files = {
+            "cgroup.procs": "",
+            "cgroup.subtree_control": "",
+            "cgroup.threads": "",
+            "cgroup.controllers": " ".join(sorted(controllers)),
+        }
         if not top:
             files["cgroup.type"] = "domain"
             if self.has_kill:
@@ -368,7 +395,9 @@ class FakeCgroupFS(CgroupFS):
         if self.delegated is None:
             return True
         for d in self.delegated:
-            if path == d or (os.path.dirname(path) == d and os.path.basename(path) in DELEGATED_FILES):
+            if path == d or (
+                os.path.dirname(path) == d and os.path.basename(path) in DELEGATED_FILES
+            ):
                 return True
             if path.startswith(d + "/") and os.path.dirname(path) != d:
                 return True  # below a delegated cgroup: made by the user
@@ -481,8 +510,14 @@ def systemd_host(tmp_path, *, delegate=("cpu", "cpuset", "io", "memory", "pids")
 
 
 def open_v2(fs, own, required=(), uid=UID, **kwargs):
-    return open_cgroups(set(required), fs=fs, mountinfo=f"1 1 0:1 / {fs.root} rw - cgroup2 cgroup2 rw\n",
-                        proc_cgroup=f"0::/{own.strip('/')}\n", euid=uid, **kwargs)
+    return open_cgroups(
+        set(required),
+        fs=fs,
+        mountinfo=f"1 1 0:1 / {fs.root} rw - cgroup2 cgroup2 rw\n",
+        proc_cgroup=f"0::/{own.strip('/')}\n",
+        euid=uid,
+        **kwargs,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -542,9 +577,13 @@ class TestDelegation:
         fs = FakeCgroupFS(tmp_path / "cg")
         fs.make("/", enable={"cpu", "memory", "pids"})
         fs.make("ctr", procs=[1, 7])
-        cg = open_cgroups({"memory"}, fs=fs, euid=0,
-                          mountinfo=f"1 1 0:1 /ctr {fs._abs('ctr')} rw - cgroup2 cgroup2 rw\n",
-                          proc_cgroup="0::/\n")
+        cg = open_cgroups(
+            {"memory"},
+            fs=fs,
+            euid=0,
+            mountinfo=f"1 1 0:1 /ctr {fs._abs('ctr')} rw - cgroup2 cgroup2 rw\n",
+            proc_cgroup="0::/\n",
+        )
         assert cg.path == fs._abs("ctr/nspod")
         assert fs.pids_of(f"ctr/{INIT_LEAF}") == [1, 7]
 
@@ -606,8 +645,11 @@ class TestDelegation:
         leaf = pod.create_leaf("web", res({"memory": 50 * Mi}))
         leaf.attach(123)
         assert leaf.path is None and leaf.oom_kills() == 0
-        assert leaf.skipped == {"memory.max": str(50 * Mi), "memory.swap.max": "0",
-                                "memory.low": str(50 * Mi)}
+        assert leaf.skipped == {
+            "memory.max": str(50 * Mi),
+            "memory.swap.max": "0",
+            "memory.low": str(50 * Mi),
+        }
         pod.remove()
         cg.remove_pod("p1")
 
@@ -621,15 +663,21 @@ class TestDelegation:
     def test_hybrid_host_rootless(self, tmp_path):
         fs = FakeCgroupFS(tmp_path / "cg")
         with pytest.raises(CgroupUnavailable) as caught:
-            open_cgroups({"memory"}, fs=fs, euid=UID, mountinfo=HYBRID_MOUNTINFO,
-                         proc_cgroup="0::/user.slice\n4:memory:/user.slice\n")
+            open_cgroups(
+                {"memory"},
+                fs=fs,
+                euid=UID,
+                mountinfo=HYBRID_MOUNTINFO,
+                proc_cgroup="0::/user.slice\n4:memory:/user.slice\n",
+            )
         text = str(caught.value)
         assert "cgroup v1" in text
         assert "systemd.unified_cgroup_hierarchy=1" in text
         assert "Delegate=cpu cpuset io memory pids" in text
         assert OPT_OUT_FLAG in text
-        cg = open_cgroups(set(), fs=fs, euid=UID, mountinfo=HYBRID_MOUNTINFO,
-                          proc_cgroup="0::/user.slice\n")
+        cg = open_cgroups(
+            set(), fs=fs, euid=UID, mountinfo=HYBRID_MOUNTINFO, proc_cgroup="0::/user.slice\n"
+        )
         assert isinstance(cg, NullCgroups)
 
 
@@ -672,8 +720,12 @@ class TestPods:
         assert read(host, where, "memory.low") == str(20 * Mi)
         assert read(host, where, "memory.oom.group") == "1"
         assert leaf.limits == {
-            "cpu.max": "20000 100000", "cpu.weight": "29", "memory.max": str(50 * Mi),
-            "memory.swap.max": "0", "memory.low": str(20 * Mi), "memory.oom.group": "1",
+            "cpu.max": "20000 100000",
+            "cpu.weight": "29",
+            "memory.max": str(50 * Mi),
+            "memory.swap.max": "0",
+            "memory.low": str(20 * Mi),
+            "memory.oom.group": "1",
         }
         assert leaf.skipped == {}
 
@@ -702,7 +754,9 @@ class TestPods:
         leaf.enter()  # the calling process: "0"
         assert leaf.pids() == [4243, 4242]
         assert leaf.oom_kills() == 0
-        host._put(leaf.path, "memory.events", "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\noom_group_kill 1")
+        host._put(
+            leaf.path, "memory.events", "low 0\nhigh 0\nmax 9\noom 1\noom_kill 1\noom_group_kill 1"
+        )
         assert leaf.oom_kills() == 1
         assert leaf.memory_events()["max"] == 9
 
@@ -758,8 +812,13 @@ class TestRemoval:
         pod.remove()
         assert sorted(host.killed) == [500, 501, 502]
         base = f"{SERVICE}/nspod"
-        assert host.rmdirs == [f"{base}/pod-p1/{PAUSE_LEAF}", f"{base}/pod-p1/sidecar",
-                               f"{base}/pod-p1/web", f"{base}/pod-p1", base]
+        assert host.rmdirs == [
+            f"{base}/pod-p1/{PAUSE_LEAF}",
+            f"{base}/pod-p1/sidecar",
+            f"{base}/pod-p1/web",
+            f"{base}/pod-p1",
+            base,
+        ]
         assert not os.path.exists(pod.path)
         # The base goes with the last pod; the delegated root stays.
         assert not os.path.exists(cg.path)
@@ -842,8 +901,13 @@ class TestV1:
 
     def test_pod_and_leaf(self, v1):
         top, fs, mountinfo = v1
-        cg = open_cgroups({"cpu", "memory"}, fs=fs, euid=0, mountinfo=mountinfo,
-                          proc_cgroup="4:memory:/machine\n2:cpu,cpuacct:/\n0::/\n")
+        cg = open_cgroups(
+            {"cpu", "memory"},
+            fs=fs,
+            euid=0,
+            mountinfo=mountinfo,
+            proc_cgroup="4:memory:/machine\n2:cpu,cpuacct:/\n0::/\n",
+        )
         assert cg.version == 1
         pod = cg.create_pod("p1", None, 50)
         assert (top / "pids/nspod/pod-p1/pids.max").read_text() == "50"
@@ -852,12 +916,15 @@ class TestV1:
         assert pod.paths["cpu"] == f"{top}/cpu,cpuacct/nspod/pod-p1"
         leaf = pod.create_leaf("web", res({"cpu": 200, "memory": 50 * Mi}))
         assert (top / "cpu,cpuacct/nspod/pod-p1/web/cpu.cfs_quota_us").read_text() == "20000"
-        assert (top / "memory/machine/nspod/pod-p1/web/memory.limit_in_bytes").read_text() == str(50 * Mi)
+        assert (top / "memory/machine/nspod/pod-p1/web/memory.limit_in_bytes").read_text() == str(
+            50 * Mi
+        )
         assert leaf.limits["cpu.shares"] == "204"
         # memsw exists only where swap accounting is on: here only in the top dir.
         assert leaf.skipped == {"memory.memsw.limit_in_bytes": str(50 * Mi)}
         (top / "memory/machine/nspod/pod-p1/web/memory.oom_control").write_text(
-            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"
+        )
         assert leaf.oom_kills() == 2
         for path in leaf.paths.values():
             (open(os.path.join(path, "cgroup.procs"), "w")).close()
@@ -867,3 +934,15 @@ class TestV1:
         assert 321 in fs.killed
         assert not (top / "pids/nspod").exists()
         assert not (top / "memory/machine/nspod").exists()
+
+
+def test_remove_cgroup_paths(host, cg):
+    from nspod.cgroups import remove_cgroup_paths
+
+    pod = cg.create_pod("p1", None, 64)
+    pod.create_leaf("web").attach(501)
+    remove_cgroup_paths(pod.path, fs=host)
+    remove_cgroup_paths([pod.path, None], fs=host)  # gone already
+    assert 501 in host.killed
+    assert not os.path.exists(pod.path)
+    assert not os.path.exists(cg.path)

@@ -20,7 +20,9 @@ IN_VM = os.environ.get("NSPOD_VM") == "1"
 def pytest_collection_modifyitems(config, items):
     if IN_VM:
         return
-    skip = pytest.mark.skip(reason="VM tier: run it through scripts/vm -- python -m pytest tests/vm")
+    skip = pytest.mark.skip(
+        reason="VM tier: run it through scripts/vm -- python -m pytest tests/vm"
+    )
     for item in items:
         if item.path.is_relative_to(os.path.dirname(__file__)):
             item.add_marker(skip)

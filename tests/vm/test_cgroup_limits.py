@@ -84,8 +84,9 @@ def test_memory_limit_oom_kills(pod):
 
 def busy_share(leaf, seconds):
     """Share of one CPU that a busy loop in ``leaf`` gets over ``seconds``."""
-    proc = spawn(leaf, "import sys\nprint('go', flush=True)\nwhile True: pass",
-                 stdout=subprocess.PIPE)
+    proc = spawn(
+        leaf, "import sys\nprint('go', flush=True)\nwhile True: pass", stdout=subprocess.PIPE
+    )
     try:
         assert proc.stdout.readline() == b"go\n"
         time.sleep(0.5)  # past the start-up
@@ -102,13 +103,15 @@ def test_cpu_limit_throttles(pod):
     p = pod()
     limited = p.create_leaf("limited", res({"cpu": 200}))
     assert read(limited, "cpu.max") == "20000 100000"
-    share = busy_share(limited, 3.0)
+    share = busy_share(limited, 2.0)
+    print(f"cpu share under a 200m limit: {share:.3f}")
     assert 0.15 <= share <= 0.25, f"a 200m limit gave {share:.0%} of a CPU"
     assert limited.cpu_stat()["nr_throttled"] > 0
 
     free = p.create_leaf("free", None)
     assert read(free, "cpu.max") == "max 100000"
-    unlimited_share = busy_share(free, 2.0)
+    unlimited_share = busy_share(free, 1.0)
+    print(f"cpu share with no limit: {unlimited_share:.3f}")
     assert unlimited_share > 0.5, f"with no limit a busy loop got only {unlimited_share:.0%}"
 
 
@@ -121,6 +124,7 @@ def test_pids_max_stops_a_fork_loop(pod):
         "try:\n"
         "    while n < 200:\n"
         "        if os.fork() == 0:\n"
+        "            os.close(1)\n"  # let the parent's reader see the end
         "            time.sleep(60)\n"
         "            os._exit(0)\n"
         "        n += 1\n"
@@ -163,7 +167,7 @@ def test_attach_a_running_process(pod):
     try:
         leaf.attach(proc.pid)
         with open(f"/proc/{proc.pid}/cgroup") as f:
-            assert f.read().strip() == "0::" + leaf.path[len("/sys/fs/cgroup"):]
+            assert f.read().strip() == "0::" + leaf.path[len("/sys/fs/cgroup") :]
         assert leaf.pids() == [proc.pid]
     finally:
         proc.kill()

@@ -1,0 +1,39 @@
+"""Limits as root on this cgroup v1/hybrid host (cgroupspy): the values
+written, OOMKilled, and nothing left after rm. cgroup v2 is the VM tier's."""
+import glob
+import os
+
+from podtest import nspod, wait_for
+
+LIMITED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: limited}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: hog
+    command: [python3, -c, "x = bytearray(200 * 1024 * 1024); print('not killed')"]
+    resources:
+      limits: {memory: 50Mi, cpu: 200m}
+      requests: {memory: 20Mi, cpu: 100m}
+"""
+
+
+def pod_cgroups():
+    return [p for p in glob.glob("/sys/fs/cgroup/*/nspod*/*") if os.path.isdir(p)]
+
+
+def test_memory_limit_oom_killed_and_cgroups_removed(pods):
+    pods.run(LIMITED)
+    pod = wait_for(lambda: (p := pods.inspect("limited"))["status"]["phase"] == "Failed" and p,
+                   timeout=30, what="the hog to be OOM-killed")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert term["reason"] == "OOMKilled"
+    assert term["exitCode"] == 137
+    cg = pod["nspod"]["containers"][0]["cgroup"]
+    assert cg["limits"]["memory.limit_in_bytes"] == str(50 * 1024 * 1024)
+    assert cg["limits"]["cpu.cfs_quota_us"] == "20000"
+    assert "not killed" not in nspod("logs", "limited").stdout
+    nspod("rm", "limited")
+    assert pod_cgroups() == []
