@@ -42,8 +42,10 @@ def connect():
         sock = _try_connect(sock_path)
         if sock:
             return sock
-        start()
-        for _ in range(500):
+        pid = start()
+        # Until it listens, or dies (a slow, emulated machine can take seconds).
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
             sock = _try_connect(sock_path)
             if sock:
                 return sock
@@ -115,6 +117,7 @@ def start():
         os.write(go_w, b"1")
     finally:
         os.close(go_w)
+    return pid
 
 
 def serve():

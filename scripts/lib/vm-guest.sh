@@ -27,8 +27,9 @@ CG=/sys/fs/cgroup
 SETUP_FAILED=0
 exec 3>>"$RUN/setup.log"
 
-log()  { printf 'vm-guest: %s\n' "$*" >&3; }
-fail() { printf 'vm-guest: FAILED: %s\n' "$*" >&3; SETUP_FAILED=1; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+log()  { printf 'vm-guest: [%6ss] %s\n' "$(uptime_s)" "$*" >&3; }
+fail() { printf 'vm-guest: [%6ss] FAILED: %s\n' "$(uptime_s)" "$*" >&3; SETUP_FAILED=1; }
 step() { local what=$1; shift; "$@" >&3 2>&3 || fail "$what (exit $?)"; }
 
 finish() {   # finish STATUS

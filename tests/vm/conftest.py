@@ -4,7 +4,7 @@ delegated the way systemd delegates it (scripts/lib/vm-guest.sh):
 
     scripts/vm -- .venv/bin/python -m pytest tests/vm -q
 
-Outside that VM they are skipped with a note (run them through scripts/vm).
+Outside that VM the session fails with that instruction (never a skip).
 Every test is checked for cgroups left behind: any nspod pod cgroup that is still
 there after a test is removed and the test fails.
 """
@@ -17,15 +17,12 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 IN_VM = os.environ.get("NSPOD_VM") == "1"
 
 
-def pytest_collection_modifyitems(config, items):
-    if IN_VM:
-        return
-    skip = pytest.mark.skip(
-        reason="VM tier: run it through scripts/vm -- python -m pytest tests/vm"
-    )
-    for item in items:
-        if item.path.is_relative_to(os.path.dirname(__file__)):
-            item.add_marker(skip)
+def pytest_sessionstart(session):
+    # Not a skip: a VM test that cannot run where it must is a failure.
+    if not IN_VM:
+        raise pytest.UsageError(
+            "the VM tier runs inside the cgroup v2 VM: scripts/vm -- .venv/bin/python -m pytest tests/vm"
+        )
 
 
 def nspod_cgroups_left():

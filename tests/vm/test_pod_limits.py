@@ -1,0 +1,104 @@
+"""Pods with limits, through the CLI, on a real cgroup v2 kernel, as the
+unprivileged user with a delegated subtree. Fast back-off, nothing left behind."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from podtest import nspod, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _no_pod_leaks(no_leaks):
+    yield
+
+
+def pod_with(name, command, resources, policy="Always"):
+    return f"""
+    apiVersion: v1
+    kind: Pod
+    metadata: {{name: {name}}}
+    spec:
+      restartPolicy: {policy}
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        command: {json.dumps(command)}
+        resources: {json.dumps(resources)}
+    """
+
+
+def keyed(path):
+    return dict((k, int(v)) for k, v in (line.split() for line in Path(path).read_text().splitlines()))
+
+
+def test_container_over_its_memory_limit_is_oom_killed(pods):
+    # A long back-off keeps the container (and its cgroup) waiting after the kill.
+    pods.run(pod_with("hog", ["python3", "-c", "x = bytearray(200 * 1024 * 1024); print('survived')"],
+                      {"limits": {"memory": "50Mi"}}), "--backoff-base", "60s")
+    st = wait_for(lambda: (s := pods.status("hog", "app"))["lastState"] and s, timeout=60, what="the OOM kill")
+    assert st["lastState"]["terminated"]["reason"] == "OOMKilled"
+    assert st["lastState"]["terminated"]["exitCode"] == 137
+    assert st["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    cg = pods.inspect("hog")["nspod"]["containers"][0]["cgroup"]
+    assert cg["limits"]["memory.max"] == str(50 * 1024 * 1024)
+    assert cg["limits"]["memory.swap.max"] == "0"
+    assert keyed(Path(cg["path"]) / "memory.events")["oom_kill"] >= 1
+
+
+def cpu_share(cgroup, seconds=4.0):
+    start = keyed(Path(cgroup) / "cpu.stat")["usage_usec"]
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    used = keyed(Path(cgroup) / "cpu.stat")["usage_usec"] - start
+    return used / 1e6 / (time.monotonic() - t0)
+
+
+def test_busy_loop_under_200m_uses_a_fifth_of_a_cpu(pods):
+    pods.run(pod_with("busy", ["python3", "-c", "while True: pass"], {"limits": {"cpu": "200m"}}))
+    pods.run(pod_with("free", ["python3", "-c", "while True: pass"], {}))
+    limited = pods.inspect("busy")["nspod"]["containers"][0]["cgroup"]
+    assert limited["limits"]["cpu.max"] == "20000 100000"
+    free = pods.inspect("free")["nspod"]["containers"][0]["cgroup"]["path"]
+    time.sleep(1)
+    share = cpu_share(limited["path"])
+    print(f"200m busy loop: {share:.3f} of one CPU")
+    assert 0.15 <= share <= 0.25
+    assert cpu_share(free, 2.0) > 0.5
+
+
+def test_fork_loop_stops_at_pids_max(pods, tmp_path, monkeypatch):
+    conf = tmp_path / "nspod"
+    conf.mkdir()
+    (conf / "config.toml").write_text("pids_max = 16\n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    pods.run(pod_with("forks", ["sh", "-c", "for i in $(seq 40); do sleep 300 & done; sleep 300"], {}))
+    pod = pods.inspect("forks")
+    assert pod["nspod"]["cgroup"]["limits"]["pids.max"] == "16"
+    pod_path = Path(pod["nspod"]["cgroup"]["path"])
+    leaf = Path(pod["nspod"]["containers"][0]["cgroup"]["path"])
+    # Linux 6.1 counts the refusal in the forking process's cgroup (the leaf).
+    wait_for(lambda: keyed(leaf / "pids.events")["max"] + keyed(pod_path / "pids.events")["max"] > 0,
+             timeout=30, what="a refused fork")
+    assert int((pod_path / "pids.current").read_text()) <= 16
+
+
+def test_requests_set_weight_and_low(pods):
+    pods.run(pod_with("req", ["sleep", "300"],
+                      {"requests": {"cpu": "500m", "memory": "32Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}}))
+    c = pods.inspect("req")["nspod"]["containers"][0]["cgroup"]
+    assert c["limits"]["memory.low"] == str(32 * 1024 * 1024)
+    assert c["limits"]["memory.max"] == str(64 * 1024 * 1024)
+    assert c["limits"]["cpu.max"] == "100000 100000"
+    weight = int(Path(c["path"], "cpu.weight").read_text())
+    assert str(weight) == c["limits"]["cpu.weight"] and 1 < weight < 100  # 512 shares: below the default 100
+    nspod("rm", "-f", "req")
+    assert not Path(c["path"]).exists()
+
+
+def test_exec_runs_inside_the_container_cgroup(pods):
+    pods.run(pod_with("ex", ["sleep", "300"], {"limits": {"memory": "64Mi"}}))
+    c = pods.inspect("ex")["nspod"]["containers"][0]["cgroup"]
+    inside = nspod("exec", "ex", "--", "cat", "/proc/self/cgroup").stdout.strip()
+    assert inside.endswith(c["path"].removeprefix("/sys/fs/cgroup"))
