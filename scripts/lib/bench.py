@@ -1,0 +1,1174 @@
+#!/usr/bin/env python3
+"""scripts/lib/bench.py — the measuring half of scripts/bench.
+
+Runs as the unprivileged user (scripts/bench switches to it when started as
+root) and measures nspod and rootless Podman side by side, in one run,
+alternating, so that the ratios hold even on a noisy machine:
+
+  1. pod start / remove: a two-container pod (two `sleep` processes) from nothing
+     to both containers running, then removal; also with 10 other pods running
+     and, for reference, Podman without its slirp4netns network;
+  2. restart latency: a container that exits at once under restartPolicy
+     Always (nspod --backoff-base 0; podman --restart=always): the time from one
+     instance's exit to the next instance running, from timestamps the container
+     writes to a host folder;
+  3. memory (PSS) each tool adds per two-container pod, with 1 and 10 pods.
+
+Only the standard library: the measurements are subprocess wall times
+(time.perf_counter) and `Pss` from /proc/PID/smaps_rollup.
+
+Everything it makes is named with the prefix `nbench-` and removed at the end,
+also after an error, Ctrl-C or SIGTERM. nspod runs with a state directory of its
+own (NSPOD_STATE_DIR under the bench's work directory), so the bench neither
+sees nor disturbs the user's other pods and always starts a node holder with the
+current code; Podman runs with a containers.conf of the bench's own
+(CONTAINERS_CONF: runtime runc, default_ulimits = []).
+
+  python3 scripts/lib/bench.py [--runs N] [--quick] [--restarts R] [--pods K]
+                               [--doc FILE] [--invocation TEXT]
+  python3 scripts/lib/bench.py --cleanup-only
+"""
+import argparse
+import ctypes
+import datetime
+import fcntl
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PREFIX = "nbench-"
+UID = os.getuid()
+BASE = Path(os.environ.get("NSPOD_BENCH_DIR", f"/tmp/nspod-bench-{UID}"))
+LOCK = Path(f"{BASE}.lock")
+STATE = BASE / "state"          # NSPOD_STATE_DIR for this run
+ROOTFS = BASE / "rootfs"        # Podman's --rootfs (the host's /usr bound in)
+TS = BASE / "ts"                # restart timestamps (a hostPath / -v volume)
+PODS = BASE / "pods"            # manifests
+CONF = BASE / "containers.conf"
+PAUSE_BEFORE = BASE / "podman-pause-before"  # the pid of Podman's pause process when we began
+CMD_TIMEOUT = 120
+SETTLE = 1.0                    # seconds a pod runs before its memory is read
+
+APT_HINT = "sudo apt-get install -y podman runc conmon slirp4netns uidmap catatonit"
+
+GOALS = {  # the design's goals, as nspod:podman ratios (median over median)
+    "start": 0.5,
+    "restart": 0.1,
+    "memory": 1.0,
+}
+
+
+class BenchError(Exception):
+    pass
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def say(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------
+def become_subreaper():
+    """Orphans of what we run (conmon, slirp4netns, the node holder) become our
+    children, so we can reap them and see any that is left behind. (Here PID 1
+    may not reap, which would leave zombies.)"""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except OSError:
+        pass
+
+
+def reap():
+    """Reap exited orphans. Called only between commands: no subprocess of
+    ours is running then, so no exit status that subprocess waits for is taken."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def run(cmd, check=True, timeout=CMD_TIMEOUT, input=None, new_session=False):
+    """Run cmd; return (seconds, stdout). On failure raise BenchError with stderr."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=new_session)
+    except FileNotFoundError:
+        raise BenchError(f"not found: {cmd[0]}") from None
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise BenchError(f"timed out after {timeout} s: {' '.join(map(str, cmd))}") from None
+    except BaseException:
+        # Ctrl-C reached the command too (same process group): let it finish
+        # undoing its own work (nspod run does) before we clean up the rest.
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        raise
+    elapsed = time.perf_counter() - t0
+    reap()
+    if check and p.returncode != 0:
+        err = "\n".join(line for line in err.strip().splitlines()
+                        if "is not a shared mount" not in line)
+        raise BenchError(f"{' '.join(map(str, cmd))} exited {p.returncode}:\n{err}")
+    return elapsed, out
+
+
+def proc_table():
+    """{pid: (ppid, comm)} of every process we can see."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        head, _, rest = stat.rpartition(")")
+        comm = head.partition("(")[2]
+        fields = rest.split()
+        table[int(entry)] = (int(fields[1]), comm)
+    return table
+
+
+def descendants(root, table):
+    """root and every process below it."""
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in out or pid not in table:
+            continue
+        out.add(pid)
+        todo.extend(children.get(pid, ()))
+    return out
+
+
+def pss_kb(pid):
+    """Proportional set size of pid in kB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except ProcessLookupError:
+        return 0
+    except FileNotFoundError:
+        return 0
+    except PermissionError:
+        raise BenchError(f"cannot read /proc/{pid}/smaps_rollup (permission denied)") from None
+    return 0
+
+
+def uss_kb(pid):
+    """Private (unshared) memory of pid in kB: what it costs on its own."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def comm_of(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _pids_in(obj):
+    """Every integer under a "pid" key in a JSON value."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "pid" and isinstance(v, int) and v > 0:
+                yield v
+            else:
+                yield from _pids_in(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _pids_in(v)
+
+
+def read_pid(path):
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    """pid runs (a zombie does not count: PID 1 here may never reap it)."""
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def kill_and_wait(pid, what):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(200):
+        reap()
+        if not alive(pid):
+            return
+        time.sleep(0.01)
+    say(f"warning: {what} (pid {pid}) did not end after SIGKILL")
+
+
+# ---------------------------------------------------------------------------
+# nspod
+# ---------------------------------------------------------------------------
+POD_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: a
+    command: [sleep, "1000"]
+  - name: b
+    command: [sleep, "1000"]
+"""
+
+RESTART_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Always
+  volumes:
+  - name: ts
+    hostPath: {{path: {ts}, type: Directory}}
+  containers:
+  - name: c
+    command: [sh, -c, 'date +S%s%N >> /ts/{log}; date +E%s%N >> /ts/{log}']
+    volumeMounts: [{{name: ts, mountPath: /ts}}]
+"""
+
+
+class Nspod:
+    label = "nspod"
+
+    def __init__(self, exe):
+        self.exe = exe
+        self.pods = set()
+
+    def manifest(self, name, text):
+        path = PODS / f"{name}.yaml"
+        path.write_text(text)
+        return path
+
+    def start(self, name):
+        path = self.manifest(name, POD_YAML.format(name=name))
+        self.pods.add(name)
+        t, _ = run([self.exe, "run", str(path)])
+        self.check_running(name)
+        return {"start": t}
+
+    def remove(self, name):
+        t, _ = run([self.exe, "rm", "-f", name])
+        self.pods.discard(name)
+        return t
+
+    def inspect(self, name):
+        _, out = run([self.exe, "inspect", name, "-o", "json"])
+        return json.loads(out)
+
+    def check_running(self, name):
+        info = self.inspect(name)
+        states = [c.get("state", {}) for c in info["status"].get("containerStatuses", [])]
+        pids = [c.get("pid") for c in info["nspod"]["containers"]]
+        if len(states) != 2 or not all("running" in s for s in states) or not all(pids):
+            raise BenchError(f"nspod run {name} returned, but its containers are not both running: "
+                             f"{json.dumps(info['status'])}")
+
+    def ps(self):
+        _, out = run([self.exe, "ps"], check=False)
+        return [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
+
+    def node_pid(self):
+        pid = read_pid(STATE / "node.pid")
+        return pid if pid and comm_of(pid) == "nspod-node" else None
+
+    def memory(self, names):
+        """Per-pod PSS (kB) of what nspod adds: each pod's own processes
+        (everything under its watchdog but the containers: the watchdog and the
+        pause holder), plus an equal share of what serves all pods: the node
+        holder, the node network's holder and uplink (`nspod inspect` names
+        them), and any other process nspod started that is no pod's."""
+        infos = {n: self.inspect(n) for n in names}
+        table = proc_table()
+        node = self.node_pid()
+        if node is None:
+            raise BenchError(f"no nspod node holder found ({STATE / 'node.pid'})")
+        own, parts = {}, {"watchdog": [], "pause holder (catatonit)": [], "other per-pod processes": [],
+                          "watchdog's private memory (USS)": []}
+        watchdogs, containers = set(), set()
+        shared_roots = {node}
+        labels = {node: "node holder"}
+        for n, info in infos.items():
+            wd = info["nspod"]["watchdog"]["pid"]
+            pause = info["nspod"]["pause"]["pid"]
+            if not wd or not pause:
+                raise BenchError(f"pod {n}: no watchdog or pause pid in nspod inspect")
+            watchdogs.add(wd)
+            mine_c = set()
+            for c in info["nspod"]["containers"]:
+                if c["pid"]:
+                    mine_c |= descendants(c["pid"], table)
+            containers |= mine_c
+            node_net = (info["nspod"].get("network") or {}).get("node") or {}
+            for part, label in (("holder", "node network holder"), ("uplink", "node network uplink")):
+                pid = (node_net.get(part) or {}).get("pid")
+                if isinstance(pid, int) and pid > 0:
+                    labels[pid] = label
+            shared_roots |= set(_pids_in(node_net))
+            mine = descendants(wd, table) - mine_c
+            kb = {pid: pss_kb(pid) for pid in mine}
+            own[n] = sum(kb.values())
+            parts["watchdog"].append(kb.get(wd, 0))
+            parts["pause holder (catatonit)"].append(kb.get(pause, 0))
+            parts["other per-pod processes"].append(sum(v for q, v in kb.items() if q not in (wd, pause)))
+            parts["watchdog's private memory (USS)"].append(uss_kb(wd))
+        # Detached helpers are re-parented to us (a child subreaper): any child
+        # of ours that is neither Podman's nor the node holder is nspod's too.
+        me, pause_pm = os.getpid(), Podman.pause_pid()
+        for pid, (ppid, comm) in table.items():
+            if ppid == me and alive(pid) and pid != pause_pm and comm not in ("podman", "conmon") \
+                    and "podman" not in cmdline(pid):
+                shared_roots.add(pid)
+        shared = set()
+        for root in shared_roots:
+            shared |= descendants(root, table)
+        for wd in watchdogs:
+            shared -= descendants(wd, table)
+        shared -= containers
+        shared_kb = {pid: pss_kb(pid) for pid in shared}
+        all_pods = len(self.ps()) or len(names)
+        share = sum(shared_kb.values()) / all_pods
+        by_name = {}
+        for pid, v in shared_kb.items():
+            label = f"{labels[pid]} ({table[pid][1]})" if pid in labels else table[pid][1]
+            by_name[label] = by_name.get(label, 0) + v
+        detail = {f"shared: {k} (whole)": [v] for k, v in sorted(by_name.items())}
+        detail[f"shared processes' share (/{all_pods})"] = [share]
+        detail.update(parts)
+        return {"per_pod": [v + share for v in own.values()], "detail": detail}
+
+    def restart_run(self, name, log, want):
+        path = self.manifest(name, RESTART_YAML.format(name=name, ts=TS, log=log))
+        self.pods.add(name)
+        run([self.exe, "run", "--backoff-base", "0", str(path)])
+        wait_for_starts(TS / log, want, 60)
+        info = self.inspect(name)
+        count = info["status"]["containerStatuses"][0]["restartCount"]
+        self.remove(name)
+        return count
+
+    def cleanup(self):
+        names = set(self.ps()) | self.pods if STATE.exists() else set(self.pods)
+        ok = True
+        for n in sorted(names):
+            try:
+                run([self.exe, "rm", "-f", n], timeout=60, new_session=True)
+                self.pods.discard(n)
+            except BenchError as e:
+                if "not found" in str(e).lower():
+                    self.pods.discard(n)
+                    continue
+                say(f"warning: could not remove nspod pod {n}: {e}")
+                ok = False
+        if not STATE.exists():
+            return ok
+        left = self.ps()
+        if left:
+            say(f"warning: nspod pods left: {' '.join(left)} (NSPOD_STATE_DIR={STATE} nspod rm -f ...)")
+            return False
+        node = self.node_pid()
+        if node:
+            kill_and_wait(node, "nspod node holder")
+        return ok
+
+
+# ---------------------------------------------------------------------------
+# Podman
+# ---------------------------------------------------------------------------
+class Podman:
+    label = "podman"
+
+    def __init__(self, network=None):
+        self.network = network
+        self.vol_args = rootfs_volume_args()
+        self.pods = set()
+
+    def start(self, name):
+        create = ["podman", "pod", "create", "--name", name]
+        if self.network:
+            create[3:3] = ["--network", self.network]
+        self.pods.add(name)
+        t1, _ = run(create)
+        t2, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-a", *self.vol_args,
+                     "--rootfs", str(ROOTFS), "sleep", "1000"])
+        t3, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-b", *self.vol_args,
+                     "--rootfs", str(ROOTFS), "sleep", "1000"])
+        return {"start": t1 + t2 + t3, "pod create": t1, "run #1": t2, "run #2": t3}
+
+    def remove(self, name):
+        t, _ = run(["podman", "pod", "rm", "-f", "-t", "0", name])
+        self.pods.discard(name)
+        return t
+
+    @staticmethod
+    def pause_pidfile():
+        candidates = []
+        if os.environ.get("XDG_RUNTIME_DIR"):
+            candidates.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "libpod/tmp/pause.pid")
+        candidates.append(Path(f"/tmp/podman-run-{UID}/libpod/tmp/pause.pid"))
+        candidates.append(Path(f"/tmp/run-{UID}/libpod/tmp/pause.pid"))
+        for c in candidates:
+            if c.exists():
+                return c
+        return candidates[0]
+
+    @classmethod
+    def pause_pid(cls):
+        pid = read_pid(cls.pause_pidfile())
+        return pid if pid and alive(pid) and comm_of(pid) is not None else None
+
+    def memory(self, names):
+        """Per-pod PSS (kB) of what Podman adds: conmon for every container
+        (infra included), the infra container's process (catatonit), the pod's
+        slirp4netns, and an equal share of the rootless pause process."""
+        table = proc_table()
+        per_pod = []
+        parts = {"conmon (x3)": [], "infra (catatonit)": [], "slirp4netns": [], "other": [],
+                 "conmon (x3) private memory (USS)": []}
+        for n in names:
+            _, out = run(["podman", "pod", "inspect", n, "--format", "json"])
+            pod = json.loads(out)
+            if isinstance(pod, list):
+                pod = pod[0]
+            infra_id = pod["InfraContainerID"]
+            ids = [c["Id"] for c in pod["Containers"]]
+            _, out = run(["podman", "inspect", "--format",
+                          "{{.Id}} {{.State.ConmonPid}} {{.State.Pid}} {{.NetworkSettings.SandboxKey}}", *ids])
+            conmons, apps, infra_pid, sandbox = set(), set(), None, ""
+            for line in out.splitlines():
+                cid, conmon, pid, *key = line.split()
+                conmons.add(int(conmon))
+                if cid == infra_id:
+                    infra_pid = int(pid)
+                    sandbox = key[0] if key else ""
+                else:
+                    apps |= descendants(int(pid), table)
+            mine = set()
+            for c in conmons:
+                mine |= descendants(c, table)
+            mine -= apps
+            slirp = set()
+            if sandbox:
+                slirp = {pid for pid, (_, comm) in table.items()
+                         if comm.startswith("slirp4netns") and sandbox in cmdline(pid)}
+            kb = {pid: pss_kb(pid) for pid in mine | slirp}
+            per_pod.append(sum(kb.values()))
+            parts["conmon (x3)"].append(sum(kb[p] for p in conmons if p in kb))
+            parts["infra (catatonit)"].append(kb.get(infra_pid, 0))
+            parts["slirp4netns"].append(sum(kb[p] for p in slirp))
+            parts["other"].append(sum(v for p, v in kb.items()
+                                      if p not in conmons and p != infra_pid and p not in slirp))
+            parts["conmon (x3) private memory (USS)"].append(sum(uss_kb(p) for p in conmons))
+        pause = self.pause_pid()
+        pause_kb = pss_kb(pause) if pause else 0
+        share = pause_kb / len(names)
+        return {
+            "per_pod": [v + share for v in per_pod],
+            "detail": {
+                "rootless pause process (whole)": [pause_kb],
+                f"pause process share (/{len(names)})": [share],
+                **parts,
+            },
+        }
+
+    def restart_run(self, name, log, want):
+        self.pods.add(name)
+        run(["podman", "run", "-d", "--name", name, "--restart=always", *self.vol_args,
+             "-v", f"{TS}:/ts", "--rootfs", str(ROOTFS),
+             "sh", "-c", f"date +S%s%N >> /ts/{log}; date +E%s%N >> /ts/{log}"])
+        wait_for_starts(TS / log, want, 90)
+        _, out = run(["podman", "inspect", "--format", "{{.RestartCount}}", name])
+        self.remove_container(name)
+        return int(out.strip() or 0)
+
+    def remove_container(self, name):
+        # A container between two restarts can refuse rm ("container state
+        # improper"): try again until it is gone.
+        for _ in range(50):
+            run(["podman", "rm", "-f", "-t", "0", name], check=False, new_session=True)
+            if subprocess.run(["podman", "container", "exists", name], capture_output=True).returncode == 1:
+                self.pods.discard(name)
+                return
+            time.sleep(0.1)
+        raise BenchError(f"podman could not remove container {name}")
+
+    def cleanup(self):
+        ok = True
+        try:
+            _, out = run(["podman", "pod", "ps", "-a", "--filter", f"name=^{PREFIX}", "--format", "{{.Name}}"],
+                         new_session=True)
+            pods = set(out.split())
+        except BenchError:
+            pods = set()
+        for n in sorted(pods | self.pods):
+            run(["podman", "pod", "rm", "-f", "-t", "0", n], check=False, timeout=60, new_session=True)
+        try:
+            _, out = run(["podman", "ps", "-a", "--filter", f"name=^{PREFIX}", "--format", "{{.Names}}"],
+                         new_session=True)
+            ctrs = set(out.split())
+        except BenchError:
+            ctrs = set()
+        for n in sorted(ctrs):
+            try:
+                self.remove_container(n)
+            except BenchError as e:
+                say(f"warning: {e}")
+                ok = False
+        self.pods.clear()
+        return ok
+
+
+def rootfs_volume_args():
+    """Podman containers run the host's binaries, as nspod's process containers
+    do: /usr (and any top-level folder that is not a symlink into it) bound
+    read-only into a skeleton root."""
+    args = ["-v", "/usr:/usr:ro"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / top
+        if host.is_dir() and not host.is_symlink():
+            args += ["-v", f"{host}:{host}:ro"]
+    return args
+
+
+def make_rootfs():
+    for d in ("usr", "etc", "proc", "sys", "dev", "tmp", "run", "ts"):
+        (ROOTFS / d).mkdir(parents=True, exist_ok=True)
+    (ROOTFS / "tmp").chmod(0o1777)
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / top
+        if host.is_symlink():
+            (ROOTFS / top).symlink_to(os.readlink(host))
+        elif host.is_dir():
+            (ROOTFS / top).mkdir()
+
+
+def wait_for_starts(path, want, timeout):
+    """Wait until the container has logged `want` complete start/exit pairs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(parse_starts(path)) >= want:
+            return
+        time.sleep(0.05)
+        reap()
+    raise BenchError(f"only {len(parse_starts(path))} of {want} container runs logged in {timeout} s ({path})")
+
+
+def parse_starts(path):
+    """[(start_ns, exit_ns)] from the S/E lines a restarting container writes."""
+    try:
+        lines = path.read_text().split("\n")
+    except OSError:
+        return []
+    runs, start = [], None
+    for line in lines[:-1]:  # the last piece may be a partial line
+        if line.startswith("S"):
+            start = int(line[1:])
+        elif line.startswith("E") and start is not None:
+            runs.append((start, int(line[1:])))
+            start = None
+    return runs
+
+
+# ---------------------------------------------------------------------------
+# statistics and output
+# ---------------------------------------------------------------------------
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def fmt_ms(s):
+    ms = s * 1000
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
+
+
+def fmt_mib(kb):
+    return f"{kb / 1024:.2f}"
+
+
+class Results:
+    def __init__(self):
+        self.rows = []      # (figure, unit, nspod values, podman values, goal key)
+        self.notes = []
+        self.details = []   # (title, [(label, values, unit)])
+
+    def add(self, figure, unit, a, b, goal=None):
+        self.rows.append((figure, unit, list(a), list(b), goal))
+
+    def table(self, markdown):
+        def cell(vals, unit):
+            if not vals:
+                return "n/a"
+            f = fmt_mib if unit == "MiB" else fmt_ms
+            if len(vals) == 1:
+                return f"{f(vals[0])} (1 run)"
+            return f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})"
+
+        head = ["figure", "nspod median (min–max)", "podman median (min–max)", "nspod:podman", "goal"]
+        body = []
+        for figure, unit, a, b, goal in self.rows:
+            ratio = med(a) / med(b) if a and b and med(b) else float("nan")
+            if goal:
+                verdict = "met" if ratio <= GOALS[goal] else "NOT met"
+                g = f"≤ {GOALS[goal]:.2f}: {verdict}"
+            else:
+                g = ""
+            body.append([f"{figure} [{unit}]", cell(a, unit), cell(b, unit),
+                         "n/a" if ratio != ratio else f"{ratio:#.3g}", g])
+        if markdown:
+            out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+            out += ["| " + " | ".join(r) + " |" for r in body]
+            return "\n".join(out)
+        widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in body]
+        return "\n".join(lines)
+
+    def detail_text(self, markdown):
+        out = []
+        for title, items in self.details:
+            out.append(f"**{title}**" if markdown else f"{title}:")
+            for label, vals, unit in items:
+                f = fmt_mib if unit == "MiB" else fmt_ms
+                v = f(med(vals)) if len(vals) == 1 else f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})"
+                out.append(f"- {label}: {v} {unit}" if markdown else f"  {label:40s} {v} {unit}")
+            out.append("")
+        return "\n".join(out).rstrip()
+
+
+def machine():
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    distro = ""
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+            return out.splitlines()[0] if out else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    return {
+        "nproc": os.cpu_count(),
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "distro": distro,
+        "mem": mem,
+        "python": platform.python_version(),
+        "podman": version(["podman", "version", "--format", "{{.Client.Version}}"]),
+        "runc": version(["runc", "--version"]),
+        "conmon": version(["conmon", "--version"]),
+        "storage": version(["podman", "info", "--format", "{{.Store.GraphDriverName}}"]),
+        "cgroups": version(["podman", "info", "--format", "{{.Host.CgroupsVersion}}"]),
+    }
+
+
+# ---------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------
+def preflight(nspod_exe):
+    if not shutil.which("podman"):
+        raise BenchError(f"podman is not installed; rootless Podman is what nspod is measured against.\n"
+                         f"  fix: {APT_HINT}")
+    if not shutil.which("runc"):
+        raise BenchError(f"runc is not installed (crun refuses the hybrid cgroup layout here).\n"
+                         f"  fix: sudo apt-get install -y runc")
+    if not nspod_exe:
+        raise BenchError("nspod is not on PATH (run scripts/setup, or scripts/bench, which does)")
+    if os.geteuid() == 0:
+        raise BenchError("the measurements run as an unprivileged user: start scripts/bench "
+                         "(as root it switches to the test user)")
+    try:
+        run(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"])
+    except BenchError as e:
+        raise BenchError(f"rootless podman does not work here:\n{e}\n"
+                         f"  (it needs /dev/net/tun mode 0666, a subuid range, uidmap; "
+                         f"scripts/setup as root fixes the first)") from None
+
+
+def prepare_dirs():
+    BASE.mkdir(mode=0o700, exist_ok=True)
+    if BASE.stat().st_uid != UID:
+        raise BenchError(f"{BASE} belongs to someone else")
+    for d in (STATE, ROOTFS, TS, PODS):
+        if d.exists():
+            shutil.rmtree(d)
+    STATE.mkdir(mode=0o700)
+    TS.mkdir()
+    PODS.mkdir()
+    make_rootfs()
+    write_conf()
+
+
+def write_conf():
+    CONF.write_text('[containers]\n# RLIMIT_NOFILE cannot be raised here\ndefault_ulimits = []\n\n'
+                    '[engine]\n# crun refuses the hybrid cgroup layout here\nruntime = "runc"\n')
+
+
+def setup_env(nspod_exe):
+    os.environ["NSPOD_STATE_DIR"] = str(STATE)
+    if not CONF.exists():
+        write_conf()
+    os.environ["CONTAINERS_CONF"] = str(CONF)
+    return Nspod(nspod_exe)
+
+
+def progress(msg, i=None, n=None):
+    if i is None:
+        say(msg)
+    elif sys.stderr.isatty():
+        end = "\n" if i == n else ""
+        print(f"\rbench: {msg} {i}/{n}", end=end, file=sys.stderr, flush=True)
+    elif i == n:
+        say(f"{msg} {n}/{n}")
+
+
+def bench(args, ns, pm, pm_nonet, res):
+    n = args.runs
+    pods_bg = args.pods
+
+    # -- 0. cold start: no node holder / no podman pause process -------------
+    progress("first pod of each (cold: no nspod node holder, no podman pause process)")
+    cold_n = ns.start(f"{PREFIX}cold")["start"]
+    ns.remove(f"{PREFIX}cold")
+    cold_p = []
+    # Podman builds its infra image on the first pod it ever makes: not part
+    # of a cold start, so make sure it exists first.
+    _, out = run(["podman", "images", "--format", "{{.Repository}}"])
+    if "podman-pause" not in out:
+        pm.start(f"{PREFIX}cold")
+        pm.remove(f"{PREFIX}cold")
+    if pm.pause_pid():
+        _, out = run(["podman", "ps", "-aq"])
+        if not out.strip():
+            # No container of this user exists: its pause process holds nothing.
+            kill_and_wait(pm.pause_pid(), "podman pause process")
+    if not pm.pause_pid():
+        cold_p = [pm.start(f"{PREFIX}cold")["start"]]
+        pm.remove(f"{PREFIX}cold")
+    if not cold_p:
+        res.notes.append("Podman's cold start was not measured: its rootless pause process "
+                         "was in use by other containers of this user (podman ps -a was not empty).")
+    # warm-up, untimed
+    for tool in (ns, pm, pm_nonet):
+        tool.start(f"{PREFIX}warm")
+        tool.remove(f"{PREFIX}warm")
+
+    # -- 1. start / remove, nothing else running -----------------------------
+    arms = [ns, pm, pm_nonet]
+    key = {id(ns): "nspod", id(pm): "podman", id(pm_nonet): "podmannone"}
+    t = {k: {"start": [], "rm": [], "total": []} for k in key.values()}
+    pm_parts = {"pod create": [], "run #1": [], "run #2": []}
+    for i in range(n):
+        order = arms[i % 3:] + arms[:i % 3]
+        for a in order:
+            name = f"{PREFIX}s{i}"
+            r = a.start(name)
+            rm = a.remove(name)
+            k = key[id(a)]
+            t[k]["start"].append(r["start"])
+            t[k]["rm"].append(rm)
+            t[k]["total"].append(r["start"] + rm)
+            if a is pm:
+                for p in pm_parts:
+                    pm_parts[p].append(r[p])
+        progress("pod start/remove, alternating", i + 1, n)
+    res.add("pod start (2 containers)", "ms", t["nspod"]["start"], t["podman"]["start"], "start")
+    res.add("pod remove (rm -f)", "ms", t["nspod"]["rm"], t["podman"]["rm"])
+    res.add("start + remove", "ms", t["nspod"]["total"], t["podman"]["total"])
+    res.add("pod start (podman: --network none)", "ms", t["nspod"]["start"], t["podmannone"]["start"])
+    res.add("first pod start (cold)", "ms", [cold_n], cold_p)
+    res.details.append(("Podman's start, by step (median (min–max), default network)", [
+        (p, v, "ms") for p, v in pm_parts.items()] + [
+        ("pod rm -f -t 0, --network none", t["podmannone"]["rm"], "ms")]))
+
+    # -- 2. restart latency --------------------------------------------------
+    want = args.restarts + 1
+    lat = {}
+    runtime = {}
+    counts = {}
+    for a, log in ((ns, "nspod.log"), (pm, "podman.log")):
+        progress(f"restart latency, {a.label}: {args.restarts} restarts")
+        counts[a.label] = a.restart_run(f"{PREFIX}restart", log, want)
+        runs = parse_starts(TS / log)[:want]
+        lat[a.label] = [(runs[k + 1][0] - runs[k][1]) / 1e9 for k in range(len(runs) - 1)]
+        runtime[a.label] = [(e - s) / 1e9 for s, e in runs]
+    res.add("restart latency (exit → running)", "ms", lat["nspod"], lat["podman"], "restart")
+    first, last = med(lat["podman"][:5]), med(lat["podman"][-5:])
+    res.notes.append(
+        f"Podman's --restart=always applied no back-off here: the median of its first 5 restarts was "
+        f"{fmt_ms(first)} ms, of its last 5 {fmt_ms(last)} ms."
+        if last < 3 * first + 0.05 else
+        f"Podman's restarts slowed down over the run (back-off?): the median of its first 5 restarts was "
+        f"{fmt_ms(first)} ms, of its last 5 {fmt_ms(last)} ms.")
+    res.details.append(("Restart run (median, min–max)", [
+        ("nspod: one instance's run time (sh + 2 × date)", runtime["nspod"], "ms"),
+        ("podman: one instance's run time", runtime["podman"], "ms"),
+    ]))
+    res.notes.append(f"Restart counts reported at the end of the restart run: nspod restartCount "
+                     f"{counts['nspod']}, podman RestartCount {counts['podman']} "
+                     f"(each ran until {want} instances had logged their start and exit).")
+
+    # -- 3. memory, one pod at a time ---------------------------------------
+    mem1 = {"nspod": [], "podman": []}
+    detail1 = {"nspod": {}, "podman": {}}
+    reps = args.mem_runs
+    for i in range(reps):
+        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+            name = f"{PREFIX}m{i}"
+            a.start(name)
+            time.sleep(SETTLE)
+            m = a.memory([name])
+            a.remove(name)
+            mem1[a.label] += m["per_pod"]
+            for k, v in m["detail"].items():
+                detail1[a.label].setdefault(k, []).extend(v)
+        progress("memory, one pod", i + 1, reps)
+    res.add("memory per pod, 1 pod (PSS)", "MiB", mem1["nspod"], mem1["podman"], "memory")
+
+    # -- 4. memory with K pods (each tool alone), then start with K+K running --
+    mem10, detail10 = {}, {}
+    bg = [f"{PREFIX}bg{j}" for j in range(pods_bg)]
+    for a in (ns, pm):
+        progress(f"memory, {pods_bg} pods of {a.label}")
+        for nm in bg:
+            a.start(nm)
+        time.sleep(SETTLE)
+        m = a.memory(bg)
+        mem10[a.label] = m["per_pod"]
+        detail10[a.label] = m["detail"]
+        if a is ns:  # measure Podman's pods without nspod's around them
+            for nm in bg:
+                a.remove(nm)
+    res.add(f"memory per pod, {pods_bg} pods (PSS)", "MiB", mem10["nspod"], mem10["podman"], "memory")
+    marginal = {k: [(sum(mem10[k]) - med(mem1[k])) / (pods_bg - 1)] for k in mem10} if pods_bg > 1 else None
+    if marginal:
+        res.add(f"memory each further pod adds (1 → {pods_bg} pods)", "MiB",
+                marginal["nspod"], marginal["podman"])
+    kb = lambda d: [(k, v, "MiB") for k, v in d.items()]  # noqa: E731
+    res.details.append(("nspod memory, 1 pod", kb(detail1["nspod"])))
+    res.details.append(("Podman memory, 1 pod", kb(detail1["podman"])))
+    res.details.append((f"nspod memory, {pods_bg} pods (per pod)", kb(detail10["nspod"])))
+    res.details.append((f"Podman memory, {pods_bg} pods (per pod)", kb(detail10["podman"])))
+
+    progress(f"starting {pods_bg} nspod pods again")
+    for nm in bg:
+        ns.start(nm)
+    t10 = {"nspod": [], "podman": []}
+    for i in range(n):
+        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+            name = f"{PREFIX}x{i}"
+            t10[a.label].append(a.start(name)["start"])
+            a.remove(name)
+        progress(f"pod start with {pods_bg}+{pods_bg} pods running, alternating", i + 1, n)
+    res.add(f"pod start, {pods_bg} own (+{pods_bg} other) pods running", "ms",
+            t10["nspod"], t10["podman"], "start")
+    g_n = med(t10["nspod"]) / med(t["nspod"]["start"])
+    g_p = med(t10["podman"]) / med(t["podman"]["start"])
+    res.notes.append(f"Start time with {pods_bg} pods of each tool running, relative to no pods: "
+                     f"nspod ×{g_n:.2f}, podman ×{g_p:.2f} (medians; 1.00 = no growth).")
+    progress("removing the background pods")
+    for a in (ns, pm):
+        for nm in [f"{PREFIX}bg{j}" for j in range(pods_bg)]:
+            a.remove(nm)
+
+
+def write_doc(path, res, info, args, started, elapsed):
+    date = started.strftime("%Y-%m-%d %H:%M UTC")
+    text = f"""# Benchmarks: nspod vs rootless Podman
+
+Measured by `scripts/bench`, which runs both tools side by side in one run,
+alternating between them, as the unprivileged user. **Absolute times on these
+machines are noisy; read the ratios** (nspod:podman, median over median), which
+hold from run to run far better than the times do.
+
+- date: {date} (the run took {elapsed:.0f} s)
+- command: `{args.invocation}` ({args.runs} runs of each timing, {args.restarts} restarts,
+  memory of 1 pod measured {args.mem_runs} times and of {args.pods} pods once)
+- machine: {info['nproc']} CPUs ({info['cpu']}), {info['mem']}, kernel {info['kernel']}, {info['distro']}
+- nspod: Python {info['python']}; Podman {info['podman']} with {info['runc']}, {info['conmon']},
+  storage driver {info['storage']}, cgroups {info['cgroups']}
+
+{res.table(markdown=True)}
+
+Times in milliseconds, memory in MiB of PSS per pod; each cell is the median
+with the minimum and maximum in brackets. The goals are the design's: a pod
+starts in at most half Podman's time, a crashed container runs again in a tenth
+of Podman's restart time, and nspod adds no more memory per pod than Podman.
+
+## Notes
+
+{chr(10).join('- ' + n for n in res.notes)}
+
+## Details
+
+{res.detail_text(markdown=True)}
+
+## What is measured, and how
+
+- **Pod start**: nspod: `nspod run pod.yaml` (it returns once both containers
+  have started; the bench then checks with `nspod inspect` that both run).
+  Podman: `podman pod create` + `podman run -d --pod P --rootfs DIR sleep 1000`
+  twice. Both pods have two `sleep 1000` containers running the host's
+  binaries: nspod's process containers bind the host's `/usr`, Podman's
+  containers get a skeleton root (`--rootfs`) with the host's `/usr` bound
+  read-only. **Remove**: `nspod rm -f` and `podman pod rm -f -t 0` (no grace
+  period in either). The rows are wall times of those commands. The tools run
+  in turn within each repetition, in a rotating order.
+- **Start with {args.pods} pods running**: the same start, while {args.pods} pods of
+  each tool run (so 2 × {args.pods} pods in all); the design asks that nspod's start
+  time not grow with the number of pods. Note that with no other pod, each
+  nspod start also creates the node network (its holder, bridge and
+  slirp4netns uplink) and each `rm` of the last pod removes it again; with
+  other pods running it exists already. A Podman pod always gets a
+  slirp4netns of its own.
+- **Podman --network none**: Podman without its per-pod slirp4netns, for
+  reference (nspod's pods are networked in every row).
+- **Cold start**: the first pod of the run, while nspod has no node holder
+  (the bench gives nspod a fresh state directory) and Podman no rootless pause
+  process (the bench ends it first when no container of the user exists).
+- **Restart latency**: one container `sh -c 'date +S%s%N >> F; date +E%s%N >> F'`
+  (F on a host folder mounted into the container), restartPolicy Always with
+  `nspod run --backoff-base 0`, and `podman run -d --restart=always`. Latency is
+  the next instance's first timestamp minus the previous instance's last one,
+  for the first {args.restarts} restarts; it includes starting `sh` and `date`.
+- **Memory**: `Pss` from `/proc/PID/smaps_rollup`, {SETTLE:.0f} s after the
+  pods started. nspod: every process under the pod's watchdog except the
+  containers (the watchdog and the pause holder), plus an equal share of what
+  serves all pods: the node holder, the node network's holder and uplink
+  (pids from `nspod inspect`), and any other process nspod started outside a
+  pod (the bench is a child subreaper, so such processes become its children).
+  Podman: conmon for each of the 3 containers (infra included), the infra
+  container's catatonit, the pod's slirp4netns, plus an equal share of the
+  rootless pause process. The container processes themselves (`sleep`) are
+  not counted for either. Each tool is measured while the other has no pods
+  (they share `catatonit` and libc pages, which would lower both figures a
+  little). "Each further pod" is (the {args.pods} pods' total − 1 pod) ÷
+  {args.pods - 1}: what one more pod costs once the shared processes exist.
+  USS (private memory) is listed where a process is a copy of a shared parent
+  (nspod's watchdogs are forks of the node holder).
+- Podman runs with the bench's own containers.conf (`CONTAINERS_CONF`):
+  `runtime = "runc"` (crun refuses the hybrid cgroup layout here) and
+  `default_ulimits = []` (RLIMIT_NOFILE cannot be raised here). nspod runs with
+  its own state directory (`NSPOD_STATE_DIR`), so it always starts a node holder
+  with the current code and never touches the user's other pods.
+"""
+    Path(path).write_text(text)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="bench.py")
+    p.add_argument("--runs", "-n", type=int)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--restarts", type=int, default=20)
+    p.add_argument("--pods", type=int, default=10)
+    p.add_argument("--mem-runs", type=int)
+    p.add_argument("--doc")
+    p.add_argument("--invocation", default="scripts/bench")
+    p.add_argument("--cleanup-only", action="store_true")
+    args = p.parse_args(argv)
+    args.runs = args.runs or (5 if args.quick else 15)
+    args.mem_runs = args.mem_runs or (3 if args.quick else 5)
+    if args.runs < 1 or args.restarts < 2 or args.pods < 1 or args.mem_runs < 1:
+        p.error("--runs, --pods, --mem-runs must be >= 1 and --restarts >= 2")
+
+    nspod_exe = shutil.which("nspod")
+    lock = open(LOCK, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if args.cleanup_only:
+            return 0  # the running bench cleans up after itself
+        say(f"another scripts/bench is running (lock {LOCK})")
+        return 1
+    if not args.cleanup_only:  # scripts/bench (as root) forwards signals to this pid
+        os.ftruncate(lock.fileno(), 0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+
+    def interrupted(signum, _frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, interrupted)
+    become_subreaper()
+
+    if args.cleanup_only:
+        if not BASE.exists():
+            return 0
+        ns = setup_env(nspod_exe)
+        return 0 if cleanup(ns, [Podman()], nspod_exe) else 1
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    res = Results()
+    rc = 0
+    ns = pm = pm_nonet = None
+    try:
+        preflight(nspod_exe)
+        if BASE.exists() and (STATE.exists() or ROOTFS.exists()):
+            say(f"cleaning up after an earlier run in {BASE}")
+            setup_env(nspod_exe)
+            cleanup(Nspod(nspod_exe), [Podman()], nspod_exe, quiet=True)
+        prepare_dirs()
+        PAUSE_BEFORE.write_text(f"{Podman.pause_pid() or ''}\n")
+        ns = setup_env(nspod_exe)
+        pm, pm_nonet = Podman(), Podman(network="none")
+        info = machine()  # while the bench's containers.conf exists
+        say(f"{args.runs} runs of each timing, alternating; work directory {BASE}")
+        bench(args, ns, pm, pm_nonet, res)
+    except Interrupted as e:
+        say(f"interrupted ({e}); cleaning up")
+        rc = 130
+    except BenchError as e:
+        say(f"error: {e}")
+        rc = 1
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        if ns is not None or pm is not None:
+            if not cleanup(ns or Nspod(nspod_exe), [x for x in (pm, pm_nonet) if x], nspod_exe):
+                rc = rc or 1
+    if rc:
+        return rc
+    elapsed = time.monotonic() - t0
+    print()
+    print(f"nspod vs rootless Podman: {args.runs} runs each, alternating; "
+          f"{info['nproc']} CPUs, Linux {info['kernel']}; {started:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} s")
+    print("Absolute times are noisy here: read the ratios (median nspod / median podman).")
+    print()
+    print(res.table(markdown=False))
+    print()
+    for note in res.notes:
+        print(f"- {note}")
+    print()
+    print(res.detail_text(markdown=False))
+    if args.doc:
+        write_doc(args.doc, res, info, args, started, elapsed)
+        say(f"wrote {args.doc}")
+    return 0
+
+
+def cleanup(ns, podmans, nspod_exe, quiet=False):
+    """Remove every pod and container of the bench, end the node holder and the
+    podman pause process if the bench started them, reap, report leftovers."""
+    ok = True
+    if nspod_exe:
+        ok = ns.cleanup() and ok
+    if shutil.which("podman"):
+        for pm in podmans or [Podman()]:
+            ok = pm.cleanup() and ok
+    reap()
+    # Podman's rootless pause process outlives its containers by design. One
+    # that the bench started (there was none when it began, or it ended the one
+    # there was) is ended too, once no container of the user is left.
+    pause = Podman.pause_pid() if shutil.which("podman") else None
+    if pause and PAUSE_BEFORE.exists() and str(pause) != PAUSE_BEFORE.read_text().strip():
+        _, out = run(["podman", "ps", "-aq"], check=False, new_session=True)
+        if not out.strip():
+            kill_and_wait(pause, "podman pause process")
+    # Anything else still our child (orphans are re-parented to us) was started
+    # by a tool during the run and outlived every pod: a leak; report and end it.
+    table = proc_table()
+    me = os.getpid()
+    for pid, (ppid, comm) in table.items():
+        if ppid == me and alive(pid) and pid != Podman.pause_pid():
+            if not quiet:
+                say(f"warning: {comm} (pid {pid}) was left behind by the tools; ending it")
+            kill_and_wait(pid, comm)
+    if ok:
+        for d in (STATE, ROOTFS, TS, PODS):
+            shutil.rmtree(d, ignore_errors=True)
+        CONF.unlink(missing_ok=True)
+        PAUSE_BEFORE.unlink(missing_ok=True)
+        try:
+            BASE.rmdir()
+        except OSError:
+            pass
+    else:
+        say(f"some of the bench's pods could not be removed; state kept in {BASE}")
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(main())
