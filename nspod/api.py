@@ -125,6 +125,9 @@ def pod_phase(row, alive=None):
 def ps():
     store = Store()
     out = []
+    from .net.ipam import all_ips  # (nspod.net is imported only where needed: CLI start time)
+
+    ips = all_ips(store)
     for row in store.pods():
         statuses = [json.loads(c["status"]) for c in store.containers(row["name"])]
         out.append({
@@ -134,6 +137,7 @@ def ps():
             "restarts": sum(s["restartCount"] for s in statuses),
             "age": time.time() - row["created"],
             "uid": row["uid"],
+            "ip": ips.get(row["name"]),
         })
     return out
 
@@ -151,6 +155,9 @@ def inspect(name):
     status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]))}
     if row["started"]:
         status["startTime"] = phase.rfc3339(row["started"])
+    from .net import podnet
+
+    status.update(podnet.status_fields(store, name))  # podIP, podIPs
     status["containerStatuses"] = statuses
     pause_ns = json.loads(row["pause_ns"]) if row["pause_ns"] else {}
     return {
@@ -171,6 +178,7 @@ def inspect(name):
                  "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None}
                 for c in containers
             ],
+            "network": podnet.inspect(store, name),
             "stateDir": str(pod_dir(name)),
         },
     }
@@ -262,6 +270,9 @@ def _remove(store, name):
         except NspodError:  # a stuck watchdog must not keep the pod alive
             process.kill(row["watchdog_pid"], row["watchdog_start"], signal.SIGKILL)
     _kill_orphans(store, name, 0)
+    from .net import podnet
+
+    podnet.release(store, name)  # ports, lease, and the node network after the last pod
     row = store.pod(name)
     if row["cgroup"]:  # the watchdog died before it could remove it
         from .cgroups import remove_cgroup_paths
@@ -292,6 +303,8 @@ def exec_(name, container, argv):
     pod = load_pods(row["manifest"], f"pod {name}")[0][0]
     spec = pod.container(c["name"])
     kinds = (["user"] if node.rootless() else []) + ["net", "ipc", "uts", "pid", "mnt"]
+    # A hostNetwork container is in our own net and uts namespaces: nothing to join there.
+    kinds = [k for k in kinds if namespaces.ns_id(c["pid"], k) != namespaces.ns_id(os.getpid(), k)]
     fds = {kind: namespaces.open_ns(c["pid"], kind) for kind in kinds}
     procs = json.loads(c["cgroup"])["procs"] if c["cgroup"] else []
     pid = os.fork()

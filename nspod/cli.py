@@ -39,9 +39,11 @@ def cmd_run(a, api):
 
 
 def cmd_ps(a, api):
-    rows = [("NAME", "PHASE", "READY", "RESTARTS", "AGE")]
+    wide = a.output == "wide"
+    rows = [("NAME", "PHASE", "READY", "RESTARTS", "AGE") + (("IP",) if wide else ())]
     for p in api.ps():
-        rows.append((p["name"], p["phase"], p["ready"], p["restarts"], _age(p["age"])))
+        rows.append((p["name"], p["phase"], p["ready"], p["restarts"], _age(p["age"]))
+                    + ((p.get("ip") or "<none>",) if wide else ()))
     _table(rows)
 
 
@@ -95,6 +97,7 @@ def parser():
                    help="run even where the CPU/memory limits cannot be applied (with a warning)")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
+    s.add_argument("-o", "--output", choices=["wide"], help="wide: also each pod's IP")
     s.set_defaults(fn=cmd_ps)
     s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
     s.add_argument("pod")

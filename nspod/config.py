@@ -5,6 +5,8 @@
     backoff_base = "100ms"
     # pids.max of every pod's cgroup (where the pids controller is delegated).
     pids_max = 4096
+    # The node network's subnet (pod IPs); it changes once no pod holds an IP.
+    pod_subnet = "10.88.0.0/16"
 
 Command-line flags win over the file."""
 import os
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from .errors import BadInput
 
-KNOWN = {"backoff_base", "pids_max"}
+KNOWN = {"backoff_base", "pids_max", "pod_subnet"}
 
 
 def path():
@@ -42,4 +44,11 @@ def load():
             raise BadInput(f"{p}: backoff_base: {e}") from None
     if "pids_max" in settings and (not isinstance(settings["pids_max"], int) or settings["pids_max"] < 1):
         raise BadInput(f"{p}: pids_max: must be a positive integer")
+    if "pod_subnet" in settings:
+        from .net.ipam import parse_subnet
+
+        try:
+            settings["pod_subnet"] = str(parse_subnet(settings["pod_subnet"]))
+        except ValueError as e:
+            raise BadInput(f"{p}: pod_subnet: {e}") from None
     return settings

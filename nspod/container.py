@@ -4,6 +4,7 @@
     join the pause holder's net, ipc and uts namespaces
     new mount namespace, private propagation
     root filesystem: tmpfs + read-only host dirs + /dev + /tmp
+    the pod's /etc/hosts and /etc/resolv.conf over the host's
     volumes at their mountPaths
     /proc of the container's PID namespace, then pivot_root into the new root
     join the container's cgroup leaf
@@ -23,6 +24,7 @@ from .errors import NspodError
 from .kernel import mounts, namespaces, process, spawn
 from .kernel.process import restore_signals
 from . import rootfs
+from .net import hosts
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -38,6 +40,7 @@ class Plan:
     stdout: str             # the container's output FIFOs (read by the watchdog)
     stderr: str
     cgroup: object = None   # the container's cgroup leaf (nspod.cgroups), if any
+    etc_files: dict = None  # "/etc/hosts", "/etc/resolv.conf" -> the pod's own files (nspod.net.hosts)
 
 
 class StartError(NspodError):
@@ -79,6 +82,8 @@ def _child(plan, errpipe):
         join_cgroup(plan.cgroup)
         step = "build the root filesystem"
         rootfs.build(plan.root, plan.shm_dir)
+        step = "mount /etc/hosts and /etc/resolv.conf"
+        hosts.bind_into(plan.root, plan.etc_files)
         step = "mount volumes"
         for vm in plan.spec.volume_mounts:
             rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]))
@@ -111,7 +116,8 @@ def _child(plan, errpipe):
 
 def join_pod_namespaces(pod_ns):
     for kind in ("net", "ipc", "uts"):
-        namespaces.setns(pod_ns[kind], kind)
+        if kind in pod_ns:  # a hostNetwork pod has no net and uts of its own: we are in the node's
+            namespaces.setns(pod_ns[kind], kind)
 
 
 def join_cgroup(leaf):

@@ -123,6 +123,11 @@ def start():
 def serve():
     """The node holder's loop: accept spawn requests, fork watchdogs, reap them."""
     set_name("nspod-node")
+    # Orphans of our watchdogs come to us, not to init (which may not reap
+    # them, as in a VM): the node network's holder and uplink (nspod/net).
+    from .kernel.process import become_subreaper
+
+    become_subreaper()
     sd = state_dir()
     log = os.open(sd / "node.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     null = os.open("/dev/null", os.O_RDONLY)

@@ -3,9 +3,10 @@ PID namespace when the pod shares one). Minimal and long-lived; the pod lives
 as long as it does.
 
     fork (as PID 1 of a new PID namespace when shareProcessNamespace)
-    new net, ipc, uts namespaces
+    new net, ipc, uts namespaces (only ipc with hostNetwork)
     set the pod's hostname
     bring up lo
+    (the watchdog then attaches the pod to the node network: nspod/net/podnet.py)
     exec catatonit -P (pause mode: reap children, exit 0 on TERM)
 """
 import os
@@ -18,11 +19,12 @@ from .kernel.process import restore_signals
 from .net.loopback import loopback_up
 
 
-def start(hostname, share_pid, log_fd):
-    """Start the pause holder; return its pid."""
+def start(hostname, share_pid, log_fd, host_network=False):
+    """Start the pause holder; return its pid. With host_network it keeps the
+    node's network and uts namespaces (spec.hostNetwork, as Kubernetes does)."""
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = spawn.spawn(lambda: _child(hostname, log_fd, w), new_pid_ns=share_pid)
+        pid = spawn.spawn(lambda: _child(hostname, log_fd, w, host_network), new_pid_ns=share_pid)
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:
@@ -33,12 +35,15 @@ def start(hostname, share_pid, log_fd):
     return pid
 
 
-def _child(hostname, log_fd, errpipe):
+def _child(hostname, log_fd, errpipe, host_network=False):
     try:
         restore_signals()
-        namespaces.unshare("net", "ipc", "uts")
-        socket.sethostname(hostname)
-        loopback_up()
+        if host_network:
+            namespaces.unshare("ipc")
+        else:
+            namespaces.unshare("net", "ipc", "uts")
+            socket.sethostname(hostname)
+            loopback_up()
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")

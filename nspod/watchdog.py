@@ -28,6 +28,7 @@ from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
 from .errors import NspodError
 from .kernel import mounts, namespaces, process
+from .net.podnet import PodNetwork
 from .paths import pod_dir
 from .spec import load_pods
 from .store import Store
@@ -74,6 +75,7 @@ class Watchdog:
         self.pause_fd = None
         self.pause_child = True   # False when adopted: then we cannot wait for it
         self.pod_ns = {}
+        self.network = PodNetwork(self.store, name, self.pod, self.settings, self.dir)
         self.stopping = False
         self.stop_deadline = None
 
@@ -209,6 +211,7 @@ class Watchdog:
         self.shm_dir = self.dir / "shm"
         self.open_outputs()
         self.open_pod_namespaces()
+        self.network.adopt(self.pod_ns, self.sel)
         self.pod_cg = self.cgroups().pod(self.uid)
         self.leaves = {leaf.name: leaf for leaf in self.pod_cg.leaves()}
         return True
@@ -245,7 +248,8 @@ class Watchdog:
     def start_pause(self):
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
-            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log)
+            self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log,
+                                         host_network=self.pod.host_network)
         finally:
             os.close(log)
         self.pause_child = True
@@ -256,15 +260,18 @@ class Watchdog:
         ids = namespaces.ns_ids(self.pause_pid)
         self.store.update_pod(self.name, pause_pid=self.pause_pid,
                               pause_start=process.start_time(self.pause_pid), pause_ns=json.dumps(ids))
+        self.network.attach(self.pod_ns, self.sel)  # eth0, its IP, ports, /etc/hosts (nspod/net/podnet.py)
 
     def open_pod_namespaces(self):
-        kinds = ["net", "ipc", "uts"] + (["pid"] if self.pod.share_process_namespace else [])
+        kinds = ["ipc"] + ([] if self.pod.host_network else ["net", "uts"])
+        kinds += ["pid"] if self.pod.share_process_namespace else []
         for fd in self.pod_ns.values():
             os.close(fd)
         self.pod_ns = {kind: namespaces.open_ns(self.pause_pid, kind) for kind in kinds}
 
     def kill_pause(self):
         if not self.pause_pid:
+            self.network.detach()
             return
         signal.pidfd_send_signal(self.pause_fd, signal.SIGKILL)
         self.reap_pause()
@@ -272,6 +279,7 @@ class Watchdog:
         os.close(self.pause_fd)
         self.pause_pid = None
         self.store.update_pod(self.name, pause_pid=None, pause_start=None)
+        self.network.detach()  # the lease, the veth, the forwarded ports
 
     def reap_pause(self):
         if self.pause_child:
@@ -281,6 +289,8 @@ class Watchdog:
 
     @property
     def hostname(self):
+        if self.pod.host_network:  # the node's uts namespace: its name
+            return socket.gethostname()
         return self.pod.hostname or self.pod.name[:63]
 
     # -- containers ---------------------------------------------------------
@@ -299,7 +309,7 @@ class Watchdog:
         oom_before = leaf.oom_kills()
         plan = container_start.Plan(
             spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths, cgroup=leaf,
-            pod_ns=self.pod_ns, hostname=self.hostname,
+            pod_ns=self.pod_ns, hostname=self.hostname, etc_files=self.network.etc_files,
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
         )
         now = time.time()
@@ -437,6 +447,8 @@ class Watchdog:
                     self.read_output(key.fd, inst.log if inst else None)
                 elif kind == "pause":
                     self.on_pause_died()
+                elif kind == "net":  # the node network's holder or uplink died
+                    self.network.on_event()
                 elif kind == "wake":
                     self.on_signals()
             self.restart_due()

@@ -88,6 +88,12 @@ def leaks():
         cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/nspod*/*") if os.path.isdir(p)]
         if cgroups:
             problems.append(f"cgroups: {cgroups}")
+    from nspod.net.node_network import leftovers
+    from nspod.store import Store
+
+    network = leftovers(Store())  # leases, forwarded ports, the node network, its uplink
+    if network:
+        problems.append(f"network: {network}")
     pods_dir = sd / "pods"
     if pods_dir.exists() and any(pods_dir.iterdir()):
         problems.append(f"state dirs: {list(pods_dir.iterdir())}")

@@ -6,9 +6,11 @@ from nspod.spec.fields import (
     at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
-from nspod.spec.names import dns_label, env_name, port_name
+from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
-from nspod.spec.schema import CONTAINER, ENV_VAR, PORT, PROTOCOLS, PULL_POLICIES, VOLUME_MOUNT
+from nspod.spec.schema import (
+    CONTAINER, ENV_VAR, PORT, PROTOCOLS, PUBLISHED_PROTOCOLS, PULL_POLICIES, VOLUME_MOUNT,
+)
 
 # `image: host` says explicitly "run host binaries" (a process container).
 HOST_IMAGE = "host"
@@ -99,7 +101,22 @@ def _ports(value, path, report):
             elif name in names:
                 report.problem(at(sub, "name"), f'duplicate port name "{name}"')
             names.add(name)
-        ports.append(Port(container_port=number or 0, protocol=protocol or "TCP", name=name))
+        host_port = integer(fields.get("hostPort"), at(sub, "hostPort"), report)
+        if host_port is not None:
+            if not 1 <= host_port <= 65535:
+                report.problem(at(sub, "hostPort"), "must be between 1 and 65535")
+            elif protocol not in (None, *PUBLISHED_PROTOCOLS):
+                report.problem(at(sub, "hostPort"),
+                               f"publishing a {protocol} port is not supported by nspod yet "
+                               f"(only {' and '.join(PUBLISHED_PROTOCOLS)})")
+        host_ip = string(fields.get("hostIP"), at(sub, "hostIP"), report)
+        if host_ip is not None:
+            if error := ip_address(host_ip):
+                report.problem(at(sub, "hostIP"), error)
+            elif ":" in host_ip:
+                report.problem(at(sub, "hostIP"), "an IPv6 hostIP is not supported by nspod yet")
+        ports.append(Port(container_port=number or 0, protocol=protocol or "TCP", name=name,
+                          host_port=host_port, host_ip=host_ip))
     return tuple(ports)
 
 

@@ -6,10 +6,7 @@ from dataclasses import dataclass
 
 UNSUPPORTED = "is not supported by nspod yet"
 # Extra words for some unsupported fields, to say when or why.
-_HINTS = {
-    "hostPort": "pod networking is a later feature",
-    "hostIP": "pod networking is a later feature",
-}
+_HINTS = {}
 
 
 class Report:

@@ -5,8 +5,8 @@ API server fills in. Runs on documents that passed validation."""
 import copy
 
 from nspod.spec.schema import (
-    CONTAINER, EMPTY_DIR, ENV_VAR, HOST_PATH, METADATA, PORT, RESOURCES, SPEC, VOLUME,
-    VOLUME_MOUNT,
+    CONTAINER, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, METADATA, PORT, RESOURCES, SPEC,
+    VOLUME, VOLUME_MOUNT,
 )
 
 
@@ -20,6 +20,16 @@ def normalize(document):
     if "volumes" in spec:
         spec["volumes"] = [_volume(v) for v in spec["volumes"]]
     spec["containers"] = [_container(c) for c in spec["containers"]]
+    for key in ("hostNetwork", "hostAliases"):  # false and [] are left out, as the API server does
+        if not spec.get(key, True):
+            del spec[key]
+    if spec.get("hostNetwork"):
+        # As the API server defaults it: on the host network a port is its own hostPort.
+        for container in spec["containers"]:
+            for port in container.get("ports", []):
+                port.setdefault("hostPort", port["containerPort"])
+    if "hostAliases" in spec:
+        spec["hostAliases"] = [_known(a, HOST_ALIAS) for a in spec["hostAliases"]]
     if "resources" in spec:
         spec["resources"] = _resources(spec["resources"])
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}

@@ -31,6 +31,14 @@ class Port:
 
 
 @dataclass(frozen=True)
+class HostAlias:
+    """One spec.hostAliases entry: an /etc/hosts line (ip, then its names)."""
+
+    ip: str
+    hostnames: tuple = ()
+
+
+@dataclass(frozen=True)
 class VolumeMount:
     name: str
     mount_path: str
@@ -84,9 +92,15 @@ class Pod:
     restart_policy: str = "Always"
     termination_grace_period_seconds: int = 30
     resources: Resources | None = None  # pod-level spec.resources
+    host_network: bool = False  # spec.hostNetwork: the node's network namespace
+    host_aliases: tuple = ()  # HostAlias entries for /etc/hosts
     # The normalized Kubernetes object (defaults filled, cluster-only fields
     # dropped) that `nspod inspect` echoes back.
     manifest: dict = field(default_factory=dict, repr=False)
+
+    def published_ports(self):
+        """(container name, Port) for every port with a hostPort."""
+        return [(c.name, p) for c in self.containers for p in c.ports if p.host_port]
 
     def container(self, name):
         for container in self.containers:

@@ -1,6 +1,7 @@
 """Kubernetes naming rules. Each check returns None when the value is fine,
 else the message to report (without the field path)."""
 
+import ipaddress
 import re
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -78,4 +79,13 @@ def env_name(value):
             f'"{value}" is not a valid environment variable name: letters, digits, '
             "'_', '-' and '.', not starting with a digit"
         )
+    return None
+
+
+def ip_address(value):
+    """An IPv4 or IPv6 address, as Kubernetes writes them ("10.1.2.3", "fd00::1")."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f'"{value}" is not a valid IP address'
     return None

@@ -5,13 +5,13 @@ from nspod.errors import ManifestError
 from nspod.spec.container import parse_container
 from nspod.spec.documents import read_documents
 from nspod.spec.fields import (
-    Report, at, boolean, integer, item, listing, mapping, one_of, require, string,
+    Report, at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
 from nspod.spec.manifest import normalize
-from nspod.spec.model import Pod
-from nspod.spec.names import dns_label, dns_subdomain, label_value, qualified_name
+from nspod.spec.model import HostAlias, Pod
+from nspod.spec.names import dns_label, dns_subdomain, ip_address, label_value, qualified_name
 from nspod.spec.resources import parse_resources
-from nspod.spec.schema import METADATA, POD, RESTART_POLICIES, SPEC
+from nspod.spec.schema import HOST_ALIAS, METADATA, POD, RESTART_POLICIES, SPEC
 from nspod.spec.volume import parse_volume
 
 # Kubernetes' limit on the total size of a pod's annotations.
@@ -127,6 +127,8 @@ def _spec(node, report):
     resources = None
     if "resources" in spec:
         resources = parse_resources(spec["resources"], "spec.resources", report)
+    host_network = bool(boolean(spec.get("hostNetwork"), "spec.hostNetwork", report))
+    _host_ports(containers, host_network, report)
     return {
         "containers": containers,
         "volumes": volumes,
@@ -135,7 +137,48 @@ def _spec(node, report):
         "restart_policy": restart or "Always",
         "termination_grace_period_seconds": 30 if grace is None else grace,
         "resources": resources,
+        "host_network": host_network,
+        "host_aliases": _host_aliases(spec.get("hostAliases"), report),
     }
+
+
+def _host_ports(containers, host_network, report):
+    """Pod-wide hostPort rules, as the API server checks them: one hostPort is
+    published once per protocol and address; with hostNetwork the container
+    already listens on the host, so hostPort must equal containerPort."""
+    seen = {}  # (protocol, hostPort) -> [(hostIP, path)]
+    for ci, container in enumerate(containers):
+        for pi, port in enumerate(container.ports):
+            path = f"spec.containers[{ci}].ports[{pi}].hostPort"
+            if not port.host_port:
+                continue
+            if host_network and port.host_port != port.container_port:
+                report.problem(path, f"{port.host_port} must match containerPort "
+                                     f"({port.container_port}) when hostNetwork is true")
+            key = (port.protocol, port.host_port)
+            ip = port.host_ip or "0.0.0.0"
+            for other_ip, other_path in seen.get(key, []):
+                if "0.0.0.0" in (ip, other_ip) or ip == other_ip:
+                    report.problem(path, f"{port.host_port}/{port.protocol} is already published "
+                                         f"by {other_path.rsplit('.', 1)[0]}")
+                    break
+            seen.setdefault(key, []).append((ip, path))
+
+
+def _host_aliases(value, report):
+    aliases = []
+    for index, node in enumerate(listing(value, "spec.hostAliases", report)):
+        path = item("spec.hostAliases", index)
+        fields = mapping(node, path, report, HOST_ALIAS)
+        ip = string(fields.get("ip"), at(path, "ip"), report)
+        if require(fields, "ip", path, report) and ip is not None and (error := ip_address(ip)):
+            report.problem(at(path, "ip"), error)
+        names = string_list(fields.get("hostnames"), at(path, "hostnames"), report)
+        for i, name in enumerate(names):
+            if error := dns_subdomain(name):
+                report.problem(item(at(path, "hostnames"), i), error)
+        aliases.append(HostAlias(ip=ip or "", hostnames=names))
+    return tuple(aliases)
 
 
 def _pod_name(metadata, report):

@@ -31,7 +31,7 @@ METADATA = Fields(
 SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
-        "terminationGracePeriodSeconds resources"
+        "terminationGracePeriodSeconds resources hostNetwork hostAliases"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -41,7 +41,7 @@ SPEC = Fields(
         "overhead subdomain"
     ),
     unsupported=_set(
-        "initContainers ephemeralContainers hostNetwork hostPID hostIPC hostAliases "
+        "initContainers ephemeralContainers hostPID hostIPC "
         "dnsConfig securityContext os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
         "resourceClaims"
     ),
@@ -58,7 +58,8 @@ CONTAINER = Fields(
     ),
 )
 ENV_VAR = Fields(known=_set("name value"), unsupported=_set("valueFrom"))
-PORT = Fields(known=_set("containerPort protocol name"), unsupported=_set("hostPort hostIP"))
+PORT = Fields(known=_set("containerPort protocol name hostPort hostIP"))
+HOST_ALIAS = Fields(known=_set("ip hostnames"))
 VOLUME_MOUNT = Fields(
     known=_set("name mountPath readOnly subPath"),
     unsupported=_set("subPathExpr mountPropagation recursiveReadOnly"),
@@ -83,6 +84,8 @@ HOST_PATH = Fields(known=_set("path type"))
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+# Protocols a hostPort can publish (the uplink, slirp4netns, forwards these).
+PUBLISHED_PROTOCOLS = ("TCP", "UDP")
 EMPTY_DIR_MEDIA = ("", "Memory")
 HOST_PATH_TYPES = ("", "Directory", "DirectoryOrCreate", "File", "FileOrCreate")
 HOST_PATH_TYPES_LATER = ("Socket", "CharDevice", "BlockDevice")

@@ -9,7 +9,7 @@ import pytest
 
 from nspod.errors import BadInput, ManifestError
 from nspod.spec import (
-    Container, EnvVar, Port, Resources, Volume, VolumeMount, load_pods, port_conflicts,
+    Container, EnvVar, HostAlias, Port, Resources, Volume, VolumeMount, load_pods, port_conflicts,
 )
 
 MINIMAL = """\
@@ -365,6 +365,44 @@ spec:
     ]
 
 
+def test_host_ports_and_host_network():
+    pod, _ = load_one("""\
+apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  hostAliases:
+  - {ip: 10.1.2.3, hostnames: [db, db.local]}
+  - {ip: "fd00::1", hostnames: [v6]}
+  containers:
+  - name: a
+    command: ["true"]
+    ports:
+    - {containerPort: 80, hostPort: 8080}
+    - {containerPort: 53, hostPort: 8080, protocol: UDP}
+    - {containerPort: 81, hostPort: 8081, hostIP: 127.0.0.1}
+    - {containerPort: 82, hostPort: 8081, hostIP: 127.0.0.2}
+    - {containerPort: 83}
+""")
+    assert pod.host_network is False
+    assert pod.host_aliases == (HostAlias("10.1.2.3", ("db", "db.local")), HostAlias("fd00::1", ("v6",)))
+    ports = pod.containers[0].ports
+    assert ports[0] == Port(80, "TCP", host_port=8080)
+    assert ports[2] == Port(81, "TCP", host_port=8081, host_ip="127.0.0.1")
+    assert [p.container_port for _, p in pod.published_ports()] == [80, 53, 81, 82]
+    assert pod.manifest["spec"]["hostAliases"][0] == {"ip": "10.1.2.3", "hostnames": ["db", "db.local"]}
+
+    pod, _ = load_one(MINIMAL.replace("spec:\n", "spec:\n  hostNetwork: true\n") +
+                      "  - {name: b, command: [x], ports: [{containerPort: 80}, {containerPort: 81, hostPort: 81}]}\n")
+    assert pod.host_network is True
+    # The API server defaults hostPort to containerPort on the host network.
+    assert pod.manifest["spec"]["containers"][1]["ports"] == [
+        {"containerPort": 80, "hostPort": 80, "protocol": "TCP"},
+        {"containerPort": 81, "hostPort": 81, "protocol": "TCP"},
+    ]
+    assert pod.manifest["spec"]["hostNetwork"] is True
+
+
 def test_no_port_conflicts():
     pod, _ = load_one(FULL)
     assert port_conflicts(pod) == []
@@ -485,7 +523,23 @@ BAD = [
     ("bad hostname", with_spec("hostname: my.host\n"), "spec.hostname", "DNS-1123 label"),
     ("initContainers", with_spec("initContainers: [{name: init, command: ['true']}]\n"),
      "spec.initContainers", "is not supported by nspod yet"),
-    ("hostNetwork", with_spec("hostNetwork: true\n"), "spec.hostNetwork", "not supported"),
+    ("hostNetwork not bool", with_spec("hostNetwork: 'yes'\n"), "spec.hostNetwork", "must be a boolean"),
+    ("hostPort differs on hostNetwork",
+     MINIMAL.replace("spec:\n", "spec:\n  hostNetwork: true\n")
+     + "  - {name: b, command: [x], ports: [{containerPort: 80, hostPort: 8080}]}\n",
+     "spec.containers[1].ports[0].hostPort", "must match containerPort (80) when hostNetwork is true"),
+    ("hostAliases not a list", with_spec("hostAliases: {ip: 1.2.3.4}\n"), "spec.hostAliases", "must be a list"),
+    ("hostAliases bad ip", with_spec("hostAliases: [{ip: 1.2.3, hostnames: [a]}]\n"),
+     "spec.hostAliases[0].ip", '"1.2.3" is not a valid IP address'),
+    ("hostAliases missing ip", with_spec("hostAliases: [{hostnames: [a]}]\n"),
+     "spec.hostAliases[0].ip", "is required"),
+    ("hostAliases bad hostname", with_spec("hostAliases: [{ip: 1.2.3.4, hostnames: [a_b]}]\n"),
+     "spec.hostAliases[0].hostnames[0]", "DNS-1123 subdomain"),
+    ("hostAliases hostnames a string", with_spec("hostAliases: [{ip: 1.2.3.4, hostnames: a}]\n"),
+     "spec.hostAliases[0].hostnames", "must be a list of strings"),
+    ("hostAliases typo", with_spec("hostAliases: [{ip: 1.2.3.4, hostname: [a]}]\n"),
+     "spec.hostAliases[0].hostname", "unknown field"),
+    ("dnsConfig", with_spec("dnsConfig: {nameservers: [1.1.1.1]}\n"), "spec.dnsConfig", "not supported"),
     ("pod securityContext", with_spec("securityContext: {runAsUser: 1000}\n"),
      "spec.securityContext", "is not supported by nspod yet"),
     ("activeDeadlineSeconds", with_spec("activeDeadlineSeconds: 60\n"),
@@ -556,11 +610,22 @@ BAD = [
      "spec.containers[0].ports[0].containerport", "unknown field"),
     ("bad protocol", with_container("ports: [{containerPort: 80, protocol: HTTP}]\n"),
      "spec.containers[0].ports[0].protocol", "must be one of TCP, UDP, SCTP"),
-    ("hostPort", with_container("ports: [{containerPort: 80, hostPort: 8080}]\n"),
-     "spec.containers[0].ports[0].hostPort",
-     "is not supported by nspod yet (pod networking is a later feature)"),
-    ("hostIP", with_container("ports: [{containerPort: 80, hostIP: 127.0.0.1}]\n"),
-     "spec.containers[0].ports[0].hostIP", "pod networking is a later feature"),
+    ("hostPort too big", with_container("ports: [{containerPort: 80, hostPort: 65536}]\n"),
+     "spec.containers[0].ports[0].hostPort", "between 1 and 65535"),
+    ("hostPort zero", with_container("ports: [{containerPort: 80, hostPort: 0}]\n"),
+     "spec.containers[0].ports[0].hostPort", "between 1 and 65535"),
+    ("hostPort a string", with_container("ports: [{containerPort: 80, hostPort: '8080'}]\n"),
+     "spec.containers[0].ports[0].hostPort", "must be an integer"),
+    ("hostPort SCTP", with_container("ports: [{containerPort: 80, hostPort: 8080, protocol: SCTP}]\n"),
+     "spec.containers[0].ports[0].hostPort", "publishing a SCTP port is not supported by nspod yet"),
+    ("hostIP not an IP", with_container("ports: [{containerPort: 80, hostPort: 8080, hostIP: localhost}]\n"),
+     "spec.containers[0].ports[0].hostIP", '"localhost" is not a valid IP address'),
+    ("hostIP IPv6", with_container("ports: [{containerPort: 80, hostPort: 8080, hostIP: '::1'}]\n"),
+     "spec.containers[0].ports[0].hostIP", "IPv6 hostIP is not supported by nspod yet"),
+    ("hostPort twice in a pod",
+     MINIMAL + "    ports: [{containerPort: 80, hostPort: 8080}]\n"
+     "  - {name: b, command: [x], ports: [{containerPort: 81, hostPort: 8080, hostIP: 127.0.0.1}]}\n",
+     "spec.containers[1].ports[0].hostPort", "8080/TCP is already published by spec.containers[0].ports[0]"),
     ("bad port name", with_container("ports: [{containerPort: 80, name: HTTP}]\n"),
      "spec.containers[0].ports[0].name", "not a valid port name"),
     ("port name too long", with_container("ports: [{containerPort: 80, name: abcdefghijklmnop}]\n"),
