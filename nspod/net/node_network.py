@@ -246,10 +246,10 @@ def discard(store, row):
                 os.close(fd)
     deadline = time.monotonic() + 10
     try:
-        while any(process.alive(p, s) for p, s in procs):
-            if time.monotonic() > deadline:
-                raise NspodError(f"the node network's processes did not end: {procs}")
-            select.select(fds, [], [], 0.05)
+        for fd in fds:  # a pidfd turns readable once its process has ended
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if any(process.alive(p, s) for p, s in procs):
+            raise NspodError(f"the node network's processes did not end: {procs}")
     finally:
         for fd in fds:
             os.close(fd)
