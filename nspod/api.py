@@ -12,7 +12,7 @@ from . import node, phase
 from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
-from .spec import load_pods, port_conflicts
+from .spec import load_pods, load_stored, port_conflicts
 from .store import Store
 
 
@@ -300,7 +300,7 @@ def exec_(name, container, argv):
             raise NotFound(f'container "{container}" not found in pod "{name}"')
     if not process.alive(c["pid"], c["pid_start"]):
         raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
-    pod = load_pods(row["manifest"], f"pod {name}")[0][0]
+    pod = load_stored(row["manifest"], f"pod {name}")
     spec = pod.container(c["name"])
     kinds = (["user"] if node.rootless() else []) + ["net", "ipc", "uts", "pid", "mnt"]
     # A hostNetwork container is in our own net and uts namespaces: nothing to join there.

@@ -138,8 +138,7 @@ def serve():
     # Import what every watchdog needs once, here: the forks share it.
     from . import watchdog  # noqa: F401
     from . import net  # noqa: F401
-    import pyroute2  # noqa: F401
-    import yaml  # noqa: F401  (a watchdog re-reads its pod's manifest)
+    import pyroute2  # noqa: F401  (not PyYAML: a watchdog reads its stored manifest as JSON)
 
     gc.freeze()  # keep the shared pages shared: the collector won't touch them
     sock_path = sd / "node.sock"

@@ -30,7 +30,7 @@ from .errors import NspodError
 from .kernel import mounts, namespaces, process
 from .net.podnet import PodNetwork
 from .paths import pod_dir
-from .spec import load_pods
+from .spec import load_stored
 from .store import Store
 
 
@@ -59,7 +59,7 @@ class Watchdog:
         self.store = Store()
         row = self.store.pod(name)
         self.uid = row["uid"]
-        self.pod = load_pods(row["manifest"], f"pod {name}")[0][0]
+        self.pod = load_stored(row["manifest"], f"pod {name}")
         self.settings = json.loads(row["settings"])
         base = self.settings.get("backoff_base", 10.0)
         self.backoff = {c.name: BackOff(base=base) for c in self.pod.containers}

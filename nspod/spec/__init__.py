@@ -5,11 +5,11 @@ from nspod.spec.expand import expand
 from nspod.spec.model import (
     Container, EnvVar, HostAlias, Pod, Port, Resources, Volume, VolumeMount, port_conflicts,
 )
-from nspod.spec.parse import load_pods
+from nspod.spec.parse import load_pods, load_stored
 from nspod.spec.quantity import cpu_millicores, memory_bytes, parse_quantity
 
 __all__ = [
     "Container", "EnvVar", "HostAlias", "Pod", "Port", "Resources", "Volume", "VolumeMount",
-    "cpu_millicores", "expand", "load_pods", "memory_bytes", "parse_quantity",
+    "cpu_millicores", "expand", "load_pods", "load_stored", "memory_bytes", "parse_quantity",
     "port_conflicts",
 ]

@@ -24,7 +24,19 @@ def load_pods(text, source="<stdin>"):
     Raises ManifestError listing every problem; document paths are prefixed
     with "[index]" when the stream holds more than one document.
     """
-    documents = read_documents(text, source)
+    return _pods_from(read_documents(text, source), source)
+
+
+def load_stored(text, source):
+    """The Pod of a manifest nspod stored (normalized, as JSON). json.loads,
+    not PyYAML: it is the watchdog's path, and PyYAML's parse would dirty
+    pages the watchdog shares with the node holder (its memory per pod)."""
+    import json
+
+    return _pods_from([json.loads(text)], source)[0][0]
+
+
+def _pods_from(documents, source):
     if not documents:
         raise ManifestError([(source, "contains no Pod (no YAML document)")])
     several = len(documents) > 1

@@ -9,7 +9,8 @@ import pytest
 
 from nspod.errors import BadInput, ManifestError
 from nspod.spec import (
-    Container, EnvVar, HostAlias, Port, Resources, Volume, VolumeMount, load_pods, port_conflicts,
+    Container, EnvVar, HostAlias, Port, Resources, Volume, VolumeMount, load_pods, load_stored,
+    port_conflicts,
 )
 
 MINIMAL = """\
@@ -181,6 +182,13 @@ def test_full_pod():
     sidecar = pod.container("sidecar")
     assert sidecar.image is None
     assert sidecar.resources == Resources(limits={}, requests={"cpu": 100})
+
+
+def test_stored_manifest_loads_to_the_same_pod():
+    """The watchdog reads the stored (normalized, JSON) manifest with
+    json.loads instead of PyYAML; it must get the very same Pod."""
+    pod, _ = load_one(FULL)
+    assert load_stored(json.dumps(pod.manifest), "pod shop.example") == pod
 
 
 def test_full_pod_manifest_defaults():
