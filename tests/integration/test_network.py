@@ -211,15 +211,6 @@ def test_pod_reaches_a_server_on_the_host_loopback(pods):
         assert connect_from("out", "host.nspod.internal", port) == "hello from the host"
 
 
-def test_pod_reaches_what_the_host_reaches(pods):
-    """A host address that is not loopback: the uplink connects from the host."""
-    pods.run(manifest("out2", [sleeper()]))
-    host_ip = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
-    host_ip = next(ip for ip in host_ip if "." in ip and not ip.startswith("127."))
-    with host_server("0.0.0.0", b"via the host's address") as port:
-        assert connect_from("out2", host_ip, port) == "via the host's address"
-
-
 # -- published ports -------------------------------------------------------------------------
 def test_host_reaches_a_published_port(pods):
     port, local_port = free_port(), free_port()
