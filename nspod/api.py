@@ -5,6 +5,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import time
 import uuid
 
@@ -333,7 +334,8 @@ def _exec_child(fds, kinds, spec, argv, pod, procs):
         if pid == 0:
             try:
                 restore_signals()
-                env = {"PATH": DEFAULT_PATH, "HOSTNAME": pod.hostname or pod.name, "HOME": "/root"}
+                # We are in the pod's uts namespace now: its hostname is the pod's.
+                env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname(), "HOME": "/root"}
                 env.update(spec.environment())
                 os.chdir(spec.working_dir or "/")
                 restrict_privileges()

@@ -67,6 +67,8 @@ def describe(pod, events, now=None):
             lines.append(f"    {'PID:':<16}{extra[c['name']]['pid']}")
         for p in c.get("ports", []):
             lines.append(f"    {'Port:':<16}{p['containerPort']}/{p.get('protocol', 'TCP')}")
+            if p.get("hostPort"):
+                lines.append(f"    {'Host Port:':<16}{p['hostPort']}/{p.get('protocol', 'TCP')}")
         for key, title in (("command", "Command"), ("args", "Args")):
             if c.get(key):
                 lines.append(f"    {title}:")

@@ -312,6 +312,7 @@ def test_host_network(pods):
     assert hosts.startswith(open("/etc/hosts").read())
     assert hosts.endswith("10.9.8.7\tdb\n")
     assert nspod("exec", "onhost", "--", "hostname").stdout.strip() == socket.gethostname()
+    assert nspod("exec", "onhost", "--", "sh", "-c", "echo $HOSTNAME").stdout.strip() == socket.gethostname()
 
 
 def test_pod_subnet_setting(pods, tmp_path, monkeypatch):

@@ -82,6 +82,7 @@ def test_hostname(pods):
     two_container_pod(pods, hostname="learner")
     assert nspod("exec", "web", "-c", "client", "--", "hostname").stdout.strip() == "learner"
     assert nspod("exec", "web", "-c", "server", "--", "cat", "/proc/sys/kernel/hostname").stdout.strip() == "learner"
+    assert nspod("exec", "web", "-c", "client", "--", "sh", "-c", "echo $HOSTNAME").stdout.strip() == "learner"
 
 
 def test_pid_namespace_private_by_default(pods):

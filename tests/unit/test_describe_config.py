@@ -9,6 +9,7 @@ POD = {
     "metadata": {"name": "web", "namespace": "default", "labels": {"app": "x"}},
     "spec": {"restartPolicy": "Always",
              "containers": [{"name": "app", "command": ["sh", "-c", "exit 1"],
+                             "ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}],
                              "volumeMounts": [{"name": "d", "mountPath": "/d", "readOnly": True}]}],
              "volumes": [{"name": "d", "emptyDir": {"medium": "Memory"}}]},
     "status": {"phase": "Running", "startTime": "2026-01-02T03:04:05Z",
@@ -31,6 +32,7 @@ def test_describe_shows_states_mounts_volumes_and_repeated_events():
     assert "State:          Waiting" in text and "Reason:       CrashLoopBackOff" in text
     assert "Last State:     Terminated" in text and "Exit Code:    1" in text
     assert "Restart Count:  2" in text
+    assert "Port:           80/TCP" in text and "Host Port:      8080/TCP" in text
     assert "/d from d (ro)" in text
     assert "Medium:     Memory" in text
     assert "10s (x3 over 70s)" in text
