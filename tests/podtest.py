@@ -13,6 +13,12 @@ import pytest
 
 NSPOD = [sys.executable, "-m", "nspod.cli"]
 
+# A process that asks for 200 MB at once: every page is faulted in inside one
+# mmap(MAP_POPULATE) call, so a memory limit kills it at once (touching pages
+# from Python instead can thrash code pages re-read over the VM's 9p root).
+HOG = ("import mmap; m = mmap.mmap(-1, 200 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS"
+       " | mmap.MAP_POPULATE); print('survived')")
+
 
 def nspod(*args, check=True, timeout=60, input=None):
     """Run the real CLI; return CompletedProcess (text)."""

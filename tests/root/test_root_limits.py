@@ -13,7 +13,8 @@ spec:
   restartPolicy: Never
   containers:
   - name: hog
-    command: [python3, -c, "x = bytearray(200 * 1024 * 1024); print('not killed')"]
+    # 200 MB faulted in inside one mmap(MAP_POPULATE) call: killed at once.
+    command: [python3, -c, "import mmap; m = mmap.mmap(-1, 200 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE); print('not killed')"]
     resources:
       limits: {memory: 50Mi, cpu: 200m}
       requests: {memory: 20Mi, cpu: 100m}
