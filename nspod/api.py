@@ -290,15 +290,7 @@ def exec_(name, container, argv):
     Returns the command's exit code."""
     store = Store()
     row = store.pod(name)
-    rows = store.containers(name)
-    if container is None:
-        if len(rows) != 1:
-            raise NspodError(f'pod "{name}" has {len(rows)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
-        c = rows[0]
-    else:
-        c = next((r for r in rows if r["name"] == container), None)
-        if c is None:
-            raise NotFound(f'container "{container}" not found in pod "{name}"')
+    c = _pick_container(store, name, container)
     if not process.alive(c["pid"], c["pid_start"]):
         raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
     pod = load_stored(row["manifest"], f"pod {name}")
@@ -310,17 +302,17 @@ def exec_(name, container, argv):
     procs = json.loads(c["cgroup"])["procs"] if c["cgroup"] else []
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, pod, procs)
+        _exec_child(fds, kinds, spec, argv, procs)
     for fd in fds.values():
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, pod, procs):
+def _exec_child(fds, kinds, spec, argv, procs):
     import prctl  # noqa: F401  (import before joining the container's mounts hides our venv)
 
-    from .container import DEFAULT_PATH, StartError, resolve
+    from .container import StartError, environment, resolve
     from .kernel.process import restore_signals, restrict_privileges
 
     code = 126
@@ -335,8 +327,7 @@ def _exec_child(fds, kinds, spec, argv, pod, procs):
             try:
                 restore_signals()
                 # We are in the pod's uts namespace now: its hostname is the pod's.
-                env = {"PATH": DEFAULT_PATH, "HOSTNAME": socket.gethostname(), "HOME": "/root"}
-                env.update(spec.environment())
+                env = environment(spec, socket.gethostname())
                 os.chdir(spec.working_dir or "/")
                 restrict_privileges()
                 os.execve(resolve(argv[0], env["PATH"]), argv, env)

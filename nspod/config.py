@@ -15,7 +15,28 @@ from pathlib import Path
 
 from .errors import BadInput
 
-KNOWN = {"backoff_base", "pids_max", "pod_subnet"}
+
+
+def _duration(value):
+    from .backoff import parse_duration
+
+    return parse_duration(str(value))
+
+
+def _positive_int(value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _subnet(value):
+    from .net.ipam import parse_subnet
+
+    return str(parse_subnet(value))
+
+
+# Each setting and how its value is read; a ValueError names what is wrong.
+PARSERS = {"backoff_base": _duration, "pids_max": _positive_int, "pod_subnet": _subnet}
 
 
 def path():
@@ -32,23 +53,12 @@ def load():
         return {}
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{p}: {e}") from None
-    unknown = set(settings) - KNOWN
+    unknown = set(settings) - set(PARSERS)
     if unknown:
-        raise BadInput(f"{p}: unknown setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(KNOWN))})")
-    if "backoff_base" in settings:
-        from .backoff import parse_duration
-
+        raise BadInput(f"{p}: unknown setting(s): {', '.join(sorted(unknown))} (known: {', '.join(sorted(PARSERS))})")
+    for key, value in settings.items():
         try:
-            settings["backoff_base"] = parse_duration(str(settings["backoff_base"]))
+            settings[key] = PARSERS[key](value)
         except ValueError as e:
-            raise BadInput(f"{p}: backoff_base: {e}") from None
-    if "pids_max" in settings and (not isinstance(settings["pids_max"], int) or settings["pids_max"] < 1):
-        raise BadInput(f"{p}: pids_max: must be a positive integer")
-    if "pod_subnet" in settings:
-        from .net.ipam import parse_subnet
-
-        try:
-            settings["pod_subnet"] = str(parse_subnet(settings["pod_subnet"]))
-        except ValueError as e:
-            raise BadInput(f"{p}: pod_subnet: {e}") from None
+            raise BadInput(f"{p}: {key}: {e}") from None
     return settings

@@ -96,7 +96,7 @@ def _child(plan, errpipe):
         step = "pivot_root"
         mounts.pivot_root(plan.root)
         step = "set up the process"
-        env = environment(plan)
+        env = environment(plan.spec, plan.hostname)
         argv = plan.spec.argv()
         process.restrict_privileges()
         workdir = plan.spec.working_dir or "/"
@@ -125,9 +125,11 @@ def join_cgroup(leaf):
         leaf.enter()  # before exec: the limits hold from the first instruction
 
 
-def environment(plan):
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": plan.hostname, "HOME": "/root"}
-    env.update(plan.spec.environment())
+def environment(spec, hostname):
+    """A container's environment (for its command and for `exec`): a default
+    PATH, HOSTNAME and HOME, then the manifest's env, $(VAR) expanded."""
+    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
+    env.update(spec.environment())
     return env
 
 

@@ -22,7 +22,7 @@ import time
 
 from . import container as container_start
 from . import pause, phase, volumes
-from .backoff import BackOff
+from .backoff import BackOff, crash_loop_message, should_restart
 from .cgroups import PAUSE_LEAF, open_cgroups, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
@@ -360,26 +360,20 @@ class Watchdog:
         restart it by the restart policy, after the back-off."""
         st = self.status[spec.name]
         st.update(state={"terminated": terminated}, ready=False, started=False)
-        if self.should_restart(terminated["exitCode"]):
+        if not self.stopping and should_restart(self.pod.restart_policy, terminated["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = {"terminated": terminated}
             if delay > 0:
-                msg = (f"back-off {_duration(delay)} restarting failed container={spec.name}"
-                       f" pod={self.name}_{self.pod.namespace}({self.uid})")
-                st["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": msg}}
+                pod_ref = f"{self.name}_{self.pod.namespace}({self.uid})"  # as the kubelet names a pod
+                st["state"] = {"waiting": {"reason": "CrashLoopBackOff",
+                                           "message": crash_loop_message(delay, spec.name, pod_ref)}}
                 self.event(spec.name, "Warning", "BackOff",
-                           f"Back-off restarting failed container {spec.name} in pod {self.name}_{self.pod.namespace}({self.uid})")
+                           f"Back-off restarting failed container {spec.name} in pod {pod_ref}")
                 heapq.heappush(self.timers, (time.monotonic() + delay, spec.name))
             else:
                 heapq.heappush(self.timers, (time.monotonic(), spec.name))
         self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
         self.update_phase()
-
-    def should_restart(self, exit_code):
-        if self.stopping:
-            return False
-        policy = self.pod.restart_policy
-        return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
     def restart_due(self):
         now = time.monotonic()
@@ -511,11 +505,3 @@ def _procs_files(leaf):
     one per controller hierarchy on v1): `exec` puts its command there too."""
     paths = getattr(leaf, "paths", None) or ({"": leaf.path} if leaf.path else {})
     return sorted({os.path.join(p, "cgroup.procs") for p in paths.values() if p})
-
-
-def _duration(seconds):
-    """Go's time.Duration formatting, as the kubelet's message shows it: 10s, 1m20s, 100ms."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    s = round(seconds)
-    return f"{s // 60}m{s % 60}s" if s >= 60 else f"{s}s"
