@@ -2,14 +2,13 @@
 The CLI only parses arguments and prints what these return."""
 import json
 import os
-import select
 import shutil
 import signal
 import socket
 import time
 import uuid
 
-from . import node, phase
+from . import node, phase, sandbox
 from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
@@ -195,43 +194,20 @@ def stop(name, timeout=None):
     if _watchdog_alive(row):
         grace = timeout if timeout is not None else json.loads(row["manifest"])["spec"].get(
             "terminationGracePeriodSeconds", 30)
-        _signal_and_wait(row["watchdog_pid"], row["watchdog_start"], signal.SIGTERM, grace + 30)
-        if _watchdog_alive(store.pod(name)):
+        left = process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])], signal.SIGTERM, grace + 30)
+        if left:
             raise NspodError(f'pod "{name}": the watchdog did not stop in time')
     else:
-        _kill_orphans(store, name, timeout if timeout is not None else 0)
+        _end_orphans(store, name, timeout if timeout is not None else 0)
 
 
-def _signal_and_wait(pid, started, sig, timeout):
-    try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return
-    try:
-        if process.start_time(pid) != started:
-            return
-        signal.pidfd_send_signal(fd, sig)
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
-
-
-def _kill_orphans(store, name, grace):
-    """The watchdog is gone: end the pod's processes ourselves, by (pid, start time)."""
-    row = store.pod(name)
-    procs = [(c["pid"], c["pid_start"]) for c in store.containers(name)]
-    for pid, started in procs:
-        process.kill(pid, started, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(process.alive(p, s) for p, s in procs):
-        time.sleep(0.05)
-    for pid, started in procs + [(row["pause_pid"], row["pause_start"])]:
-        process.kill(pid, started, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while any(process.alive(p, s) for p, s in procs + [(row["pause_pid"], row["pause_start"])]):
-        if time.monotonic() > deadline:
-            raise NspodError(f'pod "{name}": its processes did not end')
-        time.sleep(0.02)
+def _end_orphans(store, name, grace):
+    """The watchdog is gone: TERM the containers, wait the grace period, then
+    the one teardown (KILL what is left, network, cgroups)."""
+    procs = [(c["pid"], c["pid_start"]) for c in store.containers(name) if c["pid"]]
+    if grace > 0:
+        process.kill_and_wait(procs, signal.SIGTERM, grace)
+    sandbox.teardown(store, name)
 
 
 def start(name):
@@ -245,7 +221,7 @@ def start(name):
     if pod_phase(row, alive=False) == "Unknown":
         _spawn_watchdog(name, adopt=True)
         return
-    _kill_orphans(store, name, 0)
+    _end_orphans(store, name, 0)
     with store.tx():
         store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
         for c in store.containers(name):
@@ -269,17 +245,8 @@ def _remove(store, name):
         try:
             stop(name, timeout=0)
         except NspodError:  # a stuck watchdog must not keep the pod alive
-            process.kill(row["watchdog_pid"], row["watchdog_start"], signal.SIGKILL)
-    _kill_orphans(store, name, 0)
-    from .net import podnet
-
-    podnet.release(store, name)  # ports, lease, and the node network after the last pod
-    row = store.pod(name)
-    if row["cgroup"]:  # the watchdog died before it could remove it
-        from .cgroups import remove_cgroup_paths
-
-        cg = json.loads(row["cgroup"])
-        remove_cgroup_paths(cg["path"] if cg["path"] else list((cg.get("paths") or {}).values()))
+            process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
+    sandbox.teardown(store, name)  # what the watchdog left, or all of it if it is gone
     shutil.rmtree(pod_dir(name), ignore_errors=True)
     store.delete_pod(name)
 

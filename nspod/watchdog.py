@@ -21,9 +21,9 @@ import socket
 import time
 
 from . import container as container_start
-from . import pause, phase, volumes
+from . import pause, phase, sandbox, volumes
 from .backoff import BackOff, crash_loop_message, should_restart
-from .cgroups import PAUSE_LEAF, open_cgroups, requested_controllers
+from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
 from .errors import NspodError
@@ -87,18 +87,20 @@ class Watchdog:
         self.store.update_pod(self.name, watchdog_pid=os.getpid(),
                               watchdog_start=process.start_time(os.getpid()))
         try:
-            if not (adopt and self.adopt_sandbox()):
+            adopted = adopt and self.adopt_sandbox()
+        except Exception as e:
+            # A failed take-over leaves the pod as it found it: the sandbox and
+            # its containers are not ours to end (the pod stays Unknown).
+            self.report_failure(e)
+            return 1
+        try:
+            if not adopted:
                 self.create_sandbox()
         except Exception as e:
-            if not isinstance(e, (NspodError, OSError)):  # a bug: keep the traceback in node.log
-                import traceback
-
-                traceback.print_exc()
-            self.report({"ok": False, "error": str(e) or repr(e)})
-            self.kill_pause()
-            self.remove_cgroup()
+            self.report_failure(e)
+            self.end_sandbox()
             return 1
-        if adopt:
+        if adopt:  # (with a new sandbox, if the old one was gone too)
             self.adopt_containers()
         else:
             self.store.update_pod(self.name, started=time.time(), phase="Pending")
@@ -107,10 +109,28 @@ class Watchdog:
         self.update_phase()
         self.report({"ok": True})
         self.loop()
-        self.kill_pause()
-        self.remove_cgroup()
+        self.end_sandbox()
         self.update_phase(final=True)
         return 0
+
+    def end_sandbox(self):
+        """Kill and reap the pause holder (we are its parent), then the one
+        teardown every caller shares (nspod/sandbox.py)."""
+        self.kill_pause()
+        self.network.unwatch()
+        try:
+            sandbox.teardown(self.store, self.name, cgroup=self.pod_cg, in_user_ns=True)
+        except NspodError as e:  # recorded; `nspod rm` tries again from the store
+            print(f"watchdog {self.name}: {e}", flush=True)
+            self.event(None, "Warning", "TeardownFailed", str(e))
+        self.pod_cg = None
+
+    def report_failure(self, e):
+        if not isinstance(e, (NspodError, OSError)):  # a bug: keep the traceback in node.log
+            import traceback
+
+            traceback.print_exc()
+        self.report({"ok": False, "error": str(e) or repr(e)})
 
     def report(self, message):
         """Tell the waiting `nspod run` how set-up went (it may have gone: fine)."""
@@ -164,19 +184,12 @@ class Watchdog:
         self.pod_cg = self.cgroups().create_pod(
             self.uid, self.pod.resources, self.settings.get("pids_max", DEFAULT_PIDS_MAX),
             container_resources=[c.resources for c in self.pod.containers])
-        self.store.update_pod(self.name, cgroup={"path": self.pod_cg.path, "paths": getattr(self.pod_cg, "paths", None),
-                                                 "limits": self.pod_cg.limits})
+        self.store.update_pod(self.name, cgroup=record_of(self.pod_cg))
 
     def leaf(self, name, resources=None):
         if name not in self.leaves:
             self.leaves[name] = self.pod_cg.create_leaf(name, resources)
         return self.leaves[name]
-
-    def remove_cgroup(self):
-        if self.pod_cg is not None:
-            self.pod_cg.remove()
-            self.pod_cg = None
-            self.store.update_pod(self.name, cgroup=None)
 
     def open_outputs(self):
         """One FIFO per container stream, in place of a pipe: its path outlives
@@ -271,7 +284,6 @@ class Watchdog:
 
     def kill_pause(self):
         if not self.pause_pid:
-            self.network.detach()
             return
         signal.pidfd_send_signal(self.pause_fd, signal.SIGKILL)
         self.reap_pause()
@@ -279,7 +291,6 @@ class Watchdog:
         os.close(self.pause_fd)
         self.pause_pid = None
         self.store.update_pod(self.name, pause_pid=None, pause_start=None)
-        self.network.detach()  # the lease, the veth, the forwarded ports
 
     def reap_pause(self):
         if self.pause_child:
@@ -329,7 +340,7 @@ class Watchdog:
         st.update(state={"running": {"startedAt": phase.rfc3339(now)}}, ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
-                                    cgroup={"path": leaf.path, "procs": _procs_files(leaf), "limits": leaf.limits})
+                                    cgroup=leaf_record(leaf))
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
 
@@ -498,10 +509,3 @@ class Watchdog:
             self.event(None, "Warning", "FailedCreatePodSandBox", str(e))
             self.stopping = True
             self.timers.clear()
-
-
-def _procs_files(leaf):
-    """The cgroup.procs files a process joins to be in this leaf (one on v2,
-    one per controller hierarchy on v1): `exec` puts its command there too."""
-    paths = getattr(leaf, "paths", None) or ({"": leaf.path} if leaf.path else {})
-    return sorted({os.path.join(p, "cgroup.procs") for p in paths.values() if p})

@@ -78,6 +78,19 @@ def pod_processes():
     return found
 
 
+def pod_cgroups():
+    """Pod cgroups under nspod's base in every hierarchy: the base sits below
+    our own cgroup there (e.g. memory:/process_api/ID/nspod on some hosts)."""
+    import glob
+
+    own = {line.strip().split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()}
+    found = set()
+    for rel in own | {"/"}:
+        for top in ["/sys/fs/cgroup"] + glob.glob("/sys/fs/cgroup/*"):
+            found.update(p for p in glob.glob(f"{top}{rel.rstrip('/')}/nspod*/*") if os.path.isdir(p))
+    return sorted(found)
+
+
 def leaks():
     """Everything a removed pod must not leave behind."""
     sd = state_dir()
@@ -89,9 +102,7 @@ def leaks():
     if mounts:
         problems.append(f"mounts: {mounts}")
     if os.getuid() == 0:
-        import glob
-
-        cgroups = [p for p in glob.glob("/sys/fs/cgroup/*/nspod*/*") if os.path.isdir(p)]
+        cgroups = pod_cgroups()
         if cgroups:
             problems.append(f"cgroups: {cgroups}")
     from nspod.net.node_network import leftovers

@@ -32,11 +32,15 @@ from nspod.cgroups.delegation import (
     relative_to_mount,
 )
 from nspod.cgroups.fs import CgroupFS
+from nspod.errors import NspodError
 from nspod.cgroups.translate import DEFAULT_PIDS_MAX, requested_controllers
 from nspod.cgroups.v2 import BASE_NAME, DEFAULT_CONTROLLERS, PAUSE_LEAF, CgroupError, V2Cgroups
 
 __all__ = [
     "BASE_NAME",
+    "leaf_record",
+    "pod_from_record",
+    "record_of",
     "remove_cgroup_paths",
     "DEFAULT_PIDS_MAX",
     "OPT_OUT_FLAG",
@@ -237,22 +241,67 @@ def open_cgroups(
     return V2Cgroups(fs, found, required, strict)
 
 
-def remove_cgroup_paths(paths, timeout=None, fs=None):
-    """Remove pod cgroups by their paths (as stored, e.g. ``pod.path`` or the
-    values of ``pod.paths`` on cgroup v1): kill what is left, remove leaves, then
-    the pod; then nspod's base if no pod is left in it. For cleaning up after a
-    watchdog that died, from any process of the same user."""
-    from nspod.cgroups.v2 import REMOVE_TIMEOUT, remove_cgroup
+def record_of(pod):
+    """What the store keeps of a pod cgroup (any driver's), so that any
+    process of the same user can kill and remove it later: pod_from_record()."""
+    paths = dict(getattr(pod, "paths", None) or ({"": pod.path} if pod.path else {}))
+    return {"version": getattr(pod, "version", None), "path": pod.path, "paths": paths,
+            "limits": pod.limits}
 
-    fs = fs or CgroupFS()
-    for path in [paths] if isinstance(paths, str) else list(paths):
-        if not path:
-            continue
-        remove_cgroup(fs, path, REMOVE_TIMEOUT if timeout is None else timeout)
-        base = os.path.dirname(path.rstrip("/"))
-        if os.path.basename(base) == BASE_NAME:
+
+def leaf_record(leaf):
+    """What the store keeps of a container's leaf: `exec` joins its cgroup.procs files."""
+    paths = getattr(leaf, "paths", None) or ({"": leaf.path} if leaf.path else {})
+    procs = sorted({os.path.join(p, "cgroup.procs") for p in paths.values() if p})
+    return {"path": leaf.path, "procs": procs, "limits": leaf.limits}
+
+
+class StoredPodCgroup:
+    """A pod cgroup rebuilt from its stored record: every hierarchy it has a
+    directory in (one on cgroup v2, one per controller on v1)."""
+
+    def __init__(self, record, fs=None):
+        record = record or {}
+        paths = record.get("paths") or {}
+        self.paths = [p for p in paths.values() if p] or ([record["path"]] if record.get("path") else [])
+        self.fs = fs or CgroupFS()
+
+    def kill(self):
+        from nspod.cgroups.v2 import kill_all
+
+        for path in self.paths:
+            if self.fs.isdir(path):
+                kill_all(self.fs, path)
+
+    def remove(self, timeout=None):
+        """Kill what is left, wait until the kernel lets go, remove leaves then
+        the pod in every hierarchy; then nspod's base where no pod is left in it.
+        Every hierarchy is tried; the first failure is raised at the end."""
+        from nspod.cgroups.v2 import REMOVE_TIMEOUT, remove_cgroup
+
+        failed = None
+        for path in self.paths:
             try:
-                if not fs.subdirs(base):
-                    fs.rmdir(base)
-            except OSError:
-                pass
+                remove_cgroup(self.fs, path, REMOVE_TIMEOUT if timeout is None else timeout)
+            except NspodError as error:
+                failed = failed or error
+                continue
+            base = os.path.dirname(path.rstrip("/"))
+            if os.path.basename(base) == BASE_NAME:
+                try:
+                    if not self.fs.subdirs(base):
+                        self.fs.rmdir(base)
+                except OSError:
+                    pass  # another pod is being made there, or it is gone
+        if failed:
+            raise failed
+
+
+def pod_from_record(record, fs=None):
+    return StoredPodCgroup(record, fs)
+
+
+def remove_cgroup_paths(paths, timeout=None, fs=None):
+    """Remove pod cgroups by their paths (a path or a list of them)."""
+    paths = [paths] if isinstance(paths, str) else [p for p in paths if p]
+    StoredPodCgroup({"paths": dict(enumerate(paths))}, fs).remove(timeout)

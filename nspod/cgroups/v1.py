@@ -106,8 +106,15 @@ class _Group:
         return written, skipped
 
     def remove(self, timeout):
+        """Every hierarchy is tried; the first failure is raised at the end."""
+        failed = None
         for path in self.hierarchies():
-            remove_cgroup(self.fs, path, timeout)
+            try:
+                remove_cgroup(self.fs, path, timeout)
+            except CgroupError as error:
+                failed = failed or error
+        if failed:
+            raise failed
 
 
 class V1Leaf:
@@ -169,6 +176,8 @@ class V1Leaf:
 
 
 class V1Pod:
+    version = 1
+
     def __init__(self, owner, group, uid, limits=None, skipped=None):
         self._owner = owner
         self._group = group

@@ -291,6 +291,8 @@ class Leaf:
 class PodCgroup:
     """One pod's cgroup. It holds no process itself: only its leaves do."""
 
+    version = 2
+
     def __init__(self, fs, path, uid, *, limits=None, skipped=None, strict=True, owner=None):
         self.fs = fs
         self.path = path

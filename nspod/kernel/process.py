@@ -16,37 +16,79 @@ def start_time(pid):
 
 
 def alive(pid, started):
-    """True iff the process (pid, started) still exists (zombies count as gone)."""
+    """True iff the process (pid, started) still exists. A zombie (Z) or a
+    process its parent is reaping this instant (X) has ended."""
     if not pid:
-        return False
-    if start_time(pid) != started:
         return False
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] != b"Z"
     except OSError:
         return False
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[19]) == started and fields[0] not in (b"Z", b"X", b"x")
 
 
 def kill(pid, started, sig=signal.SIGKILL):
     """Signal the process (pid, started) if it is still that process."""
-    if not pid or start_time(pid) != started:
+    fd = pidfd(pid, started)
+    if fd is None:
         return False
     try:
-        fd = os.pidfd_open(pid)
-    except OSError:
-        return False
-    try:
-        # Re-check after taking the pidfd: from here on the fd pins the process.
-        if start_time(pid) != started:
-            return False
         signal.pidfd_send_signal(fd, sig)
         return True
     except OSError:
         return False
     finally:
         os.close(fd)
+
+
+def pidfd(pid, started):
+    """A pidfd for the process (pid, started), or None if it is gone. Once
+    open, the fd names that process even if the pid is reused."""
+    if not pid:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if start_time(pid) != started:  # checked after opening: from here on the fd pins it
+        os.close(fd)
+        return None
+    return fd
+
+
+def kill_and_wait(procs, sig=signal.SIGKILL, timeout=10.0):
+    """Signal each process (pid, started) and wait until all have ended.
+    A pidfd turns readable when its process has exited: that is the end we
+    wait for (the /proc entry may linger as a zombie, or be mid-reap, 'X').
+    Returns the processes still running after `timeout` (normally [])."""
+    import select
+    import time
+
+    fds = {}
+    for pid, started in procs:
+        fd = pidfd(pid, started)
+        if fd is None:
+            continue
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            pass  # exited already: its fd is readable
+        fds[fd] = (pid, started)
+    deadline = time.monotonic() + timeout
+    try:
+        pending = set(fds)
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select(list(pending), [], [], left)
+            pending -= set(ready)
+        return [fds[fd] for fd in pending]
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def set_name(name):

@@ -21,7 +21,6 @@ attaches its pod again. Both are recorded as events of the pods concerned.
 import contextlib
 import fcntl
 import os
-import select
 import time
 
 from ..errors import NspodError
@@ -77,6 +76,13 @@ def current(store):
     return dict(rows[0]) if rows else None
 
 
+def holder_process(store):
+    """(pid, start time, user namespace) of the holder, or None: a process of
+    the node's user namespace that a new node holder can join (nspod/node.py)."""
+    row = current(store)
+    return (row["holder_pid"], row["holder_start"], row["userns"]) if row else None
+
+
 def holder_alive(row):
     return bool(row) and process.alive(row["holder_pid"], row["holder_start"])
 
@@ -103,7 +109,9 @@ def ensure(store, subnet):
         discard(store, row)
         row = None
     elif row and leased and row["userns"] != _my_userns():
-        # Made by an earlier node holder: unusable from this user namespace.
+        # Made in another user namespace than ours, which a new node holder
+        # joins while any process of it lives (nspod/node.py): so only if that
+        # failed, or the namespace was made by another nspod version.
         raise NspodError(
             f"the node network belongs to another user namespace ({row['userns']}), "
             "held by pods started by an earlier node holder: remove them "
@@ -232,27 +240,9 @@ def discard(store, row):
     """Kill the uplink and the holder (the namespace, bridge and veths go
     with it); forget the row. Waits until both processes are gone."""
     procs = [(row["uplink_pid"], row["uplink_start"]), (row["holder_pid"], row["holder_start"])]
-    fds = []
-    for pid, started in procs:
-        if pid and process.alive(pid, started):
-            try:
-                fd = os.pidfd_open(pid)
-            except OSError:
-                continue
-            if process.start_time(pid) == started:
-                fds.append(fd)
-                process.kill(pid, started)
-            else:
-                os.close(fd)
-    deadline = time.monotonic() + 10
-    try:
-        for fd in fds:  # a pidfd turns readable once its process has ended
-            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if any(process.alive(p, s) for p, s in procs):
-            raise NspodError(f"the node network's processes did not end: {procs}")
-    finally:
-        for fd in fds:
-            os.close(fd)
+    left = process.kill_and_wait(procs)
+    if left:
+        raise NspodError(f"the node network's processes {left} did not end 10 s after SIGKILL")
     store.db.execute("DELETE FROM node_network WHERE id = 1")
     store.db.execute("UPDATE host_ports SET forward_id = NULL")
     if row["api_socket"]:

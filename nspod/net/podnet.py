@@ -10,9 +10,9 @@ network namespace):
     write the pod's /etc/hosts and /etc/resolv.conf
     watch the holder's and the uplink's pidfds  a death is repaired (see on_event)
 
-Detaching (the watchdog when the sandbox ends; `nspod rm` when the watchdog
-is gone): stop forwarding the ports, delete the veth, give back the lease,
-and remove the node network if that was the last lease.
+Releasing (`release`, called by the one teardown in nspod/sandbox.py): stop
+forwarding the ports, delete the veth, give back the lease, and remove the
+node network if that was the last lease.
 
 A hostNetwork pod has none of this: it stays in the node's (the host's)
 network namespace; its IP is the host's and its /etc/hosts a copy of the host's.
@@ -41,7 +41,7 @@ class PodNetwork:
     # -- the watchdog's side -------------------------------------------------------
     def attach(self, pod_ns, sel=None):
         """Connect the new sandbox; raises NspodError (the caller removes what
-        was made through detach)."""
+        was made through nspod/sandbox.py)."""
         node_network.ensure_schema(self.store)
         if self.pod.host_network:
             ip = netlink.primary_ipv4()
@@ -89,12 +89,6 @@ class PodNetwork:
             if sel is not None:
                 self.watch(sel, node)
 
-    def detach(self):
-        """The sandbox is gone (or never came up): give everything back."""
-        self.unwatch()
-        release(self.store, self.name, in_user_ns=True)
-        self.attached_to = None
-
     def watch(self, sel, node):
         """Wake the watchdog's loop when the holder or the uplink dies."""
         self.unwatch()
@@ -139,7 +133,7 @@ class PodNetwork:
         self.watch(sel, node)
 
 
-# -- the CLI's side (and the watchdog's detach) -------------------------------------------
+# -- the CLI's side, and the teardown's -------------------------------------------------
 def release(store, name, in_user_ns=False):
     """Stop forwarding the pod's ports, give back its lease, and remove the
     node network if no pod holds a lease any more. From inside the user

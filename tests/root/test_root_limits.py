@@ -1,9 +1,6 @@
 """Limits as root on this cgroup v1/hybrid host (cgroupspy): the values
 written, OOMKilled, and nothing left after rm. cgroup v2 is the VM tier's."""
-import glob
-import os
-
-from podtest import nspod, wait_for
+from podtest import nspod, pod_cgroups, wait_for
 
 LIMITED = """
 apiVersion: v1
@@ -19,10 +16,6 @@ spec:
       limits: {memory: 50Mi, cpu: 200m}
       requests: {memory: 20Mi, cpu: 100m}
 """
-
-
-def pod_cgroups():
-    return [p for p in glob.glob("/sys/fs/cgroup/*/nspod*/*") if os.path.isdir(p)]
 
 
 def test_memory_limit_oom_killed_and_cgroups_removed(pods):

@@ -936,6 +936,25 @@ class TestV1:
         assert not (top / "memory/machine/nspod").exists()
 
 
+    def test_removed_from_its_record_in_every_hierarchy(self, v1):
+        """A watchdog that died leaves only the stored record: rebuilt from it,
+        the pod's cgroup goes from every hierarchy, not only the memory one."""
+        import json
+
+        from nspod.cgroups import pod_from_record, record_of
+
+        top, fs, mountinfo = v1
+        cg = open_cgroups({"cpu", "memory"}, fs=fs, euid=0, mountinfo=mountinfo,
+                          proc_cgroup="4:memory:/machine\n2:cpu,cpuacct:/\n0::/\n")
+        pod = cg.create_pod("p1", None, 50)
+        pod.create_leaf("web", res({"cpu": 200}))
+        record = json.loads(json.dumps(record_of(pod)))  # as the store keeps it
+        assert record["version"] == 1 and set(record["paths"]) == {"cpu", "memory", "pids"}
+        pod_from_record(record, fs).remove()
+        for hierarchy in ("pids/nspod", "memory/machine/nspod", "cpu,cpuacct/nspod"):
+            assert not (top / hierarchy).exists(), hierarchy
+
+
 def test_remove_cgroup_paths(host, cg):
     from nspod.cgroups import remove_cgroup_paths
 
