@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 
-from . import node, phase, sandbox
+from . import faults, node, phase, sandbox
 from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
@@ -31,14 +31,16 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
     if backoff_base is not None:
         settings["backoff_base"] = backoff_base
     settings["no_limits"] = no_limits
-    _check_limits(pods, no_limits, warn)
+    _check_limits(pods, no_limits, warn, settings.get("pids_max"))
     store = Store()
     created = []
     try:
         for pod in pods:
             store.create_pod(pod, str(uuid.uuid4()), settings)
             created.append(pod.name)
+            faults.point("run:created")
             _spawn_watchdog(pod.name)
+            faults.point("run:spawned")
     except BaseException:
         # Undo everything done so far, whatever stopped us (Ctrl-C included).
         for name in created:
@@ -50,60 +52,72 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
     return [p.name for p in pods]
 
 
-def _check_limits(pods, no_limits, warn):
+def _check_limits(pods, no_limits, warn, pids_max=None):
     """Up front, before anything exists: can the limits the pods ask for be
-    applied here? If not, the error names the missing controller and the fix."""
-    from .cgroups import open_cgroups, requested_controllers
+    applied here? If not, the error names the missing controller and the fix.
+    The pids.max every pod gets is not asked for, so where it cannot be
+    applied that is a warning, not an error."""
+    from .cgroups import DEFAULT_PIDS_MAX, open_cgroups, requested_controllers
 
     required = set()
     for pod in pods:
         required |= requested_controllers(pod.resources)
         for c in pod.containers:
             required |= requested_controllers(c.resources)
-    if not required:
-        return
-    cg = open_cgroups(required, strict=not no_limits)
-    if no_limits and getattr(cg, "warning", None):
+    cg = open_cgroups(required, strict=not (no_limits or not required))
+    if required and no_limits and getattr(cg, "warning", None):
         warn(cg.warning)
+    if "pids" not in cg.controllers:
+        why = getattr(cg, "reason", None) or "the pids controller is not available to nspod here"
+        why = why.splitlines()[0]  # the fixes follow in the full message; one line is enough here
+        warn(f"pods get no pids.max ({pids_max or DEFAULT_PIDS_MAX}): {why}")
 
 
 def _spawn_watchdog(name, adopt=False):
-    """Ask the node holder to fork the pod's watchdog; wait for its set-up report."""
+    """Ask the node holder to fork the pod's watchdog; wait for its set-up report.
+    The node holder first says it took the request: only a request it never
+    took (it was exiting as we connected) is sent again, to a new one."""
     for attempt in range(2):
         sock = node.connect()
         interrupted = False
+        accepted = reply = ""
         try:
-            sock.sendall(json.dumps({"op": "spawn", "pod": name, "adopt": adopt}).encode() + b"\n")
-            reply = _read_reply(sock)
+            request = {"op": "spawn", "pod": name, "adopt": adopt, "fault": faults.wanted}
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            accepted = _read_reply(sock)
+            reply = _read_reply(sock) if accepted else ""
         except KeyboardInterrupt:
             # Ctrl-C while the watchdog sets up: let it finish (it takes a
             # moment), so the clean-up that follows knows every process it made.
             interrupted = True
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
-                _read_reply(sock)
+                if not accepted:
+                    accepted = _read_reply(sock)
+                if accepted:
+                    _read_reply(sock)
             finally:
                 signal.signal(signal.SIGINT, previous)
         finally:
             sock.close()
         if interrupted:
             raise KeyboardInterrupt
-        if reply:
+        if accepted:
             break
-        # The node was exiting as we connected: the next connect starts a new one.
     if not reply:
-        raise NspodError(f'pod "{name}": the watchdog did not report; see {node.state_dir() / "node.log"}')
+        raise NspodError(f'pod "{name}": the watchdog ended before it reported; see {node.state_dir() / "node.log"}')
     result = json.loads(reply)
     if not result.get("ok"):
         raise NspodError(f'pod "{name}": {result.get("error")}')
 
 
 def _read_reply(sock):
+    """One line from the node holder or the watchdog ("" at EOF)."""
     data = b""
     while not data.endswith(b"\n"):
-        chunk = sock.recv(4096)
+        chunk = sock.recv(1)  # a byte at a time: the next line is read separately
         if not chunk:
-            break
+            return ""
         data += chunk
     return data.decode()
 
@@ -246,7 +260,9 @@ def _remove(store, name):
             stop(name, timeout=0)
         except NspodError:  # a stuck watchdog must not keep the pod alive
             process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
+    faults.point("rm:stopped")
     sandbox.teardown(store, name)  # what the watchdog left, or all of it if it is gone
+    faults.point("rm:torn-down")
     shutil.rmtree(pod_dir(name), ignore_errors=True)
     store.delete_pod(name)
 

@@ -29,13 +29,32 @@ def cmd_run(a, api):
             base = parse_duration(a.backoff_base)
         except ValueError as e:
             raise BadInput(f"--backoff-base: {e}") from None
-    try:
-        text = sys.stdin.read() if a.file == "-" else open(a.file).read()
-    except OSError as e:
-        raise BadInput(f"{a.file}: {e.strerror}") from None
+    text = read_manifest(a.file)
     for name in api.run(text, a.file, backoff_base=base, no_limits=a.no_limits,
                         warn=lambda w: print(f"Warning: {w}", file=sys.stderr)):
         print(name)
+
+
+MAX_MANIFEST = 4 << 20  # bytes: far above any Pod (the API server stores at most 1.5 MiB an object)
+
+
+def read_manifest(path):
+    """The manifest's text; unreadable, too large or not UTF-8 is bad input (exit 2)."""
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_MANIFEST + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_MANIFEST + 1)
+    except OSError as e:
+        raise BadInput(f"{path}: {e.strerror}") from None
+    if len(data) > MAX_MANIFEST:
+        raise BadInput(f"{path}: larger than {MAX_MANIFEST >> 20} MiB; a Pod manifest is far smaller")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text (byte {e.start} is 0x{data[e.start]:02x}); "
+                       "a manifest is YAML or JSON") from None
 
 
 def cmd_ps(a, api):
@@ -58,8 +77,13 @@ def cmd_exec(a, api):
 
 
 def cmd_stop(a, api):
+    if a.timeout is not None and not 0 <= a.timeout <= MAX_GRACE:
+        raise BadInput(f"--timeout: must be between 0 and {MAX_GRACE} seconds, got {a.timeout:g}")
     api.stop(a.pod, timeout=a.timeout)
     print(a.pod)
+
+
+MAX_GRACE = 1 << 31  # seconds; what terminationGracePeriodSeconds may hold (an int64 in Kubernetes, bounded here)
 
 
 def cmd_start(a, api):
@@ -153,6 +177,10 @@ def main(argv=None):
     except NspodError as e:
         print(f"Error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # the host, not nspod: a full disk, a file gone, no permission
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else (e.strerror or str(e))
+        print(f"Error: {what}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code or 0

@@ -1,5 +1,15 @@
 """One family of errors. The CLI turns them into a message and an exit code;
 anything else reaching the CLI is a bug and keeps its traceback."""
+import sys
+
+
+def note(text):
+    """A line for the log of a long-lived process (node.log): it never
+    raises, since a full disk must not end the process that reports it."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 class NspodError(Exception):
@@ -29,3 +39,8 @@ class NotFound(NspodError):
 
 class HostUnsupported(NspodError):
     """A host capability nspod needs is missing; the message names the fix."""
+
+
+class StateError(NspodError):
+    """nspod's own state (its database or folder) cannot be read or written:
+    a full disk, a read-only or foreign-owned file. The message names the path."""

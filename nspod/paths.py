@@ -7,7 +7,7 @@ overrides all three.
 import os
 from pathlib import Path
 
-from .errors import HostUnsupported
+from .errors import HostUnsupported, StateError
 
 
 def state_dir():
@@ -22,8 +22,11 @@ def state_dir():
         path = Path(os.environ["XDG_RUNTIME_DIR"]) / "nspod"
     else:
         path = Path(f"/tmp/nspod-{os.geteuid()}")
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = path.stat()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.stat()
+    except OSError as e:
+        raise StateError(f"cannot make nspod's state folder {path}: {e.strerror}") from None
     # /tmp is shared: refuse a directory someone else made for us.
     if st.st_uid != os.geteuid() or st.st_mode & 0o077:
         raise HostUnsupported(f"state directory {path} must be owned by uid {os.geteuid()} with mode 0700")

@@ -41,16 +41,19 @@ def teardown(store, name, *, cgroup=None, in_user_ns=False):
     left = process.kill_and_wait(processes(store, name))
     if left:
         failures.append(f"processes {left} did not end 10 s after SIGKILL")
-    with store.tx():
+    try:
         store.update_pod(name, pause_pid=None, pause_start=None)
-        store.db.execute("UPDATE containers SET pid = NULL, pid_start = NULL WHERE pod = ?", (name,))
+        for c in store.containers(name):
+            store.update_container(name, c["name"], pid=None, pid_start=None)
+    except NspodError as e:
+        failures.append(str(e))
     try:
         podnet.release(store, name, in_user_ns=in_user_ns)
     except NspodError as e:
         failures.append(f"network: {e}")
-    row = store.pod(name)
-    if cgroup is None and row["cgroup"]:
-        cgroup = pod_from_record(json.loads(row["cgroup"]))
+    if cgroup is None:
+        record = store.pod(name)["cgroup"]
+        cgroup = pod_from_record(json.loads(record)) if record else None
     if cgroup is not None:
         try:
             cgroup.remove()

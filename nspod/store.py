@@ -1,10 +1,11 @@
 """State: one SQLite database per user (WAL), safe for concurrent CLI calls
 and several watchdogs writing at once. Logs are plain files beside it."""
 import json
+import os
 import sqlite3
 import time
 
-from .errors import NspodError, NotFound
+from .errors import NspodError, NotFound, StateError, note
 from .paths import state_dir
 
 SCHEMA = """
@@ -45,11 +46,59 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def state_error(path, error):
+    """One clear line for a fault of the state database, with what to do."""
+    text = str(error)
+    if "disk is full" in text or getattr(error, "errno", None) == 28:
+        try:
+            st = os.statvfs(os.path.dirname(path))
+            free = f"{st.f_bavail * st.f_frsize // 1024} KiB free"
+        except OSError:
+            free = "no space"
+        return StateError(f"cannot write nspod's state {path}: the disk is full ({free}); free some space")
+    if "readonly" in text or "read-only" in text:
+        return StateError(f"cannot write nspod's state {path}: it is read-only "
+                          "(check the owner and mode of the file and its folder)")
+    if "unable to open" in text:
+        return StateError(f"cannot open nspod's state {path} (check the owner and mode of the "
+                          "file and its folder, and the free space)")
+    return StateError(f"nspod's state {path}: {text}")
+
+
+class _Connection:
+    """The sqlite3 connection, with every error turned into a StateError at
+    this one boundary (callers never see sqlite3's exceptions)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        except sqlite3.Error as e:
+            raise state_error(self.path, e) from None
+        self._db.row_factory = sqlite3.Row
+
+    def execute(self, sql, args=()):
+        try:
+            return self._db.execute(sql, args)
+        except sqlite3.IntegrityError:
+            raise  # a constraint: the caller's business (e.g. a name taken)
+        except sqlite3.Error as e:
+            raise state_error(self.path, e) from None
+
+    def executescript(self, sql):
+        try:
+            return self._db.executescript(sql)
+        except sqlite3.Error as e:
+            raise state_error(self.path, e) from None
+
+    def close(self):
+        self._db.close()
+
+
 class Store:
     def __init__(self, path=None):
         self.path = path or state_dir() / "nspod.db"
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.db.row_factory = sqlite3.Row
+        self.db = _Connection(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA synchronous=NORMAL")  # state lives on tmpfs anyway
@@ -65,8 +114,9 @@ class Store:
             if name not in have:
                 try:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-                except sqlite3.OperationalError:  # another process added it just now
-                    pass
+                except StateError:  # another process added it just now
+                    if name not in {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})").fetchall()}:
+                        raise
 
     def close(self):
         self.db.close()
@@ -160,4 +210,97 @@ class _Tx:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type, *_):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return
+            except StateError:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self):
+        try:
+            self.db.execute("ROLLBACK")
+        except StateError:
+            pass  # the first error is the one to report
+
+
+class RetryingStore:
+    """The watchdog's view of the store. A write that fails (a full disk,
+    read-only state) is kept in memory, newest value per field, and retried
+    by `flush()` on the watchdog's loop, so supervision never stops for it;
+    once written, the gap is reported as an event. Reads go to the store."""
+
+    RETRY_EVERY = 1.0  # seconds
+
+    def __init__(self, store, pod):
+        self.store = store
+        self.pod_name = pod
+        self.pod_fields = {}
+        self.container_fields = {}   # container -> fields
+        self.events = []
+        self.failing_since = None
+        self.failure = None
+        self.next_try = 0.0
+
+    def __getattr__(self, name):  # reads, tx, db: straight to the store
+        return getattr(self.store, name)
+
+    @property
+    def pending(self):
+        return bool(self.pod_fields or self.container_fields or self.events)
+
+    def _failed(self, error):
+        if self.failing_since is None:
+            self.failing_since = time.time()
+            note(f"watchdog {self.pod_name}: {error}; keeping the pod's state in memory")
+        self.failure = error
+        self.next_try = time.monotonic() + self.RETRY_EVERY
+
+    def update_pod(self, name, **fields):
+        if name != self.pod_name:  # another pod's: not ours to keep
+            return self.store.update_pod(name, **fields)
+        self.pod_fields.update(fields)
+        self.flush(now=True)
+
+    def update_container(self, pod, name, **fields):
+        if pod != self.pod_name:
+            return self.store.update_container(pod, name, **fields)
+        self.container_fields.setdefault(name, {}).update(fields)
+        self.flush(now=True)
+
+    def event(self, pod, obj, type_, reason, message):
+        self.events.append((pod, obj, type_, reason, message))
+        self.flush(now=True)
+
+    def flush(self, now=False):
+        """Write what is pending, oldest kind of write first; keep what fails.
+        Returns True when nothing is pending any more."""
+        if not self.pending:
+            return True
+        if not now and time.monotonic() < self.next_try:
+            return False
+        if now and self.failing_since is not None and time.monotonic() < self.next_try:
+            return False  # still failing: wait for the retry, keep the order of writes
+        try:
+            if self.pod_fields:
+                self.store.update_pod(self.pod_name, **self.pod_fields)
+                self.pod_fields = {}
+            while self.container_fields:
+                name, fields = next(iter(self.container_fields.items()))
+                self.store.update_container(self.pod_name, name, **fields)
+                del self.container_fields[name]
+            while self.events:
+                self.store.event(*self.events[0])
+                self.events.pop(0)
+            if self.failing_since is not None:
+                gap = time.time() - self.failing_since
+                self.store.event(self.pod_name, "", "Warning", "StateWriteFailed",
+                                 f"The pod's state could not be written for {gap:.0f} s ({self.failure}); "
+                                 "the watchdog kept supervising and has written it now")
+                self.failing_since = None
+            return True
+        except StateError as e:
+            self._failed(e)
+            return False

@@ -21,17 +21,17 @@ import socket
 import time
 
 from . import container as container_start
-from . import pause, phase, sandbox, volumes
+from . import faults, pause, phase, sandbox, volumes
 from .backoff import BackOff, crash_loop_message, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
-from .errors import NspodError
+from .errors import NspodError, note
 from .kernel import mounts, namespaces, process
 from .net.podnet import PodNetwork
 from .paths import pod_dir
 from .spec import load_stored
-from .store import Store
+from .store import RetryingStore, Store
 
 
 def run(name, conn, adopt=False):
@@ -56,7 +56,7 @@ class Watchdog:
     def __init__(self, name, conn):
         self.name = name
         self.conn = conn
-        self.store = Store()
+        self.store = RetryingStore(Store(), name)  # a failed write never stops supervision
         row = self.store.pod(name)
         self.uid = row["uid"]
         self.pod = load_stored(row["manifest"], f"pod {name}")
@@ -104,6 +104,7 @@ class Watchdog:
             self.adopt_containers()
         else:
             self.store.update_pod(self.name, started=time.time(), phase="Pending")
+            faults.point("watchdog:sandbox")
             for spec in self.pod.containers:
                 self.start_container(spec)
         self.update_phase()
@@ -111,17 +112,29 @@ class Watchdog:
         self.loop()
         self.end_sandbox()
         self.update_phase(final=True)
+        self.flush_before_exit()
         return 0
+
+    def flush_before_exit(self):
+        """State that could not be written yet is retried until it is: for
+        10 s when the pod was stopped, else until a signal (`nspod rm`) says
+        the pod is going anyway. Exiting earlier would lose the final status."""
+        deadline = time.monotonic() + (10 if self.stopping else float("inf"))
+        while not self.store.flush() and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.wake_r], [], [], self.store.RETRY_EVERY)
+            if ready:
+                return
 
     def end_sandbox(self):
         """Kill and reap the pause holder (we are its parent), then the one
         teardown every caller shares (nspod/sandbox.py)."""
         self.kill_pause()
         self.network.unwatch()
+        faults.point("watchdog:teardown")
         try:
             sandbox.teardown(self.store, self.name, cgroup=self.pod_cg, in_user_ns=True)
         except NspodError as e:  # recorded; `nspod rm` tries again from the store
-            print(f"watchdog {self.name}: {e}", flush=True)
+            note(f"watchdog {self.name}: {e}")
             self.event(None, "Warning", "TeardownFailed", str(e))
         self.pod_cg = None
 
@@ -209,6 +222,7 @@ class Watchdog:
 
     def adopt_sandbox(self):
         """Take over a pod whose watchdog died. False if its sandbox is gone too."""
+        faults.point("adopt")
         row = self.store.pod(self.name)
         if not process.alive(row["pause_pid"], row["pause_start"]):
             return False
@@ -437,9 +451,10 @@ class Watchdog:
     # -- the loop -----------------------------------------------------------
     def loop(self):
         while True:
-            timeout = None
+            timeout = self.store.RETRY_EVERY if self.store.pending else None
             if self.timers:
-                timeout = max(0.0, self.timers[0][0] - time.monotonic())
+                due = max(0.0, self.timers[0][0] - time.monotonic())
+                timeout = due if timeout is None else min(timeout, due)
             if self.stop_deadline is not None:
                 left = max(0.0, self.stop_deadline - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
@@ -453,10 +468,14 @@ class Watchdog:
                 elif kind == "pause":
                     self.on_pause_died()
                 elif kind == "net":  # the node network's holder or uplink died
-                    self.network.on_event()
+                    try:
+                        self.network.on_event()
+                    except NspodError as e:  # e.g. the state cannot be written: the pods keep running
+                        note(f"watchdog {self.name}: repairing the node network: {e}")
                 elif kind == "wake":
                     self.on_signals()
             self.restart_due()
+            self.store.flush()
             if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
                 for name, inst in self.instances.items():
                     signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
@@ -479,8 +498,10 @@ class Watchdog:
         """Graceful termination: TERM now, KILL when the grace period ends."""
         self.stopping = True
         self.timers.clear()
-        row = self.store.pod(self.name)
-        grace = row["stop_timeout"]
+        try:
+            grace = self.store.pod(self.name)["stop_timeout"]
+        except NspodError:  # unreadable state: the pod's own grace period
+            grace = None
         if grace is None:
             grace = self.pod.termination_grace_period_seconds
         for name, inst in self.instances.items():

@@ -3,9 +3,12 @@
 A namespace is named the way `readlink /proc/PID/ns/KIND` prints it,
 e.g. "net:[4026532301]"; two processes share a namespace iff the names match.
 """
+import fcntl
 import os
+import struct
 
 from .libc import call
+from .process import alive
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -14,6 +17,7 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+NS_GET_OWNER_UID = 0xB704  # ioctl_ns(2): _IO(0xb7, 0x4)
 
 FLAGS = {
     "user": CLONE_NEWUSER,
@@ -57,3 +61,32 @@ def ns_ids(pid, kinds=KINDS):
         return {kind: ns_id(pid, kind) for kind in kinds}
     except OSError:
         return {}
+
+
+def open_ns_of(pid, started, kind):
+    """An fd for the KIND namespace of the process (pid, started), or None if
+    that process is gone (a zombie counts as gone). The fd pins the namespace:
+    it stays valid, and names the same one, after the process has ended."""
+    if not alive(pid, started):
+        return None
+    try:
+        fd = open_ns(pid, kind)
+    except OSError:
+        return None
+    # Checked again with the fd open: the pid was not reused in between.
+    if not alive(pid, started):
+        os.close(fd)
+        return None
+    return fd
+
+
+def fd_ns_id(fd):
+    """The name of the namespace behind fd ("user:[4026532301]")."""
+    return os.readlink(f"/proc/self/fd/{fd}")
+
+
+def owner_uid(fd):
+    """The uid (as our user namespace sees it) that created the user namespace behind fd."""
+    buf = bytearray(4)
+    fcntl.ioctl(fd, NS_GET_OWNER_UID, buf, True)
+    return struct.unpack("I", buf)[0]

@@ -10,8 +10,9 @@ pods start at once.
 The address arithmetic at the top is pure and unit tested.
 """
 import ipaddress
-import sqlite3
 import time
+
+from ..errors import StateError
 
 DEFAULT_SUBNET = "10.88.0.0/16"
 # slirp4netns' own network on the node side: 10.0.2.2 is the host's loopback,
@@ -136,5 +137,7 @@ def all_ips(store):
     """pod name -> IP, for `ps -o wide` (nothing yet if no pod ever had one)."""
     try:
         return {r[0]: r[1] for r in store.db.execute("SELECT pod, ip FROM pod_networks").fetchall()}
-    except sqlite3.OperationalError:  # no such table yet
-        return {}
+    except StateError as e:
+        if "no such table" not in str(e):
+            raise
+        return {}  # no pod ever had an address

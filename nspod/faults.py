@@ -1,0 +1,31 @@
+"""Fault injection, for the fault tier (tests/integration/test_fault_points.py).
+
+NSPOD_FAULT=POINT makes the nspod process that reaches POINT kill itself
+there with SIGKILL; NSPOD_FAULT=POINT:fail makes it fail there with an
+OSError instead. So a test can crash each process at the moments that
+matter and check what the next command makes of it. The CLI passes the
+setting on to the watchdog it asks for. Unset, a point costs one comparison.
+
+Points: run:created (the pod's row exists, no watchdog yet), run:spawned
+(the watchdog reported), rm:stopped (the watchdog is gone, nothing torn
+down), rm:torn-down (the sandbox is gone, the row not yet), watchdog:sandbox
+(the pause holder runs, no container yet), watchdog:teardown (the pause
+holder is dead, the network and cgroups are not yet given back), adopt (a
+new watchdog is taking a pod over).
+"""
+import errno
+import os
+import signal
+
+wanted = os.environ.get("NSPOD_FAULT", "")
+
+
+def point(name):
+    if not wanted:
+        return
+    fail = wanted.endswith(":fail")
+    if (wanted[: -len(":fail")] if fail else wanted) != name:
+        return
+    if fail:
+        raise OSError(errno.EIO, f"fault injected at {name} (NSPOD_FAULT)")
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,96 @@
+"""The fault tier: each nspod process killed (kill -9) at the moments that
+matter, then what the next command makes of it, and `rm -f` leaves nothing
+(the autouse leak check). Deterministic: the points are named in the code
+(nspod/faults.py, NSPOD_FAULT) and the process kills are by pid."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from podtest import NSPOD, nspod, wait_for
+
+POD = """apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {{name: a, command: [sleep, "1000"]}}
+  - {{name: b, command: [sh, -c, "echo started; exec sleep 1000"]}}
+"""
+
+
+def run_with_fault(tmp_path, name, fault, *extra):
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(POD.format(name=name))
+    env = dict(os.environ, NSPOD_FAULT=fault)
+    return subprocess.run(NSPOD + ["run", str(f), *extra], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def listed(name):
+    return any(line.split()[0] == name for line in nspod("ps").stdout.splitlines()[1:])
+
+
+@pytest.mark.parametrize("fault", ["run:created", "run:spawned"])
+def test_cli_killed_during_run(tmp_path, fault):
+    done = run_with_fault(tmp_path, "fcli", fault)
+    assert done.returncode == -signal.SIGKILL
+    assert listed("fcli")  # the row was made before the CLI died
+    if fault == "run:spawned":  # the watchdog runs on without its CLI
+        wait_for(lambda: phase("fcli") == "Running", what="the pod to run")
+    nspod("rm", "-f", "fcli")
+
+
+def test_watchdog_killed_before_its_containers_start(tmp_path):
+    done = run_with_fault(tmp_path, "fwd", "watchdog:sandbox")
+    assert done.returncode == 1 and "ended before it reported" in done.stderr, done.stderr
+    assert not listed("fwd")  # run undid everything, the orphaned pause holder included
+
+
+def test_watchdog_killed_half_way_through_teardown(tmp_path, pods):
+    pods.run(POD.format(name="ftd"))
+    # The fault reaches the watchdog through its spawn request: start it again with one.
+    nspod("stop", "ftd", "--timeout", "0")
+    env = dict(os.environ, NSPOD_FAULT="watchdog:teardown")
+    subprocess.run(NSPOD + ["start", "ftd"], check=True, env=env, capture_output=True, timeout=60)
+    nspod("stop", "ftd", "--timeout", "0", check=False)  # the watchdog dies in its teardown
+    wait_for(lambda: phase("ftd") in ("Failed", "Unknown", "Succeeded"), what="the watchdog to end")
+    nspod("rm", "-f", "ftd")  # the one teardown finishes what the watchdog left
+
+
+@pytest.mark.parametrize("fault", ["rm:stopped", "rm:torn-down"])
+def test_cli_killed_during_rm_then_rm_again(pods, fault):
+    pods.run(POD.format(name="frm"))
+    env = dict(os.environ, NSPOD_FAULT=fault)
+    done = subprocess.run(NSPOD + ["rm", "-f", "frm"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    assert listed("frm")
+    nspod("rm", "-f", "frm")
+
+
+def test_failed_adoption_leaves_the_pod_as_it_found_it(pods):
+    pods.run(POD.format(name="fad"))
+    before = pods.inspect("fad")["nspod"]
+    os.kill(before["watchdog"]["pid"], signal.SIGKILL)
+    wait_for(lambda: phase("fad") == "Unknown", what="Unknown")
+    env = dict(os.environ, NSPOD_FAULT="adopt:fail")
+    done = subprocess.run(NSPOD + ["start", "fad"], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and "fault injected at adopt" in done.stderr, done.stderr
+    after = pods.inspect("fad")["nspod"]
+    assert after["pause"]["pid"] == before["pause"]["pid"]  # the sandbox lives on
+    assert [c["pid"] for c in after["containers"]] == [c["pid"] for c in before["containers"]]
+    assert after["network"]["ip"] == before["network"]["ip"]  # and keeps its address
+    assert phase("fad") == "Unknown"
+    nspod("start", "fad")  # a take-over that works
+    wait_for(lambda: phase("fad") == "Running", what="Running again")
+    assert [c["pid"] for c in pods.inspect("fad")["nspod"]["containers"]] == [c["pid"] for c in before["containers"]]
+
+
+def phase(name):
+    for line in nspod("ps").stdout.splitlines()[1:]:
+        cols = line.split()
+        if cols[0] == name:
+            return cols[1]
+    return None
