@@ -93,10 +93,20 @@ def reap():
             return
 
 
+def running_node_holder():
+    """The node holder's pid, if node.pid names a running one."""
+    pid = node_pid()
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return pid if f.read().strip() == "nspod-node" else None
+    except (OSError, TypeError):
+        return None
+
+
 def end_node_holder(sig):
     """Signal the running node holder (our child) and wait for it; returns
     its pid and wait status."""
-    pid = node_pid()
+    pid = running_node_holder()
     assert pid and pid in children(), f"the node holder ({pid}) should be our child"
     os.kill(pid, sig)
     _, status = os.waitpid(pid, 0)
@@ -112,7 +122,7 @@ def reaping_parent():
     """Make this test process the reaping parent of the node holder and its
     orphans (see the module's docstring); at the end, stop the node holder and
     reap everything, so nothing is left for the leak check."""
-    old = node_pid()
+    old = running_node_holder()
     if old:  # a node holder from an earlier test lingers: have the next one start below us
         started = process.start_time(old)
         process.kill(old, started, signal.SIGTERM)
@@ -121,7 +131,7 @@ def reaping_parent():
     try:
         yield
         # (pods' own fixture has removed the pods by now)
-        pid = node_pid()
+        pid = running_node_holder()
         if pid and pid in children():
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
