@@ -8,6 +8,7 @@ the next one and open another, do the work, exit. Errors come back as text.
 """
 import json
 import os
+import time
 
 from ..errors import NspodError
 from ..kernel import namespaces
@@ -99,13 +100,23 @@ def _attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac,
         br = node.link("get", ifname=bridge)[0]["index"]
         pair = dict(ifname=veth, kind="veth", mtu=mtu, master=br, state="up",
                     peer={"ifname": "eth0", "net_ns_fd": pod_net_fd, "address": mac, "mtu": mtu})
-        try:
-            node.link("add", **pair)
-        except NetlinkError as e:
-            if e.code != errno.EEXIST:
-                raise
-            node.link("del", ifname=veth)  # left by a sandbox that died a moment ago
-            node.link("add", **pair)
+        for attempt in range(40):
+            try:
+                node.link("add", **pair)
+                break
+            except NetlinkError as e:
+                if e.code != errno.EEXIST or attempt == 39:
+                    raise
+            # A stale end of an old pair: `veth` in the node (a sandbox that
+            # died a moment ago), or `eth0` in the pod (the old node network's
+            # namespace is being torn down by the kernel, asynchronously).
+            for sock, name in ((node, veth), (pod, "eth0")):
+                try:
+                    sock.link("del", ifname=name)
+                except NetlinkError as e:
+                    if e.code != errno.ENODEV:
+                        raise
+            time.sleep(0.05)
         eth0 = pod.link("get", ifname="eth0")[0]["index"]
         pod.addr("add", index=eth0, address=ip, prefixlen=prefixlen)
         pod.link("set", index=eth0, state="up")
