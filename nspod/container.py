@@ -12,16 +12,16 @@
     stdio to the output FIFOs, working directory, environment
     execve
 
-A failure at any step is written to an error pipe (closed on exec), so the
-watchdog can tell "could not start" (a Kubernetes StartError) from "exited".
+A failure at any step reaches the watchdog over the child's report pipe
+(nspod/kernel/child.py; closed on exec), so it can tell "could not start" (a
+Kubernetes StartError) from "exited".
 """
-import json
 import os
 import shutil
 from dataclasses import dataclass
 
 from .errors import NspodError
-from .kernel import mounts, namespaces, process, spawn
+from .kernel import child, mounts, namespaces, process
 from .kernel.process import restore_signals
 from . import rootfs
 from .net import hosts
@@ -54,22 +54,13 @@ class StartError(NspodError):
 def start(plan, shared_pid_ns=None):
     """Fork and start the container; return its pid once it has exec'd.
     Raises StartError when a step before exec failed."""
-    r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = spawn.spawn(lambda: _child(plan, w), new_pid_ns=shared_pid_ns is None,
-                          join_pid_ns=shared_pid_ns)
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as f:
-        failure = f.read()  # EOF on exec (the pipe is close-on-exec)
-    if failure:
-        os.waitpid(pid, 0)
-        err = json.loads(failure)
-        raise StartError(err["reason"], err["message"])
-    return pid
+        return child.start(lambda: _child(plan), pid_ns="new" if shared_pid_ns is None else shared_pid_ns)
+    except child.ChildFailed as e:
+        raise StartError(e.reason, str(e)) from None
 
 
-def _child(plan, errpipe):
+def _child(plan):
     step = "start"
     try:
         restore_signals()
@@ -105,13 +96,12 @@ def _child(plan, errpipe):
         step = "exec"
         exe = resolve(argv[0], env["PATH"])
         os.execve(exe, argv, env)
-    except StartError as e:
-        _report(errpipe, e.reason, str(e))
+    except StartError:
+        raise
     except OSError as e:
-        _report(errpipe, "StartError", f"{step}: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+        raise StartError("StartError", f"{step}: {e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from None
     except BaseException as e:  # any failure must reach the watchdog, not vanish
-        _report(errpipe, "StartError", f"{step}: {e}")
-    os._exit(127)
+        raise StartError("StartError", f"{step}: {e}") from None
 
 
 def join_pod_namespaces(pod_ns):
@@ -153,10 +143,3 @@ def resolve(name, path):
     if not found:
         raise StartError("StartError", f'exec: "{name}": executable file not found in $PATH')
     return found
-
-
-def _report(errpipe, reason, message):
-    try:
-        os.write(errpipe, json.dumps({"reason": reason, "message": message}).encode())
-    except OSError:
-        pass

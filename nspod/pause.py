@@ -14,7 +14,8 @@ import shutil
 import signal
 import socket
 
-from .kernel import namespaces, spawn
+from .errors import NspodError
+from .kernel import child, namespaces
 from .kernel.process import restore_signals
 from .net.loopback import loopback_up
 
@@ -22,37 +23,26 @@ from .net.loopback import loopback_up
 def start(hostname, share_pid, log_fd, host_network=False):
     """Start the pause holder; return its pid. With host_network it keeps the
     node's network and uts namespaces (spec.hostNetwork, as Kubernetes does)."""
-    r, w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid = spawn.spawn(lambda: _child(hostname, log_fd, w, host_network), new_pid_ns=share_pid)
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as f:
-        failure = f.read()
-    if failure:
-        os.waitpid(pid, 0)
-        raise OSError(f"pause holder: {failure.decode()}")
-    return pid
+        return child.start(lambda: _child(hostname, log_fd, host_network), pid_ns="new" if share_pid else None)
+    except child.ChildFailed as e:
+        raise NspodError(f"pause holder: {e}") from None
 
 
-def _child(hostname, log_fd, errpipe, host_network=False):
-    try:
-        restore_signals()
-        if host_network:
-            namespaces.unshare("ipc")
-        else:
-            namespaces.unshare("net", "ipc", "uts")
-            socket.sethostname(hostname)
-            loopback_up()
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
-        if catatonit:
-            os.execv(catatonit, ["catatonit", "-P"])
-    except BaseException as e:
-        os.write(errpipe, str(e).encode())
-        os._exit(1)
-    os.close(errpipe)
+def _child(hostname, log_fd, host_network=False):
+    restore_signals()
+    if host_network:
+        namespaces.unshare("ipc")
+    else:
+        namespaces.unshare("net", "ipc", "uts")
+        socket.sethostname(hostname)
+        loopback_up()
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
+    if catatonit:
+        os.execv(catatonit, ["catatonit", "-P"])
+    child.done()
     pause_forever()
 
 

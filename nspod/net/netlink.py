@@ -6,47 +6,19 @@ so every step that works inside the node's or a pod's namespace runs in a
 short-lived forked helper: join the namespace, open a socket there, maybe join
 the next one and open another, do the work, exit. Errors come back as text.
 """
-import json
-import os
 import time
 
 from ..errors import NspodError
-from ..kernel import namespaces
+from ..kernel import child, namespaces
 
 
 def run_forked(what, fn, *args):
-    """fn(*args) in a forked child; its result (JSON) or NspodError(what: reason)."""
-    r, w = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.close(r)
-            result = fn(*args)
-            os.write(w, json.dumps({"ok": result}).encode())
-            code = 0
-        except BaseException as e:  # any failure must reach the parent, as text
-            try:
-                os.write(w, json.dumps({"error": _describe(e)}).encode())
-            except BaseException:
-                pass
-        finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    reply = json.loads(data) if data else {"error": "the helper process died"}
-    if "error" in reply:
-        raise NspodError(f"{what}: {reply['error']}")
-    return reply["ok"]
-
-
-def _describe(e):
-    code = getattr(e, "code", None)
-    if code and not isinstance(e, OSError):  # pyroute2's NetlinkError(code, message)
-        return f"{os.strerror(code)} (netlink error {code})"
-    return str(e) or type(e).__name__
+    """fn(*args) in a forked child (it may join other network namespaces;
+    we stay in ours); its result (JSON), or NspodError(what: reason)."""
+    try:
+        return child.call(fn, *args)
+    except child.ChildFailed as e:
+        raise NspodError(f"{what}: {e}") from None
 
 
 def _sysctl(name, value):

@@ -24,8 +24,7 @@ import os
 import time
 
 from ..errors import NspodError
-from ..kernel import process
-from ..kernel.daemon import spawn_detached
+from ..kernel import child, process
 from ..paths import state_dir
 from . import ipam, ports, uplink
 
@@ -163,43 +162,29 @@ def _start_holder(bridge, gateway, prefixlen, mac):
     before it execs. Returns its pid."""
     from . import netlink
 
-    r, w = os.pipe2(os.O_CLOEXEC)
-
-    def child():
+    def holder():
         from ..kernel import namespaces
         from ..kernel.process import restore_signals
 
-        try:
-            restore_signals()
-            os.closerange(3, w)  # nothing of the watchdog's (the network lock above all)
-            os.closerange(w + 1, 65536)
-            null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            namespaces.unshare("net")
-            netlink.configure_node(bridge, gateway, prefixlen, mac, MTU)
-            os.write(w, b"ok")
-            catatonit = _catatonit()
-            if catatonit:
-                os.execv(catatonit, ["catatonit", "-P"])
-        except BaseException as e:
-            os.write(w, f"error: {netlink._describe(e)}".encode())
-            os._exit(1)
-        os.close(w)
+        restore_signals()
+        child.close_other_fds()  # nothing of the watchdog's (the network lock above all)
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        namespaces.unshare("net")
+        netlink.configure_node(bridge, gateway, prefixlen, mac, MTU)
+        catatonit = _catatonit()
+        if catatonit:
+            os.execv(catatonit, ["catatonit", "-P"])
+        child.done()
         from ..pause import pause_forever
 
         pause_forever()
 
     try:
-        pid = spawn_detached(child, drop_mounts_under=state_dir() / "pods")
-    finally:
-        os.close(w)
-    with os.fdopen(r, "rb") as f:
-        answer = f.read(4096)
-    if answer != b"ok":
-        process.kill(pid, process.start_time(pid))
-        raise NspodError(f"could not make the node network: {answer.decode(errors='replace') or 'its holder died'}")
-    return pid
+        return child.start(holder, detached=True, drop_mounts_under=state_dir() / "pods")
+    except child.ChildFailed as e:
+        raise NspodError(f"could not make the node network: {e}") from None
 
 
 def _catatonit():

@@ -15,7 +15,7 @@ import socket
 import time
 
 from ..errors import HostUnsupported, NspodError
-from ..kernel.daemon import spawn_detached
+from ..kernel import child
 
 NAME = "slirp4netns"
 MTU = 65520
@@ -48,7 +48,7 @@ def start(holder_pid, api_socket, log_path, timeout=10):
     argv = [NAME, "--configure", f"--mtu={MTU}", "--enable-sandbox", f"--api-socket={api_socket}",
             f"--ready-fd={ready_w}", str(holder_pid), "tap0"]
 
-    def child():
+    def uplink():
         from ..kernel.process import restore_signals
 
         restore_signals()
@@ -58,13 +58,15 @@ def start(holder_pid, api_socket, log_path, timeout=10):
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.set_inheritable(ready_w, True)
-        _close_fds_except(ready_w)
+        child.close_other_fds(ready_w)
         os.execv(exe, argv)
 
     from ..paths import state_dir
 
     try:
-        pid = spawn_detached(child, drop_mounts_under=state_dir() / "pods")  # not the pod's tmpfs mounts
+        pid = child.start(uplink, detached=True, drop_mounts_under=state_dir() / "pods")  # not the pod's tmpfs mounts
+    except child.ChildFailed as e:
+        raise NspodError(f"{NAME} did not start: {e}") from None
     finally:
         os.close(ready_w)
     try:
@@ -84,11 +86,6 @@ def start(holder_pid, api_socket, log_path, timeout=10):
             raise NspodError(f"{NAME} did not create its API socket {api_socket}: {_tail(log_path)}")
         time.sleep(0.002)
     return pid
-
-
-def _close_fds_except(keep):
-    os.closerange(3, keep)
-    os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX") if os.sysconf("SC_OPEN_MAX") < 65536 else 65536)
 
 
 def _tail(path, lines=5):

@@ -1,0 +1,209 @@
+"""Child processes: one primitive to start them, one way to hear back.
+
+    pid = start(main)                              main() runs in a forked child
+    pid = start(main, pid_ns="new")                ... as PID 1 of a new PID namespace
+    pid = start(main, pid_ns=fd)                   ... in the PID namespace behind fd
+    pid = start(main, detached=True)               ... belonging to no pod (see below)
+    value = call(main, *args)                      main(*args) in a child; its return value
+
+`start` returns once main() has exec'd; `call` once it has returned. If main
+raises first, both raise ChildFailed(reason, message) with what it raised.
+
+The child reports over one close-on-exec pipe, one JSON object a line:
+    {"pid": N}                                 an intermediate forked the real child
+    {"result": VALUE}                          main() returned VALUE (`call`)
+    {"error": {"reason": R, "message": M}}     main() raised
+exec closes the pipe: end of file with no error means main() exec'd. A child
+that neither execs nor returns (a fallback pause loop) calls `done()` first.
+
+Why an intermediate: a PID namespace applies to the children a process forks
+after unshare/setns (and a process may switch it only once), so the
+intermediate enters it and forks the real child, then exits; the child is
+re-parented to us, a child subreaper, so we still get its exit status.
+`detached`: the node network's holder and uplink serve every pod, so they must
+not be the children of one pod's watchdog. The intermediate starts a session
+and we fork it with our subreaper attribute cleared, so the child is
+re-parented to the next subreaper above (the node holder), which reaps it.
+`drop_mounts_under`: the caller's mount namespace may hold mounts of its own
+(a watchdog's: the pod's tmpfs volumes); the child gets a copy of it without
+the mounts under that path, so it does not keep them alive after the pod.
+"""
+import json
+import os
+import traceback
+
+from ..errors import NspodError
+from .namespaces import setns, unshare
+
+_report_fd = None  # in a child: the write end of its report pipe
+
+
+class ChildFailed(NspodError):
+    """The child failed before it exec'd (or returned): reason and message as it said."""
+
+    def __init__(self, reason, message):
+        self.reason = reason
+        super().__init__(message)
+
+
+def describe(e):
+    """An exception as one line of text."""
+    if isinstance(e, OSError):
+        text = e.strerror or str(e)
+        return f"{text}: {e.filename}" if e.filename else text
+    code = getattr(e, "code", None)
+    if isinstance(code, int) and code > 0:  # pyroute2's NetlinkError(code, message)
+        return f"{os.strerror(code)} (netlink error {code})"
+    return str(e) or type(e).__name__
+
+
+def start(main, *, pid_ns=None, detached=False, drop_mounts_under=None):
+    """Run main() in a child; return its pid once main() exec'd."""
+    pid, messages = _launch(main, (), pid_ns, detached, drop_mounts_under)
+    _raise_error(messages, pid, reap=not detached)
+    return pid
+
+
+def call(main, *args):
+    """main(*args) in a forked child (to change namespaces without changing
+    ours); return what it returned (JSON-able)."""
+    pid, messages = _launch(main, args, None, False, None)
+    os.waitpid(pid, 0)
+    _raise_error(messages, None, reap=False)
+    for m in messages:
+        if "result" in m:
+            return m["result"]
+    raise ChildFailed("Error", "the child process ended without a result")
+
+
+def done():
+    """In a child that will neither exec nor return: nothing more to report."""
+    global _report_fd
+    if _report_fd is not None:
+        os.close(_report_fd)
+        _report_fd = None
+
+
+def close_other_fds(*keep):
+    """In a child: close every fd above 2 except `keep` and the report pipe."""
+    keep = sorted({k for k in keep if k is not None} | ({_report_fd} if _report_fd is not None else set()))
+    low = 3
+    for fd in keep + [65536]:
+        if fd >= low:
+            os.closerange(low, fd)
+            low = fd + 1
+
+
+# -- the parent's side -----------------------------------------------------------------
+def _launch(main, args, pid_ns, detached, drop_mounts_under):
+    r, w = os.pipe2(os.O_CLOEXEC)
+    was_subreaper = False
+    if detached:
+        import prctl
+
+        was_subreaper = prctl.get_child_subreaper()
+        if was_subreaper:
+            prctl.set_child_subreaper(0)
+    try:
+        first = os.fork()
+        if first == 0:
+            os.close(r)
+            if pid_ns is None and not detached:
+                _run(main, args, w)
+            _intermediate(main, args, w, pid_ns, detached, drop_mounts_under)
+    finally:
+        os.close(w)
+        if was_subreaper:
+            import prctl
+
+            prctl.set_child_subreaper(1)
+    with os.fdopen(r, "rb") as f:
+        messages = [json.loads(line) for line in f.read().splitlines() if line.strip()]
+    pid = first
+    if pid_ns is not None or detached:
+        os.waitpid(first, 0)  # the intermediate, gone once it reported the child
+        pids = [m["pid"] for m in messages if "pid" in m]
+        if not pids:
+            errors = [m["error"] for m in messages if "error" in m]
+            message = errors[0]["message"] if errors else "the intermediate process died"
+            raise ChildFailed("StartError", f"could not fork the child: {message}")
+        pid = pids[0]
+    return pid, messages
+
+
+def _raise_error(messages, pid, reap):
+    for m in messages:
+        if "error" in m:
+            if reap and pid:
+                try:
+                    os.waitpid(pid, 0)  # our child (or re-parented to us): no zombie
+                except ChildProcessError:
+                    pass
+            raise ChildFailed(m["error"]["reason"], m["error"]["message"])
+
+
+# -- the child's side ------------------------------------------------------------------
+def _send(fd, message):
+    try:
+        os.write(fd, json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+
+
+def _run(main, args, w):
+    """The real child: run main, report what happened, never return."""
+    global _report_fd
+    _report_fd = w
+    code = 127
+    try:
+        result = main(*args)
+        if _report_fd is not None:
+            _send(_report_fd, {"result": result})
+        code = 0
+    except BaseException as e:  # any failure must reach the parent, not vanish
+        if _report_fd is not None:
+            _send(_report_fd, {"error": {"reason": getattr(e, "reason", "StartError"), "message": describe(e)}})
+        else:
+            traceback.print_exc()
+    os._exit(code)
+
+
+def _intermediate(main, args, w, pid_ns, detached, drop_mounts_under):
+    code = 1
+    try:
+        if detached:
+            os.setsid()
+        if pid_ns == "new":
+            unshare("pid")
+        elif pid_ns is not None:
+            setns(pid_ns, "pid")
+        pid = os.fork()
+        if pid == 0:
+            if drop_mounts_under:
+                _drop_mounts(str(drop_mounts_under))
+            _run(main, args, w)
+        _send(w, {"pid": pid})
+        code = 0
+    except BaseException as e:
+        _send(w, {"error": {"reason": "StartError", "message": describe(e)}})
+    os._exit(code)
+
+
+def _drop_mounts(under):
+    """A copy of our mount namespace, minus every mount at or below `under`."""
+    from . import mounts
+    from .libc import call as libc_call, cstr
+
+    unshare("mnt")
+    mounts.make_private("/")
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            if point == under or point.startswith(under.rstrip("/") + "/"):
+                points.append(point)
+    for point in sorted(points, key=len, reverse=True):
+        try:
+            libc_call("umount2", cstr(point), mounts.MNT_DETACH)
+        except OSError:
+            pass  # gone with a parent already
