@@ -240,7 +240,7 @@ def start(name):
         store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
         for c in store.containers(name):
             st = json.loads(c["status"])
-            st.update(state={"waiting": {"reason": "ContainerCreating"}}, ready=False, started=False)
+            st.update(state=phase.waiting("ContainerCreating"), ready=False, started=False)
             store.update_container(name, c["name"], status=st)
     _spawn_watchdog(name)
 

@@ -99,19 +99,20 @@ def running(started_at: str) -> dict:
 
 def terminated(exit_code: int | None = None, *, signal: int | None = None,
                oom_killed: bool = False, started_at: str | None = None,
-               finished_at: str | None = None, message: str | None = None) -> dict:
+               finished_at: str | None = None, message: str | None = None,
+               reason: str | None = None) -> dict:
     """A terminated state. Give ``exit_code`` for a process that exited, ``signal``
-    for one that was killed (its exit code is then 128+signal, as runc reports it)."""
+    for one that was killed (its exit code is then 128+signal, as runc reports it).
+    ``reason`` names a state no exit status tells (StartError,
+    ContainerStatusUnknown); an OOM kill wins over it."""
     if exit_code is None:
         if signal is None:
             raise ValueError("terminated() needs exit_code or signal")
         exit_code = 128 + signal
     if oom_killed:
         reason = "OOMKilled"
-    elif exit_code == 0:
-        reason = "Completed"
-    else:
-        reason = "Error"
+    elif not reason:
+        reason = "Completed" if exit_code == 0 else "Error"
     state = {"exitCode": exit_code, "reason": reason}
     if signal is not None:
         state["signal"] = signal
@@ -122,6 +123,12 @@ def terminated(exit_code: int | None = None, *, signal: int | None = None,
     if finished_at is not None:
         state["finishedAt"] = finished_at
     return {"terminated": state}
+
+
+def new_status(name: str) -> dict:
+    """A container's status before its first start, as the kubelet shows it."""
+    return {"name": name, "state": waiting("ContainerCreating"), "lastState": {}, "ready": False,
+            "restartCount": 0, "started": False}
 
 
 def container_ready(status: dict) -> bool:

@@ -7,6 +7,7 @@ import time
 
 from .errors import NspodError, NotFound, StateError, note
 from .paths import state_dir
+from .phase import new_status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pods (
@@ -141,8 +142,7 @@ class Store:
                     (pod.name, uid, json.dumps(pod.manifest), json.dumps(settings), time.time()),
                 )
                 for idx, c in enumerate(pod.containers):
-                    status = {"name": c.name, "state": {"waiting": {"reason": "ContainerCreating"}},
-                              "lastState": {}, "ready": False, "restartCount": 0, "started": False}
+                    status = new_status(c.name)
                     self.db.execute(
                         "INSERT INTO containers (pod, name, idx, status) VALUES (?, ?, ?, ?)",
                         (pod.name, c.name, idx, json.dumps(status)),

@@ -267,10 +267,10 @@ class Watchdog:
                     self.start_container(spec)
 
     @staticmethod
-    def unknown_exit(started_at):
-        return {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                "message": "The container ended while its watchdog was gone; its exit status is unknown",
-                "startedAt": started_at, "finishedAt": phase.rfc3339(time.time())}
+    def unknown_exit(started_at, oom_killed=False):
+        return phase.terminated(137, reason="ContainerStatusUnknown", oom_killed=oom_killed,
+                                message="The container ended while its watchdog was gone; its exit status is unknown",
+                                started_at=started_at, finished_at=phase.rfc3339(time.time()))
 
     def start_pause(self):
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -343,15 +343,14 @@ class Watchdog:
         except container_start.StartError as e:
             log.close()
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
-            terminated = {"exitCode": 128, "reason": e.reason, "message": str(e),
-                          "startedAt": phase.rfc3339(0), "finishedAt": phase.rfc3339(now)}
-            self.finished(spec, terminated, ran_for=0)
+            self.finished(spec, phase.terminated(128, reason=e.reason, message=str(e), started_at=phase.rfc3339(0),
+                                                 finished_at=phase.rfc3339(now)), ran_for=0)
             return
         inst = Instance(pid, now, log)
         inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
-        st.update(state={"running": {"startedAt": phase.rfc3339(now)}}, ready=True, started=True)
+        st.update(state=phase.running(phase.rfc3339(now)), ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
                                     cgroup=leaf_record(leaf))
@@ -365,33 +364,28 @@ class Watchdog:
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
         now = time.time()
-        terminated = {"startedAt": phase.rfc3339(inst.started), "finishedAt": phase.rfc3339(now)}
+        times = {"started_at": phase.rfc3339(inst.started), "finished_at": phase.rfc3339(now)}
         leaf = self.leaves.get(name)
         oom = leaf is not None and leaf.oom_kills() > inst.oom_before
         if wstatus is None:
-            terminated = self.unknown_exit(phase.rfc3339(inst.started))
-            if oom:
-                terminated["reason"] = "OOMKilled"
+            state = self.unknown_exit(times["started_at"], oom_killed=oom)
         elif os.WIFSIGNALED(wstatus):
-            sig = os.WTERMSIG(wstatus)
-            terminated.update(exitCode=128 + sig, signal=sig, reason="OOMKilled" if oom else "Error")
+            state = phase.terminated(signal=os.WTERMSIG(wstatus), oom_killed=oom, **times)
         else:
-            code = os.WEXITSTATUS(wstatus)
-            terminated.update(exitCode=code, reason="Completed" if code == 0 else "Error")
-        self.finished(self.pod.container(name), terminated, ran_for=now - inst.started)
+            state = phase.terminated(os.WEXITSTATUS(wstatus), **times)
+        self.finished(self.pod.container(name), state, ran_for=now - inst.started)
 
-    def finished(self, spec, terminated, ran_for):
-        """A container instance ended (or never started): record it, then
-        restart it by the restart policy, after the back-off."""
+    def finished(self, spec, state, ran_for):
+        """A container instance ended (or never started): record its state
+        (phase.terminated), then restart it by the restart policy, after the back-off."""
         st = self.status[spec.name]
-        st.update(state={"terminated": terminated}, ready=False, started=False)
-        if not self.stopping and should_restart(self.pod.restart_policy, terminated["exitCode"]):
+        st.update(state=state, ready=False, started=False)
+        if not self.stopping and should_restart(self.pod.restart_policy, state["terminated"]["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
-            st["lastState"] = {"terminated": terminated}
+            st["lastState"] = state
             if delay > 0:
                 pod_ref = f"{self.name}_{self.pod.namespace}({self.uid})"  # as the kubelet names a pod
-                st["state"] = {"waiting": {"reason": "CrashLoopBackOff",
-                                           "message": crash_loop_message(delay, spec.name, pod_ref)}}
+                st["state"] = phase.waiting("CrashLoopBackOff", crash_loop_message(delay, spec.name, pod_ref))
                 self.event(spec.name, "Warning", "BackOff",
                            f"Back-off restarting failed container {spec.name} in pod {pod_ref}")
                 heapq.heappush(self.timers, (time.monotonic() + delay, spec.name))
@@ -418,15 +412,21 @@ class Watchdog:
                 inst.log.flush_partial(stream)
         inst.log.close()
 
-    def read_output(self, fd, log):
+    def read_output(self, fd, log, budget=1 << 20):
+        """Log what the FIFO holds, up to `budget` bytes: a container that writes
+        faster than we log must not keep the loop from its other events (the
+        selector reports the FIFO again at once). 1 MiB is also the largest pipe
+        a user may make (fs.pipe-max-size's default), so `drain` still gets all."""
         name, stream = self.outputs[fd]
-        while True:
+        while budget > 0:
             try:
+                # 64 KiB, the default pipe size: larger reads framed no faster (docs/ARCHITECTURE.md)
                 data = os.read(fd, 65536)
             except BlockingIOError:
                 return
             if not data:  # no writer at all right now; the FIFO stays ours
                 return
+            budget -= len(data)
             if log is not None:
                 log.write(stream, data)
 

@@ -214,3 +214,15 @@ def test_parse_rfc3339_round_trips():
     assert ph.parse_rfc3339(ph.rfc3339(1700000000)) == 1700000000
     with pytest.raises(ValueError):
         ph.parse_rfc3339("yesterday")
+
+
+def test_terminated_reason_override_and_oom_wins():
+    start_error = ph.terminated(128, reason="StartError", message="exec: no such file")["terminated"]
+    assert (start_error["exitCode"], start_error["reason"], start_error["message"]) == (128, "StartError", "exec: no such file")
+    assert ph.terminated(137, reason="ContainerStatusUnknown", oom_killed=True)["terminated"]["reason"] == "OOMKilled"
+
+
+def test_new_status_is_container_creating():
+    st = ph.new_status("web")
+    assert st["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert (st["name"], st["restartCount"], st["ready"], st["started"], st["lastState"]) == ("web", 0, False, False, {})
