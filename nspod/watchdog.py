@@ -67,6 +67,7 @@ class Watchdog:
         self.dir = pod_dir(name)
         self.instances = {}    # container name -> Instance
         self.outputs = {}      # fd -> (container name, stream): read ends of the output FIFOs
+        self.log_faults = {}   # container -> bytes of output dropped since its log could not be written
         self.pod_cg = None     # the pod's cgroup, and a leaf per container and the pause holder
         self.leaves = {}
         self.timers = []       # heap of (when, container name): restarts after back-off
@@ -253,7 +254,7 @@ class Watchdog:
             st = self.status[spec.name]
             if process.alive(row["pid"], row["pid_start"]):
                 started = phase.parse_rfc3339(st["state"]["running"]["startedAt"]) if "running" in st["state"] else time.time()
-                log = LogWriter(self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
+                log = self.open_log(spec.name, self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
                 inst = Instance(row["pid"], started, log, child=False)
                 inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
                 self.instances[spec.name] = inst
@@ -327,7 +328,7 @@ class Watchdog:
         for old in logdir.glob("*.log*"):  # keep this instance's log and the previous one
             if int(old.name.split(".")[0]) < n - 1:
                 old.unlink()
-        log = LogWriter(logdir / f"{n}.log")
+        log = self.open_log(spec.name, logdir / f"{n}.log")
         root = self.dir / "rootfs" / spec.name
         root.mkdir(parents=True, exist_ok=True)
         leaf = self.leaf(spec.name, spec.resources)
@@ -341,7 +342,7 @@ class Watchdog:
         try:
             pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
         except container_start.StartError as e:
-            log.close()
+            self.logged(spec.name, log and log.close)
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
             self.finished(spec, phase.terminated(128, reason=e.reason, message=str(e), started_at=phase.rfc3339(0),
                                                  finished_at=phase.rfc3339(now)), ran_for=0)
@@ -409,8 +410,38 @@ class Watchdog:
         for fd, (owner, stream) in self.outputs.items():
             if owner == name:
                 self.read_output(fd, inst.log)
-                inst.log.flush_partial(stream)
-        inst.log.close()
+                self.logged(name, inst.log and (lambda: inst.log.flush_partial(stream)))
+        self.logged(name, inst.log and inst.log.close)
+
+    # A log the disk refuses (full, say) costs that output, never supervision:
+    # the output is read and dropped, and the gap is reported as events.
+    def open_log(self, container, path):
+        try:
+            return LogWriter(path)
+        except OSError as e:
+            self.log_failed(container, e, 0)
+            return None
+
+    def logged(self, container, write, size=0):
+        """Run one log write (a callable; None: nothing to do)."""
+        if write is None:
+            return
+        try:
+            write()
+        except OSError as e:
+            self.log_failed(container, e, size)
+            return
+        dropped = self.log_faults.pop(container, None)
+        if dropped is not None:
+            self.event(container, "Normal", "LogWriteResumed",
+                       f"The container's log is written again; {dropped} bytes of output were dropped")
+
+    def log_failed(self, container, e, size):
+        if container not in self.log_faults:
+            note(f"watchdog {self.name}: container {container}: cannot write its log: {e}")
+            self.event(container, "Warning", "LogWriteFailed",
+                       f"Cannot write the container's log ({e.strerror or e}); its output is dropped until it can")
+        self.log_faults[container] = self.log_faults.get(container, 0) + size
 
     def read_output(self, fd, log, budget=1 << 20):
         """Log what the FIFO holds, up to `budget` bytes: a container that writes
@@ -428,7 +459,7 @@ class Watchdog:
                 return
             budget -= len(data)
             if log is not None:
-                log.write(stream, data)
+                self.logged(name, lambda: log.write(stream, data), len(data))
 
     # -- pod ----------------------------------------------------------------
     def update_phase(self, final=False):

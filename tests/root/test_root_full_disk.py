@@ -20,7 +20,7 @@ spec:
   volumes: [{name: out, hostPath: {path: OUT, type: Directory}}]
   containers:
   - name: app
-    command: [sh, -c, "echo x >> /out/starts; sleep 0.3; exit 1"]
+    command: [sh, -c, "echo x >> /out/starts; head -c 300000 /dev/zero | tr '\\\\0' y; echo; sleep 0.3; exit 1"]
     volumeMounts: [{name: out, mountPath: /out}]
 """
 
@@ -90,6 +90,9 @@ def test_full_disk(small_state, tmp_path):
     # Space again: the watchdog writes what it kept, and says what happened.
     wait_for(lambda: "StateWriteFailed" in cli(env, "describe", "full").stdout, timeout=20,
              what="the StateWriteFailed event")
+    # Its output could not be logged meanwhile: dropped, said so, and logged again now.
+    events = cli(env, "describe", "full").stdout
+    assert "LogWriteFailed" in events and "LogWriteResumed" in events, events
     st = status(env)
     assert st["restartCount"] >= starts + 2
     assert "other" not in cli(env, "ps").stdout  # the failed run left nothing
