@@ -241,7 +241,7 @@ class Watchdog:
         self.open_pod_namespaces()
         self.network.adopt(self.pod_ns, self.sel)
         self.pod_cg = self.cgroups().pod(self.uid)
-        self.leaves = {leaf.name: leaf for leaf in self.pod_cg.leaves()}
+        self.leaves = {name: self.pod_cg.leaf(name) for name in self.pod_cg.leaves()}
         return True
 
     def adopt_containers(self):

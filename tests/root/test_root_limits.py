@@ -31,3 +31,34 @@ def test_memory_limit_oom_killed_and_cgroups_removed(pods):
     assert "not killed" not in nspod("logs", "limited").stdout
     nspod("rm", "limited")
     assert pod_cgroups() == []
+
+
+ADOPTED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: rootadopt}
+spec:
+  containers:
+  - name: app
+    command: [sleep, "300"]
+    resources: {limits: {memory: 64Mi}}
+"""
+
+
+def test_adoption_keeps_the_cgroups_and_rm_removes_them(pods):
+    """A new watchdog takes over a pod with cgroup v1 leaves (rebuilt from
+    their names), and rm removes every hierarchy's directories."""
+    import os
+    import signal
+
+    pods.run(ADOPTED)
+    before = pods.inspect("rootadopt")["nspod"]
+    os.kill(before["watchdog"]["pid"], signal.SIGKILL)
+    wait_for(lambda: pods.inspect("rootadopt")["status"]["phase"] == "Unknown", what="Unknown")
+    nspod("start", "rootadopt")
+    after = wait_for(lambda: (p := pods.inspect("rootadopt"))["status"]["phase"] == "Running" and p["nspod"],
+                     what="Running again")
+    assert after["containers"][0]["pid"] == before["containers"][0]["pid"]
+    assert pod_cgroups()
+    nspod("rm", "-f", "rootadopt")
+    assert pod_cgroups() == []

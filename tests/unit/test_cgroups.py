@@ -965,3 +965,20 @@ def test_remove_cgroup_paths(host, cg):
     assert 501 in host.killed
     assert not os.path.exists(pod.path)
     assert not os.path.exists(cg.path)
+
+
+def test_every_driver_offers_the_one_interface():
+    """Callers never ask which driver they hold: each pod and leaf class has
+    every method of the protocols."""
+    import inspect as pyinspect
+
+    from nspod.cgroups import LeafCgroup, NullLeaf, NullPod, PodCgroupDriver
+    from nspod.cgroups.v1 import V1Leaf, V1Pod
+    from nspod.cgroups.v2 import Leaf, PodCgroup
+
+    def methods(cls):
+        return {n for n, v in vars(cls).items() if pyinspect.isfunction(v) and not n.startswith("_")}
+
+    for proto, classes in ((PodCgroupDriver, (PodCgroup, V1Pod, NullPod)), (LeafCgroup, (Leaf, V1Leaf, NullLeaf))):
+        for cls in classes:
+            assert methods(proto) <= set(dir(cls)), (cls, methods(proto) - set(dir(cls)))
