@@ -3,13 +3,14 @@
     fork (into the pod's PID namespace, or a new one)
     join the pause holder's net, ipc and uts namespaces
     new mount namespace, private propagation
+    join the container's cgroup leaf
     root filesystem: tmpfs + read-only host dirs + /dev + /tmp
     the pod's /etc/hosts and /etc/resolv.conf over the host's
-    volumes at their mountPaths
+    volumes at their mountPaths (every target resolved inside the root)
+    stdio to the output FIFOs
     /proc of the container's PID namespace, then pivot_root into the new root
-    join the container's cgroup leaf
-    drop privileges (bounding set, no_new_privs)
-    stdio to the output FIFOs, working directory, environment
+    mask and make read-only the kernel paths containerd hides (/proc, /sys)
+    drop privileges (bounding set, no_new_privs), working directory, environment
     execve
 
 A failure at any step reaches the watchdog over the child's report pipe
@@ -86,6 +87,10 @@ def _child(plan):
         mounts.proc(f"{plan.root}/proc")
         step = "pivot_root"
         mounts.pivot_root(plan.root)
+        step = "mask /proc and /sys paths"
+        # After pivot_root, as runc does: the paths are the container's own
+        # (its /proc just mounted, its /sys), and nothing outside is reachable.
+        rootfs.confine_kernel_paths()
         step = "set up the process"
         env = environment(plan.spec, plan.hostname)
         argv = plan.spec.argv()

@@ -1,16 +1,48 @@
 """A process container's root filesystem, built the way bubblewrap builds one:
 a fresh tmpfs holding read-only binds of the host's system directories, its
-own /tmp, /dev and /proc, and the pod's volumes at any path."""
+own /tmp, /dev and /proc, and the pod's volumes at any path; then the kernel's
+paths containerd hides or makes read-only.
+
+Every mount target is looked up inside the root (`kernel/inroot.py`): no
+symlink in the bound host tree or a volume, and no spelling of a mountPath,
+leads a mount or a created directory out of the container's root."""
+import errno
 import os
+from contextlib import ExitStack
 
 from .errors import NspodError
-from .kernel import mounts
+from .kernel import inroot, mounts
 
 # Host directories the container sees read-only. A symlink on the host (merged
 # /usr: /bin -> usr/bin) is recreated as the same symlink.
 HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 EMPTY_DIRS = ("proc", "sys", "dev", "tmp", "run", "root", "home", "var/tmp", "mnt")
+
+# What containerd hides of the kernel in every container (its default OCI spec,
+# pkg/oci/spec.go: MaskedPaths, ReadonlyPaths), applied in this order, as runc
+# does after pivot_root: read-only paths first, then masks. MASK puts an empty
+# read-only tmpfs over a directory and /dev/null over a file; READ_ONLY binds
+# the path onto itself read-only. A path this kernel does not have is skipped.
+READ_ONLY, MASK = "read-only", "masked"
+KERNEL_PATHS = (
+    ("/proc/bus", READ_ONLY),
+    ("/proc/fs", READ_ONLY),
+    ("/proc/irq", READ_ONLY),
+    ("/proc/sys", READ_ONLY),
+    ("/proc/sysrq-trigger", READ_ONLY),
+    ("/proc/acpi", MASK),
+    ("/proc/asound", MASK),
+    ("/proc/kcore", MASK),
+    ("/proc/keys", MASK),
+    ("/proc/latency_stats", MASK),
+    ("/proc/timer_list", MASK),
+    ("/proc/timer_stats", MASK),
+    ("/proc/sched_debug", MASK),
+    ("/sys/firmware", MASK),
+    ("/sys/devices/virtual/powercap", MASK),
+    ("/proc/scsi", MASK),
+)
 
 
 def build(root, shm_dir):
@@ -51,19 +83,63 @@ def build_dev(dev, shm_dir):
 
 
 def mount_volume(root, mount, source):
-    """Bind one volumeMount at its mountPath inside root."""
-    if mount.sub_path:
-        source = os.path.join(source, mount.sub_path)
-        if not os.path.lexists(source):
-            os.makedirs(source, exist_ok=True)  # the kubelet creates a missing subPath
-    target = root + mount.mount_path
+    """Bind one volumeMount at its mountPath inside root. The target is
+    resolved inside root, links followed as the container will see them
+    (rooted there, as runc does), and missing directories made only there;
+    a subPath is resolved inside the volume and may not leave it (the kubelet
+    refuses such a subPath too)."""
+    where = f"volumeMount {mount.name} at {mount.mount_path}"
     try:
-        if os.path.isdir(source):
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            if not os.path.exists(target):
-                open(target, "w").close()
-        mounts.bind(source, target, readonly=mount.read_only)
+        with ExitStack() as fds:
+            if mount.sub_path:
+                source = inroot.fd_path(_enter(fds, _sub_path(source, mount.sub_path)))
+            root_fd = _enter(fds, inroot.open_root(root))
+            target = _enter(fds, inroot.make(root_fd, mount.mount_path, directory=os.path.isdir(source)))
+            mounts.bind_onto(source, root_fd, target, readonly=mount.read_only)
     except OSError as e:
-        raise NspodError(f"volumeMount {mount.name} at {mount.mount_path}: {e.strerror}") from None
+        raise NspodError(f"{where}: {_reason(e, mount)}") from None
+
+
+def _sub_path(volume, sub_path):
+    """An fd for the subPath inside the volume's directory, made if missing
+    (as the kubelet makes it: a directory with the volume's mode)."""
+    with ExitStack() as fds:
+        vol_fd = _enter(fds, inroot.open_root(volume))
+        try:
+            return inroot.lookup(vol_fd, sub_path, inroot.BENEATH)
+        except FileNotFoundError:
+            mode = os.stat(vol_fd).st_mode & 0o7777
+            return inroot.make(vol_fd, sub_path, resolve=inroot.BENEATH, mode=mode)
+
+
+def _reason(e, mount):
+    if e.errno == errno.EXDEV and mount.sub_path:
+        return f"subPath {mount.sub_path}: a symlink or '..' in it leads out of the volume"
+    text = e.strerror or str(e)
+    return f"{text}: {e.filename}" if e.filename else text
+
+
+def _enter(stack, fd):
+    stack.callback(os.close, fd)
+    return fd
+
+
+def confine_kernel_paths():
+    """Mask and make read-only the KERNEL_PATHS of this (new) root, after
+    pivot_root: their /proc is the container's, their /sys the bound one."""
+    with ExitStack() as fds:
+        root_fd = _enter(fds, inroot.open_root("/"))
+        for path, how in KERNEL_PATHS:
+            try:
+                fd = inroot.lookup(root_fd, path)
+            except FileNotFoundError:
+                continue  # not on this kernel (e.g. no /proc/sched_debug)
+            try:
+                if how == READ_ONLY:
+                    mounts.bind_onto(inroot.fd_path(fd), root_fd, fd, readonly=True)
+                else:
+                    mounts.mask(fd)
+            except OSError as e:
+                raise NspodError(f"{path} ({how}): {e.strerror or e}") from None
+            finally:
+                os.close(fd)

@@ -37,10 +37,17 @@ def check_host_path(vol):
         except OSError as e:
             raise NspodError(f"{where}: cannot create directory: {e.strerror}") from None
     elif kind == "FileOrCreate" and not path.exists():
-        try:  # like the kubelet, the parent directory must already exist
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+        # Like the kubelet, the parent directory must already exist. O_EXCL and
+        # O_NOFOLLOW: only the path named is created, never a dangling
+        # symlink's target elsewhere (mkdir above never follows a last link).
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            pass  # made meanwhile, or a dangling symlink: the checks below say which
         except OSError as e:
             raise NspodError(f"{where}: cannot create file: {e.strerror}") from None
+    if path.is_symlink() and not path.exists():
+        raise NspodError(f"{where}: is a symlink to {os.readlink(path)}, which does not exist")
     if kind in ("Directory", "DirectoryOrCreate") and not path.is_dir():
         raise NspodError(f"{where}: is not a directory" if path.exists() else f"{where}: directory does not exist")
     if kind in ("File", "FileOrCreate") and not path.is_file():

@@ -1,7 +1,9 @@
 """Mounts: the steps of building a container's root, as bubblewrap does."""
 import os
 import platform
+import stat
 
+from . import inroot
 from .libc import call, cstr
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[platform.machine()]
@@ -53,6 +55,41 @@ def bind(source, target, readonly=False, recursive=True):
     mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
     if readonly:
         remount_readonly(target)
+
+
+def bind_onto(source, root_fd, target_fd, readonly=False, recursive=True):
+    """Bind source onto target_fd, an fd from `inroot` (resolved inside
+    root_fd): the kernel mounts on what the fd names, not on a path that could
+    have been swapped since. A read-only remount must name the new mount,
+    which the fd does not: its path is looked up again inside root_fd and
+    must be the source's root."""
+    mount(source, inroot.fd_path(target_fd), None, MS_BIND | (MS_REC if recursive else 0))
+    if readonly:
+        top = inroot.reopen(root_fd, target_fd)
+        try:
+            if not _same_inode(os.fstat(top), os.stat(source)):
+                raise OSError(f"mount on {os.readlink(inroot.fd_path(top))}: the mount point moved")
+            remount_readonly(inroot.fd_path(top))
+        finally:
+            os.close(top)
+
+
+def _same_inode(a, b):
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def mask(target_fd):
+    """Hide what target_fd names (from `inroot`): an empty read-only tmpfs over
+    a directory, /dev/null over anything else, as runc's maskPaths does."""
+    target = inroot.fd_path(target_fd)
+    if stat.S_ISDIR(os.fstat(target_fd).st_mode):
+        mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "mode=0555,nr_blocks=1,nr_inodes=2")
+    else:
+        null = os.stat("/dev/null")
+        if not stat.S_ISCHR(null.st_mode) or null.st_rdev != os.makedev(1, 3):
+            raise OSError("/dev/null is not the null device")
+        mount("/dev/null", target, None, MS_BIND)
 
 
 def remount_readonly(target):

@@ -6,7 +6,7 @@ the pod's state folder and `bind_into` mounts them in a container's root.
 """
 import os
 
-from ..kernel import mounts
+from ..kernel import inroot, mounts
 from .ipam import HOST_ALIAS_NAME, HOST_LOOPBACK_GATEWAY, UPLINK_DNS
 
 HEADER = "# nspod-managed hosts file.\n"
@@ -77,25 +77,21 @@ def write(pod_dir, pod, pod_ip):
 
 def bind_into(root, files):
     """Bind each file over its path in the container's root (the root's /etc
-    is the host's, read-only: a bind over one file is still allowed)."""
-    for target, source in (files or {}).items():
-        where = root + target
-        if os.path.islink(where):  # e.g. /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf
-            where = _inside(root, target)
-            os.makedirs(os.path.dirname(where), exist_ok=True)
-            if not os.path.exists(where):
-                open(where, "w").close()
-        elif not os.path.exists(where):
-            continue  # no /etc/hosts on this host (or no /etc): nothing to cover
-        mounts.bind(source, where, recursive=False)
-
-
-def _inside(root, path):
-    """Resolve symlinks in path as the container will see it (inside root)."""
-    for _ in range(16):
-        full = root + path
-        if not os.path.islink(full):
-            return full
-        link = os.readlink(full)
-        path = os.path.normpath(link if link.startswith("/") else os.path.join(os.path.dirname(path), link))
-    raise OSError(f"{path}: too many levels of symbolic links")
+    is the host's, read-only: a bind over one file is still allowed). The
+    target is resolved inside the root (kernel/inroot.py): a link such as
+    /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf is followed
+    there, and its missing target is made in the root's own /run."""
+    if not files:
+        return
+    root_fd = inroot.open_root(root)
+    try:
+        for target, source in files.items():
+            if not inroot.lexists(root_fd, target):
+                continue  # no /etc/hosts on this host (or no /etc): nothing to cover
+            where = inroot.make(root_fd, target, directory=False)
+            try:
+                mounts.bind_onto(source, root_fd, where, recursive=False)
+            finally:
+                os.close(where)
+    finally:
+        os.close(root_fd)

@@ -151,6 +151,10 @@ def _check_mount_path(target, path, report, used, index):
         report.problem(path, f'"{target}" must be an absolute path')
     elif ":" in target:
         report.problem(path, "must not contain ':'")
+    elif ".." in target.split("/"):
+        # As the API server refuses it: a mountPath names a place in the
+        # container, never a way back out of it.
+        report.problem(path, f'"{target}" must not contain \'..\'')
     else:
         # "/data" and "/data/" are the same place.
         key = posixpath.normpath(target)

@@ -1,0 +1,164 @@
+"""Safe mount targets, the first part of the security tier: mountPath
+spellings that leave the container are refused by the manifest check, and
+the lookup a container's mounts use (nspod/kernel/inroot.py) keeps every
+link inside the root it is given. The lookups run in a temporary directory:
+no privileges, no mounts."""
+import errno
+import os
+
+import pytest
+
+from nspod.errors import ManifestError
+from nspod.kernel import inroot
+from nspod.spec import load_pods
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: web}}
+spec:
+  volumes: [{{name: v}}]
+  containers:
+  - name: app
+    command: [sleep, "60"]
+    volumeMounts: [{{name: v, mountPath: '{}'}}]
+"""
+FIELD = "spec.containers[0].volumeMounts[0].mountPath"
+
+ESCAPING = [
+    "/a/../../../../home/USER/ESCAPED/dir",  # the issue's spelling
+    "/..",
+    "/../etc",
+    "/data/..",
+    "/data/../..",
+    "//..//x",
+    "/a/./../b",
+    "/a/b/../../../c/",
+]
+# '..' only as a whole component is a way up; these are ordinary names.
+ORDINARY = ["/a/..b", "/a/b..", "/..a/x", "/a/.../b", "/a/./b", "/data//x/"]
+
+
+@pytest.mark.parametrize("mount_path", ESCAPING)
+def test_mount_path_with_dot_dot_is_refused_with_its_field(mount_path):
+    with pytest.raises(ManifestError) as caught:
+        load_pods(POD.format(mount_path), "pod.yaml")
+    assert (FIELD, f'"{mount_path}" must not contain \'..\'') in caught.value.problems
+
+
+@pytest.mark.parametrize("mount_path", ORDINARY)
+def test_mount_path_with_dots_in_names_is_accepted(mount_path):
+    pods, _ = load_pods(POD.format(mount_path), "pod.yaml")
+    assert pods[0].containers[0].volume_mounts[0].mount_path == mount_path
+
+
+# ------------------------------------------------------- lookups inside a root
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """root/ (the container's root) beside outside/ (the host's files)."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "etc").mkdir(parents=True)
+    (root / "data").mkdir()
+    outside.mkdir()
+    fd = inroot.open_root(root)
+    yield root, outside, fd
+    os.close(fd)
+
+
+def _made(fd):
+    try:
+        return os.readlink(inroot.fd_path(fd))
+    finally:
+        os.close(fd)
+
+
+def host_files(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+# /data/link -> target (OUT: the outside folder's path); mountPath
+# /data/link/made must land where the kernel puts it when root is /.
+LINKS = [
+    ("absolute link out", "OUT", "OUT/made"),
+    ("relative link climbing out", "../../../../../../../../../..OUT", "OUT/made"),
+    ("link to the root's /etc", "/etc", "etc/made"),
+    ("link to /", "/", "made"),
+    ("link to ..", "..", "made"),
+    ("dangling absolute link out", "OUT/missing/deeper", "OUT/missing/deeper/made"),
+    ("dangling relative link", "../etc/new", "etc/new/made"),
+    ("chain of links out", "/data/hop", "OUT/made"),  # /data/hop -> OUT, below
+    ("link into a /proc the root lacks", "/proc/self/cwd", "proc/self/cwd/made"),
+]
+
+
+@pytest.mark.parametrize("target,lands", [c[1:] for c in LINKS], ids=[c[0] for c in LINKS])
+def test_links_in_the_tree_are_followed_inside_the_root(tree, target, lands):
+    root, outside, fd = tree
+    out = str(outside)
+    os.symlink(out, root / "data" / "hop")
+    os.symlink(target.replace("OUT", out), root / "data" / "link")
+    made = _made(inroot.make(fd, "/data/link/made"))
+    assert made == str(root / lands.replace("OUT", out.lstrip("/")))
+    assert os.path.isdir(made)
+    assert host_files(outside) == []
+
+
+def test_a_file_target_is_created_as_a_file_and_an_existing_one_reused(tree):
+    root, outside, fd = tree
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", root / "etc" / "resolv.conf")
+    made = _made(inroot.make(fd, "/etc/resolv.conf", directory=False))
+    assert made == str(root / "run/systemd/resolve/stub-resolv.conf")
+    assert os.path.isfile(made)
+    assert _made(inroot.make(fd, "/etc/resolv.conf", directory=False)) == made
+
+
+def test_beneath_refuses_every_way_out_and_creates_nothing(tmp_path):
+    vol, outside = tmp_path / "vol", tmp_path / "outside"
+    vol.mkdir()
+    outside.mkdir()
+    (vol / "d").mkdir()
+    for name, target in (("abs", str(outside)), ("up", ".."), ("rel", "../outside"),
+                         ("dangling", str(outside / "new")), ("inside", "d")):
+        os.symlink(target, vol / name)
+    fd = inroot.open_root(vol)
+    try:
+        for sub in ("abs", "up/x", "rel/x", "dangling", "dangling/x", "d/../../x"):
+            with pytest.raises(OSError) as caught:
+                os.close(inroot.make(fd, sub, resolve=inroot.BENEATH))
+            assert caught.value.errno == errno.EXDEV, sub
+        assert _made(inroot.make(fd, "inside/new", resolve=inroot.BENEATH, mode=0o750)) == str(vol / "d/new")
+        assert (vol / "d/new").stat().st_mode & 0o7777 == 0o750
+    finally:
+        os.close(fd)
+    assert host_files(outside) == [] and not (tmp_path / "x").exists()
+
+
+def test_link_loops_and_dot_dot_after_a_missing_directory_fail(tree):
+    root, outside, fd = tree
+    os.symlink("b", root / "data" / "a")
+    os.symlink("a", root / "data" / "b")
+    for path, err in (("/data/a/x", errno.ELOOP), ("/data/missing/../x", errno.ENOENT)):
+        with pytest.raises(OSError) as caught:
+            os.close(inroot.make(fd, path))
+        assert caught.value.errno == err, path
+    assert not (root / "data" / "missing").exists() and not (root / "x").exists()
+
+
+def test_lexists_sees_dangling_links(tree):
+    root, outside, fd = tree
+    os.symlink("/nowhere", root / "etc" / "hosts")
+    assert inroot.lexists(fd, "/etc/hosts")
+    assert not inroot.lexists(fd, "/etc/resolv.conf")
+    assert not inroot.lexists(fd, "/missing/hosts")
+
+
+def test_magic_links_are_never_followed():
+    fd = inroot.open_root("/")
+    try:
+        with pytest.raises(OSError) as caught:
+            os.close(inroot.lookup(fd, "/proc/self/cwd/x"))
+        assert caught.value.errno == errno.ELOOP
+    finally:
+        os.close(fd)
