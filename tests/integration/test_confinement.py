@@ -273,3 +273,34 @@ def test_host_path_create_types_make_only_the_path_named(pods, tmp_path, kind, e
     assert error in done.stderr
     assert not target.exists()
     assert nspod("inspect", "seccreate", check=False).returncode == 1
+
+
+# The host trees a process container sees read-only, with whatever is mounted
+# below them on the host (cgroup hierarchies under /sys, files a container
+# runtime bound into /etc): every one of those mounts must be read-only too.
+READ_ONLY_TREES = ("/sys", "/usr", "/etc", "/opt")
+OWN_FILES = ("/etc/hosts", "/etc/resolv.conf")  # the pod's own files, bound over the host's
+
+
+def test_host_trees_are_read_only_with_every_submount(pods):
+    pods.run("""
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: secro}
+    spec:
+      containers:
+      - {name: app, command: [sleep, "300"]}
+    """)
+    info = nspod("exec", "secro", "--", "cat", "/proc/self/mountinfo").stdout
+    writable = []
+    checked = 0
+    for line in info.splitlines():
+        f = line.split()
+        point, options = f[4], f[5].split(",")
+        if point in OWN_FILES or point in MASKED:
+            continue
+        if any(point == t or point.startswith(t + "/") for t in READ_ONLY_TREES):
+            checked += 1
+            if "ro" not in options:
+                writable.append(point)
+    assert checked and not writable, f"writable in the container: {writable}"

@@ -12,3 +12,4 @@ from test_confinement import (  # noqa: E402,F401  (collected here too, run as r
     test_kernel_paths_masked_and_read_only_in_container_and_exec,
     test_mount_targets_and_sub_paths_never_leave_the_root,
 )
+from test_confinement import test_host_trees_are_read_only_with_every_submount  # noqa: E402,F401
