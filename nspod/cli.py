@@ -111,6 +111,58 @@ def cmd_describe(a, api):
     print(describe(api.inspect(a.pod), api.events(a.pod)))
 
 
+def cmd_pull(a, api):
+    import time
+
+    from .image import api as images
+    from .image.display import human_size
+
+    tty = sys.stderr.isatty()
+    shown = [0.0]
+    print(f"Trying to pull {a.image}...", file=sys.stderr)
+
+    def progress(event, digest, done, total):
+        short = digest.partition(":")[2][:12]
+        if event == "exists":
+            print(f"Copying blob {short} skipped: already exists", file=sys.stderr)
+        elif event == "bytes" and tty and time.monotonic() - shown[0] > 0.1:
+            shown[0] = time.monotonic()
+            print(f"\rCopying blob {short} {human_size(done)} / {human_size(total)}\033[K",
+                  end="", file=sys.stderr, flush=True)
+        elif event == "done":
+            print(f"{chr(13) if tty else ''}Copying blob {short} done ({human_size(total)})"
+                  f"{chr(27) + '[K' if tty else ''}", file=sys.stderr, flush=True)
+
+    image = images.pull(a.image, progress=progress)
+    print("Writing manifest to image destination", file=sys.stderr)
+    print(image["config_digest"].partition(":")[2])
+
+
+def cmd_images(a, api):
+    from .image import api as images
+    from .image.display import created_ago, human_size
+
+    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
+    for i in images.images():
+        rows.append((i["repository"], i["tag"], i["id"], created_ago(i["created"]), human_size(i["size"])))
+    _table(rows)
+
+
+def cmd_rmi(a, api):
+    from .image import api as images
+
+    for ref in a.images:
+        for line in images.rmi(ref, force=a.force):
+            print(line)
+
+
+def cmd_image_prune(a, api):
+    from .image import api as images
+
+    for image_id in images.prune()[0]:
+        print(image_id)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -154,6 +206,19 @@ def parser():
     s.add_argument("-f", "--force", action="store_true", help="stop a running pod first (no grace period)")
     s.add_argument("pods", nargs="+")
     s.set_defaults(fn=cmd_rm)
+    s = sub.add_parser("pull", help="download an image from its registry")
+    s.add_argument("image", help="e.g. busybox, docker.io/library/busybox:1.36, host:5000/app@sha256:...")
+    s.set_defaults(fn=cmd_pull)
+    s = sub.add_parser("images", help="list local images")
+    s.set_defaults(fn=cmd_images)
+    s = sub.add_parser("rmi", help="remove local images")
+    s.add_argument("-f", "--force", action="store_true", help="even while a pod uses it")
+    s.add_argument("images", nargs="+", help="a reference or an image ID")
+    s.set_defaults(fn=cmd_rmi)
+    s = sub.add_parser("image", help="manage local images")
+    image_sub = s.add_subparsers(dest="image_command", required=True, metavar="COMMAND")
+    s = image_sub.add_parser("prune", help="remove images no name and no pod uses")
+    s.set_defaults(fn=cmd_image_prune)
     return p
 
 

@@ -7,6 +7,10 @@
     pids_max = 4096
     # The node network's subnet (pod IPs); it changes once no pod holds an IP.
     pod_subnet = "10.88.0.0/16"
+    # Registries spoken to over plain HTTP (loopback ones always are).
+    insecure_registries = ["registry.lan:5000"]
+    # Tried in order before Docker Hub for docker.io images (host[:port], or a URL).
+    registry_mirrors = ["https://mirror.example"]
 
 Command-line flags win over the file."""
 import os
@@ -35,8 +39,28 @@ def _subnet(value):
     return str(parse_subnet(value))
 
 
+def _registries(value):
+    """A list of registries as host[:port] (mirrors may be URLs)."""
+    import re
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError('must be a list of strings, e.g. ["registry.lan:5000"]')
+    for v in value:
+        if not re.fullmatch(r"(https?://)?(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.-]+)(:[0-9]+)?/?", v):
+            raise ValueError(f'"{v}" is not a registry (host[:port], or http(s)://host[:port] for a mirror)')
+    return [v.rstrip("/") for v in value]
+
+
+def _insecure(value):
+    value = _registries(value)
+    if any("://" in v for v in value):
+        raise ValueError("name registries as host[:port], without a scheme")
+    return value
+
+
 # Each setting and how its value is read; a ValueError names what is wrong.
-PARSERS = {"backoff_base": _duration, "pids_max": _positive_int, "pod_subnet": _subnet}
+PARSERS = {"backoff_base": _duration, "pids_max": _positive_int, "pod_subnet": _subnet,
+           "insecure_registries": _insecure, "registry_mirrors": _registries}
 
 
 def path():

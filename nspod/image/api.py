@@ -1,0 +1,148 @@
+"""The image verbs under the CLI: pull, images, rmi, prune, and the root
+filesystem of an image for the start path. Nothing here imports the HTTP
+code except `pull`."""
+import json
+
+from ..errors import NspodError
+from . import reference
+from .errors import ImageInUse, ImageNotFound
+from .store import ImageStore
+
+HOST_IMAGES = (None, "", "host")  # a process container (nspod/spec/container.py)
+
+
+def registry_settings():
+    """The config file's registry settings (insecure_registries, registry_mirrors)."""
+    from ..config import load
+
+    settings = load()
+    return {k: settings[k] for k in ("insecure_registries", "registry_mirrors") if k in settings}
+
+
+def pull(text, progress=None, store=None, settings=None, platform=None):
+    """Pull an image; returns its row with 'reference', 'downloaded' and 'seconds'."""
+    from .pull import pull as do_pull
+
+    ref = reference.parse(text)
+    store = store or ImageStore()
+    row = do_pull(ref, settings if settings is not None else registry_settings(), store, progress, platform)
+    row["reference"] = str(ref)
+    return row
+
+
+def images(store=None):
+    """[{repository, tag, id, created, size, digest}] one per name, as podman lists them."""
+    store = store or ImageStore()
+    rows = []
+    for img in store.images():
+        tags = [(name, ref[1:]) for name, ref in img["refs"] if ref.startswith(":")]
+        if not tags:
+            names = [name for name, ref in img["refs"]]
+            tags = [(names[0] if names else "<none>", "<none>")]
+        for name, tag in tags:
+            rows.append({"repository": name, "tag": tag, "id": img["config_digest"].partition(":")[2][:12],
+                         "created": img["created"], "size": img["size"], "digest": img["digest"]})
+    return rows
+
+
+def lookup(text, store=None):
+    """The stored image a reference names (config for the start path included);
+    ImageNotFound when it was not pulled."""
+    ref = reference.parse(text)
+    store = store or ImageStore()
+    img = store.lookup(ref)
+    if img is None:
+        raise ImageNotFound(f'image "{text}" is not in the local store ({ref}): nspod pull {text}')
+    return img
+
+
+def rootfs(text, dest, store=None):
+    """Flatten the image `text` names into the new directory `dest` (a
+    vfs-style copy of its layers, whiteouts applied). Returns the image row."""
+    from . import manifest as mf
+    from .unpack import flatten
+
+    store = store or ImageStore()
+    img = lookup(text, store)
+    with store.using():
+        layers = []
+        for layer in img["layers"]:
+            path = store.blob_path(layer["digest"])
+            if not store.has_blob(layer["digest"], layer["size"]):
+                raise ImageNotFound(f'image "{text}": layer {layer["digest"]} is missing from the store; '
+                                    f"pull it again (nspod rmi -f {text} && nspod pull {text})")
+            compression = mf.layer_compression({"mediaType": layer["mediaType"], "digest": layer["digest"]})
+            layers.append((path, compression, layer["digest"], layer["diffID"]))
+        flatten(layers, dest)
+    return img
+
+
+def _pod_images(store):
+    """{image digest: [pod names]} of the images pods use: their containers'
+    `image` (not a process container) resolved through the store, and any
+    imageID a container's status records."""
+    from ..store import Store
+
+    used = {}
+    pods = Store()
+    try:
+        for row in pods.pods():
+            manifest = json.loads(row["manifest"])
+            spec = manifest.get("spec") or {}
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+                text = c.get("image")
+                if text in HOST_IMAGES:
+                    continue
+                try:
+                    ref = reference.parse(text)
+                except NspodError:
+                    continue
+                # By digest: that image, whatever names it has left.
+                img = store.lookup(ref) or (store.image(ref.digest) if ref.digest else None)
+                if img:
+                    used.setdefault(img["digest"], []).append(row["name"])
+            for c in pods.containers(row["name"]):
+                image_id = (json.loads(c["status"]) or {}).get("imageID") or ""
+                if "@" in image_id:
+                    used.setdefault(image_id.rsplit("@", 1)[1], []).append(row["name"])
+    finally:
+        pods.close()
+    return {k: sorted(set(v)) for k, v in used.items()}
+
+
+def rmi(text, force=False, store=None):
+    """Remove a name, and the image once no name is left. Returns lines for
+    the CLI ("Untagged: ...", "Deleted: ...") as podman prints them."""
+    store = store or ImageStore()
+    img, refs = store.find(text)
+    users = _pod_images(store).get(img["digest"], [])
+    if users and not force:
+        raise ImageInUse(f'image "{text}" is used by pod(s) {", ".join(users)}: remove them first '
+                         f"(nspod rm), or nspod rmi -f {text}")
+    by_id = not refs  # an image ID, or a digest the image has but no name of it
+    all_refs = store.refs_of(img["digest"])
+    if by_id and len(all_refs) > 1 and not force:
+        raise ImageInUse(f'image ID "{text}" has several names '
+                         f'({", ".join(n + r for n, r in all_refs)}): name one, or nspod rmi -f {text}')
+    lines = []
+    with store.using(exclusive=True):
+        for name, ref in (all_refs if by_id else refs):
+            store.untag(name, ref)
+            lines.append(f"Untagged: {name}{ref}")
+        if not store.refs_of(img["digest"]):
+            store.delete_image(img["digest"])
+            store.collect(images=())
+            lines.append(f"Deleted: {img['config_digest'].partition(':')[2]}")
+    return lines
+
+
+def prune(store=None):
+    """Remove images no name and no pod uses, and blobs no image uses.
+    Returns (deleted image IDs, bytes freed)."""
+    store = store or ImageStore()
+    keep = _pod_images(store)
+    with store.using(exclusive=True):
+        before = {img["digest"]: img["config_digest"] for img in store.images()}
+        removed, freed = store.collect(keep=keep)
+    return [before[d].partition(":")[2] for d in removed], freed
+
