@@ -12,7 +12,10 @@ alternating, so that the ratios hold even on a noisy machine:
      Always (nspod --backoff-base 0; podman --restart=always): the time from one
      instance's exit to the next instance running, from timestamps the container
      writes to a host folder;
-  3. memory (PSS) each tool adds per two-container pod, with 1 and 10 pods.
+  3. memory (PSS) each tool adds per two-container pod, with 1 and 10 pods;
+  4. log throughput: a container writes 50 MiB (100-byte lines), and 10 MiB of
+     2-byte lines (`yes`), to stdout; the time from `run` until its last line is
+     in its CRI-format log file.
 
 Only the standard library: the measurements are subprocess wall times
 (time.perf_counter) and `Pss` from /proc/PID/smaps_rollup.
@@ -25,6 +28,7 @@ current code; Podman runs with a containers.conf of the bench's own
 (CONTAINERS_CONF: runtime runc, default_ulimits = []).
 
   python3 scripts/lib/bench.py [--runs N] [--quick] [--restarts R] [--pods K]
+                               [--only start,restart,memory,logs]
                                [--doc FILE] [--invocation TEXT]
   python3 scripts/lib/bench.py --cleanup-only
 """
@@ -51,6 +55,7 @@ STATE = BASE / "state"          # NSPOD_STATE_DIR for this run
 ROOTFS = BASE / "rootfs"        # Podman's --rootfs (the host's /usr bound in)
 TS = BASE / "ts"                # restart timestamps (a hostPath / -v volume)
 PODS = BASE / "pods"            # manifests
+LOGS = BASE / "logs"            # Podman's container logs (--log-opt path=)
 CONF = BASE / "containers.conf"
 PAUSE_BEFORE = BASE / "podman-pause-before"  # the pid of Podman's pause process when we began
 CMD_TIMEOUT = 120
@@ -63,6 +68,14 @@ GOALS = {  # the design's goals, as nspod:podman ratios (median over median)
     "restart": 0.1,
     "memory": 1.0,
 }
+
+# The log section: the same shell command in both tools, ending with the line END.
+LOG_WORKLOADS = (  # (row, MiB written, command)
+    ("container writing 50 MiB to stdout (100-byte lines), until all is logged", 50,
+     "head -c 52428800 /dev/zero | tr '\\0' x | fold -w 100; echo; echo END"),
+    ("container writing 10 MiB to stdout (2-byte lines: yes), until all is logged", 10,
+     "yes | head -c 10485760; echo END"),
+)
 
 
 class BenchError(Exception):
@@ -289,6 +302,18 @@ spec:
 """
 
 
+LOG_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    command: {command}
+"""
+
+
 class Nspod:
     label = "nspod"
 
@@ -407,6 +432,31 @@ class Nspod:
         count = info["status"]["containerStatuses"][0]["restartCount"]
         self.remove(name)
         return count
+
+    def log_run(self, name, command):
+        """Run a pod whose one container runs `command` (ending with the line
+        END); return (seconds from `nspod run` until END is in the log,
+        seconds from `run` returning until then)."""
+        path = self.manifest(name, LOG_YAML.format(name=name, command=json.dumps(["sh", "-c", command])))
+        log = STATE / "pods" / name / "logs" / "c" / "0.log"
+        self.pods.add(name)
+        t0 = time.perf_counter()
+        run([self.exe, "run", str(path)])
+        t1 = time.perf_counter()
+        t2 = wait_for_end(log, CMD_TIMEOUT)
+        # Untimed checks: the container ended well, and `logs --tail` reads the end.
+        deadline = time.monotonic() + 30
+        while "terminated" not in (st := self.inspect(name)["status"]["containerStatuses"][0])["state"]:
+            if time.monotonic() > deadline:
+                raise BenchError(f"nspod pod {name}: the container did not end after writing END")
+            time.sleep(0.05)
+        if st["state"]["terminated"]["exitCode"] != 0:
+            raise BenchError(f"nspod pod {name}: the container failed: {json.dumps(st)}")
+        _, out = run([self.exe, "logs", name, "--tail", "1"])
+        if out != "END\n":
+            raise BenchError(f"nspod logs {name} --tail 1 printed {out[:200]!r}, not END")
+        self.remove(name)
+        return t2 - t0, t2 - t1
 
     def cleanup(self):
         names = set(self.ps()) | self.pods if STATE.exists() else set(self.pods)
@@ -542,6 +592,22 @@ class Podman:
         self.remove_container(name)
         return int(out.strip() or 0)
 
+    def log_run(self, name, command):
+        """As Nspod.log_run: one container, its log in the CRI format (k8s-file)."""
+        log = LOGS / f"{name}.log"
+        self.pods.add(name)
+        t0 = time.perf_counter()
+        run(["podman", "run", "-d", "--name", name, "--log-driver", "k8s-file", "--log-opt", f"path={log}",
+             *self.vol_args, "--rootfs", str(ROOTFS), "sh", "-c", command])
+        t1 = time.perf_counter()
+        t2 = wait_for_end(log, CMD_TIMEOUT)
+        _, out = run(["podman", "wait", name])  # untimed: it ended well
+        if out.strip() != "0":
+            raise BenchError(f"podman container {name} exited {out.strip()}")
+        self.remove_container(name)
+        log.unlink(missing_ok=True)
+        return t2 - t0, t2 - t1
+
     def remove_container(self, name):
         # A container between two restarts can refuse rm ("container state
         # improper"): try again until it is gone.
@@ -603,6 +669,22 @@ def make_rootfs():
             (ROOTFS / top).mkdir()
 
 
+def wait_for_end(log, timeout):
+    """Wait until the CRI log file `log` ends with the record of the line END;
+    return when that was seen (time.perf_counter). Looks every 5 ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(log, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 64))
+                if f.read().endswith(b" F END\n"):
+                    return time.perf_counter()
+        except FileNotFoundError:
+            pass  # not made yet, or being rotated
+        time.sleep(0.005)
+    raise BenchError(f"the line END did not reach {log} in {timeout} s")
+
+
 def wait_for_starts(path, want, timeout):
     """Wait until the container has logged `want` complete start/exit pairs."""
     deadline = time.monotonic() + timeout
@@ -642,6 +724,14 @@ def fmt_ms(s):
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
 
 
+def fmt_for(unit):
+    return {"MiB": fmt_mib, "MiB/s": fmt_rate}.get(unit, fmt_ms)
+
+
+def fmt_rate(mib_s):
+    return f"{mib_s:.0f}" if mib_s >= 10 else f"{mib_s:.1f}"
+
+
 def fmt_mib(kb):
     return f"{kb / 1024:.2f}"
 
@@ -659,7 +749,7 @@ class Results:
         def cell(vals, unit):
             if not vals:
                 return "n/a"
-            f = fmt_mib if unit == "MiB" else fmt_ms
+            f = fmt_for(unit)
             if len(vals) == 1:
                 return f"{f(vals[0])} (1 run)"
             return f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})"
@@ -690,7 +780,7 @@ class Results:
         for title, items in self.details:
             out.append(f"**{title}**" if markdown else f"{title}:")
             for label, vals, unit in items:
-                f = fmt_mib if unit == "MiB" else fmt_ms
+                f = fmt_for(unit)
                 v = f(med(vals)) if len(vals) == 1 else f"{f(med(vals))} ({f(min(vals))}–{f(max(vals))})"
                 out.append(f"- {label}: {v} {unit}" if markdown else f"  {label:40s} {v} {unit}")
             out.append("")
@@ -770,12 +860,13 @@ def prepare_dirs():
     BASE.mkdir(mode=0o700, exist_ok=True)
     if BASE.stat().st_uid != UID:
         raise BenchError(f"{BASE} belongs to someone else")
-    for d in (STATE, ROOTFS, TS, PODS):
+    for d in (STATE, ROOTFS, TS, PODS, LOGS):
         if d.exists():
             shutil.rmtree(d)
     STATE.mkdir(mode=0o700)
     TS.mkdir()
     PODS.mkdir()
+    LOGS.mkdir()
     make_rootfs()
     write_conf()
 
@@ -803,9 +894,25 @@ def progress(msg, i=None, n=None):
         say(f"{msg} {n}/{n}")
 
 
+SECTIONS = ("start", "restart", "memory", "logs")
+
+
 def bench(args, ns, pm, pm_nonet, res):
+    """The sections asked for (all by default), in this order."""
+    t = None
+    if "start" in args.only:
+        t = bench_start(args, ns, pm, pm_nonet, res)
+    if "restart" in args.only:
+        bench_restart(args, ns, pm, res)
+    if "memory" in args.only:
+        bench_memory(args, ns, pm, res, t)
+    if "logs" in args.only:
+        bench_logs(args, ns, pm, res)
+
+
+def bench_start(args, ns, pm, pm_nonet, res):
+    """Cold start, then pod start/remove alternating; returns the start times."""
     n = args.runs
-    pods_bg = args.pods
 
     # -- 0. cold start: no node holder / no podman pause process -------------
     progress("first pod of each (cold: no nspod node holder, no podman pause process)")
@@ -861,7 +968,10 @@ def bench(args, ns, pm, pm_nonet, res):
     res.details.append(("Podman's start, by step (median (min–max), default network)", [
         (p, v, "ms") for p, v in pm_parts.items()] + [
         ("pod rm -f -t 0, --network none", t["podmannone"]["rm"], "ms")]))
+    return t
 
+
+def bench_restart(args, ns, pm, res):
     # -- 2. restart latency --------------------------------------------------
     want = args.restarts + 1
     lat = {}
@@ -888,6 +998,13 @@ def bench(args, ns, pm, pm_nonet, res):
     res.notes.append(f"Restart counts reported at the end of the restart run: nspod restartCount "
                      f"{counts['nspod']}, podman RestartCount {counts['podman']} "
                      f"(each ran until {want} instances had logged their start and exit).")
+
+
+def bench_memory(args, ns, pm, res, t):
+    """Memory per pod with 1 and K pods, then pod start with K+K pods running
+    (compared with the start times of bench_start, when it ran)."""
+    n = args.runs
+    pods_bg = args.pods
 
     # -- 3. memory, one pod at a time ---------------------------------------
     mem1 = {"nspod": [], "podman": []}
@@ -943,14 +1060,40 @@ def bench(args, ns, pm, pm_nonet, res):
         progress(f"pod start with {pods_bg}+{pods_bg} pods running, alternating", i + 1, n)
     res.add(f"pod start, {pods_bg} own (+{pods_bg} other) pods running", "ms",
             t10["nspod"], t10["podman"], "start")
-    g_n = med(t10["nspod"]) / med(t["nspod"]["start"])
-    g_p = med(t10["podman"]) / med(t["podman"]["start"])
-    res.notes.append(f"Start time with {pods_bg} pods of each tool running, relative to no pods: "
-                     f"nspod ×{g_n:.2f}, podman ×{g_p:.2f} (medians; 1.00 = no growth).")
+    if t is not None:
+        g_n = med(t10["nspod"]) / med(t["nspod"]["start"])
+        g_p = med(t10["podman"]) / med(t["podman"]["start"])
+        res.notes.append(f"Start time with {pods_bg} pods of each tool running, relative to no pods: "
+                         f"nspod ×{g_n:.2f}, podman ×{g_p:.2f} (medians; 1.00 = no growth).")
     progress("removing the background pods")
     for a in (ns, pm):
         for nm in [f"{PREFIX}bg{j}" for j in range(pods_bg)]:
             a.remove(nm)
+
+
+def bench_logs(args, ns, pm, res):
+    """A container writes a lot to stdout; the time until all of it is in its
+    log, alternating, for each workload of LOG_WORKLOADS."""
+    progress("log throughput: warm-up")
+    for a in (ns, pm):  # the node holder / pause process exist in every timed run
+        a.log_run(f"{PREFIX}logwarm", "echo END")
+    for row, mib, command in LOG_WORKLOADS:
+        total = {"nspod": [], "podman": []}
+        rate = {"nspod": [], "podman": []}
+        for i in range(args.runs):
+            for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+                t, after_run = a.log_run(f"{PREFIX}log{i}", command)
+                total[a.label].append(t)
+                rate[a.label].append(mib / after_run)
+            progress(f"log throughput, {mib} MiB, alternating", i + 1, args.runs)
+        # No goal verdict: the row also holds each tool's start, which other rows
+        # judge; whether the log path holds the container back is the rate below.
+        res.add(row, "ms", total["nspod"], total["podman"])
+        res.details.append((f"{row}: MiB written per second from `run` returning until all was logged", [
+            ("nspod", rate["nspod"], "MiB/s"), ("podman", rate["podman"], "MiB/s")]))
+        res.notes.append(f"Log path, {mib} MiB: nspod logged {med(rate['nspod']):.0f} MiB/s, Podman (conmon) "
+                         f"{med(rate['podman']):.0f} MiB/s, from `run` returning until the last line was in "
+                         f"the log (medians; nspod:podman rate {med(rate['nspod']) / med(rate['podman']):.2f}).")
 
 
 def write_doc(path, res, info, args, started, elapsed):
@@ -974,7 +1117,9 @@ hold from run to run far better than the times do.
 Times in milliseconds, memory in MiB of PSS per pod; each cell is the median
 with the minimum and maximum in brackets. The goals are the design's: a pod
 starts in at most half Podman's time, a crashed container runs again in a tenth
-of Podman's restart time, and nspod adds no more memory per pod than Podman.
+of Podman's restart time, and nspod adds no more memory per pod than Podman. The
+log rows have no verdict (they include each tool's start); the design asks that
+the log path never hold a container back: compare the log rates in the notes.
 
 ## Notes
 
@@ -1027,6 +1172,19 @@ of Podman's restart time, and nspod adds no more memory per pod than Podman.
   {args.pods - 1}: what one more pod costs once the shared processes exist.
   USS (private memory) is listed where a process is a copy of a shared parent
   (nspod's watchdogs are forks of the node holder).
+- **Log throughput**: one container runs, in both tools, the same
+  `sh -c '…; echo END'`: `head -c 52428800 /dev/zero | tr '\\0' x | fold -w 100`
+  (50 MiB in 100-byte lines), and `yes | head -c 10485760` (10 MiB in 2-byte
+  lines, the most records per byte). nspod: `nspod run` of a pod with that one
+  container (`restartPolicy: Never`); its log is `logs/c/0.log` in the pod's
+  state folder, rotated at 10 MiB. Podman: `podman run -d --log-driver k8s-file
+  --log-opt path=FILE --rootfs DIR`, the same CRI log format (not rotated). The
+  row is the time from starting `run` until the log file ends with the record
+  of the line END (looked at every 5 ms; the container exits right after
+  writing it); the details give the MiB written per second from `run`
+  returning until then. Afterwards, untimed, the bench checks that the
+  container exited 0 (and `nspod logs --tail 1` prints END). One untimed
+  warm-up run of each first.
 - Podman runs with the bench's own containers.conf (`CONTAINERS_CONF`):
   `runtime = "runc"` (crun refuses the hybrid cgroup layout here) and
   `default_ulimits = []` (RLIMIT_NOFILE cannot be raised here). nspod runs with
@@ -1042,6 +1200,8 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--restarts", type=int, default=20)
     p.add_argument("--pods", type=int, default=10)
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}")
     p.add_argument("--mem-runs", type=int)
     p.add_argument("--doc")
     p.add_argument("--invocation", default="scripts/bench")
@@ -1051,6 +1211,11 @@ def main(argv=None):
     args.mem_runs = args.mem_runs or (3 if args.quick else 5)
     if args.runs < 1 or args.restarts < 2 or args.pods < 1 or args.mem_runs < 1:
         p.error("--runs, --pods, --mem-runs must be >= 1 and --restarts >= 2")
+    args.only = [x.strip() for x in args.only.split(",") if x.strip()]
+    if not args.only or set(args.only) - set(SECTIONS):
+        p.error(f"--only takes sections of: {', '.join(SECTIONS)}")
+    if args.doc and set(args.only) != set(SECTIONS):
+        p.error("--doc (--write-doc) records every section: leave out --only")
 
     nspod_exe = shutil.which("nspod")
     lock = open(LOCK, "a")
@@ -1085,13 +1250,14 @@ def main(argv=None):
     rc = 0
     ns = pm = pm_nonet = None
     try:
+        pause_before = Podman.pause_pid()  # before preflight's `podman info` may start one
         preflight(nspod_exe)
         if BASE.exists() and (STATE.exists() or ROOTFS.exists()):
             say(f"cleaning up after an earlier run in {BASE}")
             setup_env(nspod_exe)
             cleanup(Nspod(nspod_exe), [Podman()], nspod_exe, quiet=True)
         prepare_dirs()
-        PAUSE_BEFORE.write_text(f"{Podman.pause_pid() or ''}\n")
+        PAUSE_BEFORE.write_text(f"{pause_before or ''}\n")
         ns = setup_env(nspod_exe)
         pm, pm_nonet = Podman(), Podman(network="none")
         info = machine()  # while the bench's containers.conf exists
@@ -1157,7 +1323,7 @@ def cleanup(ns, podmans, nspod_exe, quiet=False):
                 say(f"warning: {comm} (pid {pid}) was left behind by the tools; ending it")
             kill_and_wait(pid, comm)
     if ok:
-        for d in (STATE, ROOTFS, TS, PODS):
+        for d in (STATE, ROOTFS, TS, PODS, LOGS):
             shutil.rmtree(d, ignore_errors=True)
         CONF.unlink(missing_ok=True)
         PAUSE_BEFORE.unlink(missing_ok=True)
