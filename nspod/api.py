@@ -12,13 +12,14 @@ from . import faults, node, phase, sandbox
 from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
-from .spec import load_pods, load_stored, port_conflicts
 from .store import Store
 
 
 def run(text, source, backoff_base=None, no_limits=False, warn=print):
     """Create and start every pod in a manifest; return their names.
     Returns once every container has started (or failed to)."""
+    from .spec import load_pods, port_conflicts  # (only the verbs that need manifests import them: CLI start time)
+
     pods, warnings = load_pods(text, source)
     for w in warnings:
         warn(w)
@@ -31,6 +32,9 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
     if backoff_base is not None:
         settings["backoff_base"] = backoff_base
     settings["no_limits"] = no_limits
+    from .seccomp import read_localhost_profiles
+
+    settings["seccomp_profiles"] = read_localhost_profiles(pods)  # read once, kept with the pod
     _check_limits(pods, no_limits, warn, settings.get("pids_max"))
     store = Store()
     created = []
@@ -189,7 +193,8 @@ def inspect(name):
                 {"name": c["name"],
                  "pid": c["pid"] if process.alive(c["pid"], c["pid_start"]) else None,
                  "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {},
-                 "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None}
+                 "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None,
+                 "security": json.loads(c["security"]) if c["security"] else None}
                 for c in containers
             ],
             "network": podnet.inspect(store, name),
@@ -276,6 +281,8 @@ def exec_(name, container, argv):
     c = _pick_container(store, name, container)
     if not process.alive(c["pid"], c["pid_start"]):
         raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
+    from .spec import load_stored
+
     pod = load_stored(row["manifest"], f"pod {name}")
     spec = pod.container(c["name"])
     kinds = (["user"] if node.rootless() else []) + ["net", "ipc", "uts", "pid", "mnt"]
@@ -283,20 +290,24 @@ def exec_(name, container, argv):
     kinds = [k for k in kinds if namespaces.ns_id(c["pid"], k) != namespaces.ns_id(os.getpid(), k)]
     fds = {kind: namespaces.open_ns(c["pid"], kind) for kind in kinds}
     procs = json.loads(c["cgroup"])["procs"] if c["cgroup"] else []
+    from .seccomp import for_container
+
+    filter_ = for_container(pod, spec, json.loads(row["settings"]))  # the container's own seccomp
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, procs)
+        _exec_child(fds, kinds, spec, argv, procs, filter_)
     for fd in fds.values():
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, procs):
+def _exec_child(fds, kinds, spec, argv, procs, seccomp):
     import prctl  # noqa: F401  (import before joining the container's mounts hides our venv)
 
     from .container import StartError, environment, resolve
     from .kernel.process import restore_signals, restrict_privileges
+    from .seccomp import confine
 
     code = 126
     try:
@@ -313,6 +324,7 @@ def _exec_child(fds, kinds, spec, argv, procs):
                 env = environment(spec, socket.gethostname())
                 os.chdir(spec.working_dir or "/")
                 restrict_privileges()
+                confine(seccomp)
                 os.execve(resolve(argv[0], env["PATH"]), argv, env)
             except StartError as e:
                 os.write(2, f"nspod exec: {e}\n".encode())

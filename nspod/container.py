@@ -11,6 +11,7 @@
     /proc of the container's PID namespace, then pivot_root into the new root
     mask and make read-only the kernel paths containerd hides (/proc, /sys)
     drop privileges (bounding set, no_new_privs), working directory, environment
+    seccomp filter (RuntimeDefault unless the securityContext says otherwise)
     execve
 
 A failure at any step reaches the watchdog over the child's report pipe
@@ -25,6 +26,7 @@ from .errors import NspodError
 from .kernel import child, mounts, namespaces, process
 from .kernel.process import restore_signals
 from . import rootfs
+from . import seccomp
 from .net import hosts
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -42,6 +44,7 @@ class Plan:
     stderr: str
     cgroup: object = None   # the container's cgroup leaf (nspod.cgroups), if any
     etc_files: dict = None  # "/etc/hosts", "/etc/resolv.conf" -> the pod's own files (nspod.net.hosts)
+    seccomp: object = seccomp.Seccomp("RuntimeDefault")  # the filter it gets (nspod.seccomp.Seccomp)
 
 
 class StartError(NspodError):
@@ -98,6 +101,8 @@ def _child(plan):
         workdir = plan.spec.working_dir or "/"
         os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
         os.chdir(workdir)
+        step = "load the seccomp filter"  # last: the steps before need syscalls it forbids
+        seccomp.confine(plan.seccomp)
         step = "exec"
         exe = resolve(argv[0], env["PATH"])
         os.execve(exe, argv, env)

@@ -233,6 +233,9 @@ def serve():
     from . import watchdog  # noqa: F401
     from . import net  # noqa: F401
     import pyroute2  # noqa: F401  (not PyYAML: a watchdog reads its stored manifest as JSON)
+    from . import seccomp
+
+    seccomp.warm()  # RuntimeDefault's BPF program, built once for every container
 
     gc.freeze()  # keep the shared pages shared: the collector won't touch them
     sock_path = sd / "node.sock"

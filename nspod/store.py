@@ -106,7 +106,8 @@ class Store:
         self.db.execute("PRAGMA cache_size=-256")  # KiB; rows are few, and every watchdog has a connection
         self.db.executescript(SCHEMA)
         self._add_columns("pods", {"cgroup": "TEXT"})        # {"path", "paths", "limits"} (JSON)
-        self._add_columns("containers", {"cgroup": "TEXT"})  # {"path", "procs", "limits"} (JSON)
+        self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
+                                         "security": "TEXT"})  # {"seccomp": mode} as it started (JSON)
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""
@@ -175,7 +176,7 @@ class Store:
     def update_container(self, pod, name, **fields):
         if "status" in fields:
             fields["status"] = json.dumps(fields["status"])
-        for key in ("namespaces", "cgroup"):
+        for key in ("namespaces", "cgroup", "security"):
             if fields.get(key) is not None:
                 fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)

@@ -21,7 +21,7 @@ import socket
 import time
 
 from . import container as container_start
-from . import faults, pause, phase, sandbox, volumes
+from . import faults, pause, phase, sandbox, seccomp, volumes
 from .backoff import BackOff, crash_loop_message, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX
@@ -337,6 +337,7 @@ class Watchdog:
             spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths, cgroup=leaf,
             pod_ns=self.pod_ns, hostname=self.hostname, etc_files=self.network.etc_files,
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
+            seccomp=seccomp.for_container(self.pod, spec, self.settings),
         )
         now = time.time()
         try:
@@ -354,7 +355,7 @@ class Watchdog:
         st.update(state=phase.running(phase.rfc3339(now)), ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
-                                    cgroup=leaf_record(leaf))
+                                    cgroup=leaf_record(leaf), security={"seccomp": plan.seccomp.mode})
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
 

@@ -146,8 +146,13 @@ def parse(text):
 def default_pull_policy(text):
     """Kubernetes' default imagePullPolicy (pkg/apis/core/v1/defaults.go):
     Always when the tag is 'latest' (written, or implied by neither a tag nor
-    a digest), else IfNotPresent. 'name:latest@sha256:...' is Always there too."""
-    parse(text)
+    a digest), else IfNotPresent. 'name:latest@sha256:...' is Always there too.
+    A reference that does not parse is IfNotPresent, as there (defaults.go
+    ignores ParseImageName's error: the kubelet reports InvalidImageName at start)."""
+    try:
+        parse(text)
+    except InvalidImageName:
+        return "IfNotPresent"
     domain, remainder = _split_domain(text)
     m = _REFERENCE.match(f"{domain}/{remainder}")
     tag = m.group("tag") or (None if m.group("digest") else DEFAULT_TAG)

@@ -8,6 +8,7 @@ from nspod.spec.fields import (
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
 from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
+from nspod.spec.security import parse_container_security_context
 from nspod.spec.schema import (
     CONTAINER, ENV_VAR, PORT, PROTOCOLS, PUBLISHED_PROTOCOLS, PULL_POLICIES, VOLUME_MOUNT,
 )
@@ -37,6 +38,8 @@ def parse_container(node, path, report, volume_names):
         report.problem(at(path, "workingDir"), f'"{working_dir}" must be an absolute path')
 
     pull = one_of(fields.get("imagePullPolicy"), PULL_POLICIES, at(path, "imagePullPolicy"), report)
+    if pull is None:
+        pull = default_pull_policy(image)
 
     return Container(
         name=name or "",
@@ -50,7 +53,10 @@ def parse_container(node, path, report, volume_names):
             fields.get("volumeMounts"), at(path, "volumeMounts"), report, volume_names
         ),
         resources=parse_resources(fields.get("resources"), at(path, "resources"), report),
-        image_pull_policy=pull or "IfNotPresent",
+        image_pull_policy=pull,
+        security_context=parse_container_security_context(
+            fields.get("securityContext"), at(path, "securityContext"), report
+        ),
     )
 
 
@@ -65,6 +71,16 @@ def _image(value, path, report):
         "(omit image or use image: host)",
     )
     return None
+
+
+def default_pull_policy(image):
+    """Kubernetes' default imagePullPolicy for an image (defaults.go): Always
+    for :latest or no tag, else IfNotPresent; a process container: IfNotPresent."""
+    if image is None:
+        return "IfNotPresent"
+    from nspod.image.reference import default_pull_policy as by_reference
+
+    return by_reference(image)
 
 
 def _env(value, path, report):

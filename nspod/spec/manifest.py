@@ -4,9 +4,10 @@ API server fills in. Runs on documents that passed validation."""
 
 import copy
 
+from nspod.spec.container import default_pull_policy
 from nspod.spec.schema import (
-    CONTAINER, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, METADATA, PORT, RESOURCES, SPEC,
-    VOLUME, VOLUME_MOUNT,
+    CONTAINER, CONTAINER_SECURITY_CONTEXT, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, METADATA,
+    POD_SECURITY_CONTEXT, PORT, RESOURCES, SECCOMP_PROFILE, SPEC, VOLUME, VOLUME_MOUNT,
 )
 
 
@@ -32,6 +33,7 @@ def normalize(document):
         spec["hostAliases"] = [_known(a, HOST_ALIAS) for a in spec["hostAliases"]]
     if "resources" in spec:
         spec["resources"] = _resources(spec["resources"])
+    _security_context(spec, POD_SECURITY_CONTEXT)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
@@ -41,7 +43,9 @@ def _known(node, fields):
 
 def _container(node):
     container = _known(node, CONTAINER)
-    container.setdefault("imagePullPolicy", "IfNotPresent")
+    if "imagePullPolicy" not in container:
+        image = container.get("image")
+        container["imagePullPolicy"] = default_pull_policy(None if image in ("", "host") else image)
     if "env" in container:
         container["env"] = [_known(e, ENV_VAR) for e in container["env"]]
     if "ports" in container:
@@ -52,7 +56,18 @@ def _container(node):
         container["volumeMounts"] = [_known(m, VOLUME_MOUNT) for m in container["volumeMounts"]]
     if "resources" in container:
         container["resources"] = _resources(container["resources"])
+    _security_context(container, CONTAINER_SECURITY_CONTEXT)
     return container
+
+
+def _security_context(owner, fields):
+    """Only what nspod applies (an unsupported field can only be empty here);
+    an empty securityContext asks for nothing and is left out."""
+    context = _known(owner.pop("securityContext", None), fields)
+    if "seccompProfile" in context:
+        context["seccompProfile"] = _known(context["seccompProfile"], SECCOMP_PROFILE)
+    if context:
+        owner["securityContext"] = context
 
 
 def _resources(node):

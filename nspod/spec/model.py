@@ -1,7 +1,7 @@
 """The validated pod, as frozen dataclasses. Built only by parse.py; the rest
 of nspod reads these and never the raw manifest."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from nspod.spec.expand import expand, expand_env
 
@@ -57,6 +57,34 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class SeccompProfile:
+    type: str  # "RuntimeDefault" | "Unconfined" | "Localhost"
+    localhost_profile: str | None = None  # Localhost: a relative path under the profiles directory
+
+    def mode(self):
+        """As `nspod inspect` shows it: RuntimeDefault, Unconfined, Localhost/NAME."""
+        return f"Localhost/{self.localhost_profile}" if self.type == "Localhost" else self.type
+
+
+@dataclass(frozen=True)
+class SecurityContext:
+    """A securityContext, of the pod or of a container: the fields nspod
+    implements, None where the manifest leaves them unset. Kubernetes merges
+    the two levels field by field, the container's value winning (merged_over).
+    A new field: an attribute here, a parser in security.py, its name among
+    the known fields in schema.py."""
+
+    seccomp_profile: SeccompProfile | None = None
+
+    def merged_over(self, pod_level):
+        """This (container-level) context with the pod's values where it has none."""
+        return replace(self, **{
+            f.name: getattr(pod_level, f.name)
+            for f in fields(self) if getattr(self, f.name) is None
+        })
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str | None = None  # None: a process container running host binaries
@@ -68,6 +96,7 @@ class Container:
     volume_mounts: tuple = ()
     resources: Resources = field(default_factory=Resources)
     image_pull_policy: str = "IfNotPresent"
+    security_context: SecurityContext = field(default_factory=SecurityContext)  # its own, unmerged
 
     def environment(self):
         """The env as the process sees it: $(VAR) expanded, in declared order."""
@@ -94,6 +123,7 @@ class Pod:
     resources: Resources | None = None  # pod-level spec.resources
     host_network: bool = False  # spec.hostNetwork: the node's network namespace
     host_aliases: tuple = ()  # HostAlias entries for /etc/hosts
+    security_context: SecurityContext = field(default_factory=SecurityContext)  # pod level
     # The normalized Kubernetes object (defaults filled, cluster-only fields
     # dropped) that `nspod inspect` echoes back.
     manifest: dict = field(default_factory=dict, repr=False)
@@ -101,6 +131,10 @@ class Pod:
     def published_ports(self):
         """(container name, Port) for every port with a hostPort."""
         return [(c.name, p) for c in self.containers for p in c.ports if p.host_port]
+
+    def security(self, container):
+        """The container's effective securityContext: its own over the pod's."""
+        return container.security_context.merged_over(self.security_context)
 
     def container(self, name):
         for container in self.containers:

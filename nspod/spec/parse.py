@@ -12,6 +12,7 @@ from nspod.spec.model import HostAlias, Pod
 from nspod.spec.names import dns_label, dns_subdomain, ip_address, label_value, qualified_name
 from nspod.spec.resources import parse_resources
 from nspod.spec.schema import HOST_ALIAS, METADATA, POD, RESTART_POLICIES, SPEC
+from nspod.spec.security import parse_pod_security_context
 from nspod.spec.volume import parse_volume
 
 # Kubernetes' limit on the total size of a pod's annotations.
@@ -151,6 +152,9 @@ def _spec(node, report):
         "resources": resources,
         "host_network": host_network,
         "host_aliases": _host_aliases(spec.get("hostAliases"), report),
+        "security_context": parse_pod_security_context(
+            spec.get("securityContext"), "spec.securityContext", report
+        ),
     }
 
 

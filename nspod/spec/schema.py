@@ -31,7 +31,7 @@ METADATA = Fields(
 SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
-        "terminationGracePeriodSeconds resources hostNetwork hostAliases"
+        "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -42,21 +42,41 @@ SPEC = Fields(
     ),
     unsupported=_set(
         "initContainers ephemeralContainers hostPID hostIPC "
-        "dnsConfig securityContext os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
+        "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
         "resourceClaims"
     ),
 )
 
 CONTAINER = Fields(
     known=_set(
-        "name image command args env workingDir ports volumeMounts resources imagePullPolicy"
+        "name image command args env workingDir ports volumeMounts resources imagePullPolicy "
+        "securityContext"
     ),
     ignored=_set("terminationMessagePath terminationMessagePolicy"),
     unsupported=_set(
         "livenessProbe readinessProbe startupProbe lifecycle envFrom stdin stdinOnce tty "
-        "volumeDevices resizePolicy restartPolicy securityContext"
+        "volumeDevices resizePolicy restartPolicy"
     ),
 )
+# securityContext: the pod's (PodSecurityContext) and a container's
+# (SecurityContext) have different fields. A field moves from unsupported to
+# known when nspod/spec/security.py parses it.
+POD_SECURITY_CONTEXT = Fields(
+    known=_set("seccompProfile"),
+    unsupported=_set(
+        "runAsUser runAsGroup runAsNonRoot supplementalGroups supplementalGroupsPolicy "
+        "fsGroup fsGroupChangePolicy sysctls seLinuxOptions seLinuxChangePolicy "
+        "appArmorProfile windowsOptions"
+    ),
+)
+CONTAINER_SECURITY_CONTEXT = Fields(
+    known=_set("seccompProfile"),
+    unsupported=_set(
+        "runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem allowPrivilegeEscalation "
+        "capabilities privileged procMount seLinuxOptions appArmorProfile windowsOptions"
+    ),
+)
+SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
 ENV_VAR = Fields(known=_set("name value"), unsupported=_set("valueFrom"))
 PORT = Fields(known=_set("containerPort protocol name hostPort hostIP"))
 HOST_ALIAS = Fields(known=_set("ip hostnames"))
@@ -87,6 +107,7 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 # Protocols a hostPort can publish (the uplink, slirp4netns, forwards these).
 PUBLISHED_PROTOCOLS = ("TCP", "UDP")
 EMPTY_DIR_MEDIA = ("", "Memory")
+SECCOMP_PROFILE_TYPES = ("RuntimeDefault", "Unconfined", "Localhost")
 HOST_PATH_TYPES = ("", "Directory", "DirectoryOrCreate", "File", "FileOrCreate")
 HOST_PATH_TYPES_LATER = ("Socket", "CharDevice", "BlockDevice")
 # Resources nspod can limit; anything else Kubernetes knows (ephemeral-storage,
