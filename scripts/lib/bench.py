@@ -63,11 +63,14 @@ SETTLE = 1.0                    # seconds a pod runs before its memory is read
 
 APT_HINT = "sudo apt-get install -y podman runc conmon slirp4netns uidmap catatonit"
 
-GOALS = {  # the design's goals, as nspod:podman ratios (median over median)
-    "start": 0.5,
-    "restart": 0.1,
-    "memory": 1.0,
+GOALS = {  # the goals, as nspod:podman ratios (median over median)
+    "start": 0.33,    # a two-container pod starts in a third of Podman's time
+    "cold": 0.5,      # the first pod, in half
+    "restart": 0.05,  # a crashed container runs again in a twentieth
+    "memory1": 1.0,   # memory per pod, 1 pod
+    "memory": 0.5,    # memory per pod, 10 pods: half of Podman's
 }
+SCALE_GROWTH_GOAL = 1.1  # start time and memory per pod, pods 41–50 against pods 1–10, each tool
 
 # The log section: the same shell command in both tools, ending with the line END.
 LOG_WORKLOADS = (  # (row, MiB written, command)
@@ -741,6 +744,32 @@ class Results:
         self.rows = []      # (figure, unit, nspod values, podman values, goal key)
         self.notes = []
         self.details = []   # (title, [(label, values, unit)])
+        self.growth = {}    # tool -> {"start": ×, "memory": ×} (the scaling section)
+
+    def figures(self):
+        """The table as data (--json): each row's name as the table shows it,
+        the medians and their ratio; then the scaling growth of each tool."""
+        out = []
+        for figure, unit, a, b, goal in self.rows:
+            na, nb = (med(a) if a else None), (med(b) if b else None)
+            ratio = na / nb if na is not None and nb else None
+            if unit == "MiB":  # kept in KiB inside, shown in MiB
+                na, nb = (None if na is None else na / 1024), (None if nb is None else nb / 1024)
+            elif unit == "ms":
+                na, nb = (None if na is None else na * 1000), (None if nb is None else nb * 1000)
+            row = {"figure": f"{figure} [{unit}]", "nspod": na, "podman": nb, "ratio": ratio}
+            if goal:
+                row["goal"] = GOALS[goal]
+            out.append(row)
+        for what in ("start", "memory"):
+            if self.growth:
+                g = {k: v[what] for k, v in self.growth.items()}
+                out.append({"figure": f"growth of {'start time' if what == 'start' else 'memory per pod'}, "
+                                      "pods 41–50 / pods 1–10 [×]",
+                            "nspod": g.get("nspod"), "podman": g.get("podman"),
+                            "ratio": g["nspod"] / g["podman"] if g.get("podman") else None,
+                            "goal_each": SCALE_GROWTH_GOAL})
+        return {"figures": out}
 
     def add(self, figure, unit, a, b, goal=None):
         self.rows.append((figure, unit, list(a), list(b), goal))
@@ -894,7 +923,7 @@ def progress(msg, i=None, n=None):
         say(f"{msg} {n}/{n}")
 
 
-SECTIONS = ("start", "restart", "memory", "logs")
+SECTIONS = ("start", "restart", "memory", "logs", "scale")
 
 
 def bench(args, ns, pm, pm_nonet, res):
@@ -908,6 +937,50 @@ def bench(args, ns, pm, pm_nonet, res):
         bench_memory(args, ns, pm, res, t)
     if "logs" in args.only:
         bench_logs(args, ns, pm, res)
+    if "scale" in args.only:
+        bench_scale(args, ns, pm, res)
+
+
+def bench_scale(args, ns, pm, res, total=50, batch=10):
+    """Each tool alone: start `total` pods one after another, then compare
+    pods 41–50 with pods 1–10: start time (medians) and memory per pod (the
+    first 10 pods' PSS over 10, against what pods 41–50 added over 10)."""
+    starts, mem_first, mem_last = {}, {}, {}
+    for a in (ns, pm):
+        names = [f"{PREFIX}n{j}" for j in range(total)]
+        times = []
+        try:
+            for j, name in enumerate(names):
+                times.append(a.start(name)["start"])
+                if j + 1 == batch:
+                    time.sleep(SETTLE)
+                    mem_first[a.label] = sum(a.memory(names[:batch])["per_pod"]) / batch
+                elif j + 1 == total - batch:
+                    time.sleep(SETTLE)
+                    before_last = sum(a.memory(names[:j + 1])["per_pod"])
+                progress(f"scaling, {a.label}: pods started", j + 1, total)
+            time.sleep(SETTLE)
+            mem_last[a.label] = (sum(a.memory(names)["per_pod"]) - before_last) / batch
+        finally:
+            progress(f"scaling, {a.label}: removing {total} pods")
+            for name in names:
+                a.remove(name)
+        starts[a.label] = times
+    first, last = slice(0, batch), slice(total - batch, total)
+    res.add(f"pod start, pods 1–{batch}", "ms", starts["nspod"][first], starts["podman"][first])
+    res.add(f"pod start, pods {total - batch + 1}–{total}", "ms", starts["nspod"][last], starts["podman"][last])
+    res.add(f"memory per pod, pods 1–{batch} (PSS)", "MiB", [mem_first["nspod"]], [mem_first["podman"]])
+    res.add(f"memory per pod, pods {total - batch + 1}–{total} (PSS added)", "MiB",
+            [mem_last["nspod"]], [mem_last["podman"]])
+    for label in ("nspod", "podman"):
+        g_start = med(starts[label][last]) / med(starts[label][first])
+        g_mem = mem_last[label] / mem_first[label] if mem_first[label] else float("nan")
+        res.growth[label] = {"start": g_start, "memory": g_mem}
+        verdict = lambda g: "met" if g <= SCALE_GROWTH_GOAL else "NOT met"  # noqa: E731
+        res.notes.append(
+            f"Scaling, {label}: pods {total - batch + 1}–{total} against pods 1–{batch}: start time "
+            f"×{g_start:.2f} ({verdict(g_start)}), memory per pod ×{g_mem:.2f} ({verdict(g_mem)}); "
+            f"goal ≤ ×{SCALE_GROWTH_GOAL} for each.")
 
 
 def bench_start(args, ns, pm, pm_nonet, res):
@@ -964,7 +1037,7 @@ def bench_start(args, ns, pm, pm_nonet, res):
     res.add("pod remove (rm -f)", "ms", t["nspod"]["rm"], t["podman"]["rm"])
     res.add("start + remove", "ms", t["nspod"]["total"], t["podman"]["total"])
     res.add("pod start (podman: --network none)", "ms", t["nspod"]["start"], t["podmannone"]["start"])
-    res.add("first pod start (cold)", "ms", [cold_n], cold_p)
+    res.add("first pod start (cold)", "ms", [cold_n], cold_p, "cold")
     res.details.append(("Podman's start, by step (median (min–max), default network)", [
         (p, v, "ms") for p, v in pm_parts.items()] + [
         ("pod rm -f -t 0, --network none", t["podmannone"]["rm"], "ms")]))
@@ -1021,7 +1094,7 @@ def bench_memory(args, ns, pm, res, t):
             for k, v in m["detail"].items():
                 detail1[a.label].setdefault(k, []).extend(v)
         progress("memory, one pod", i + 1, reps)
-    res.add("memory per pod, 1 pod (PSS)", "MiB", mem1["nspod"], mem1["podman"], "memory")
+    res.add("memory per pod, 1 pod (PSS)", "MiB", mem1["nspod"], mem1["podman"], "memory1")
 
     # -- 4. memory with K pods (each tool alone), then start with K+K running --
     mem10, detail10 = {}, {}
@@ -1204,6 +1277,7 @@ def main(argv=None):
                    help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}")
     p.add_argument("--mem-runs", type=int)
     p.add_argument("--doc")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     p.add_argument("--invocation", default="scripts/bench")
     p.add_argument("--cleanup-only", action="store_true")
     args = p.parse_args(argv)
@@ -1292,6 +1366,11 @@ def main(argv=None):
     if args.doc:
         write_doc(args.doc, res, info, args, started, elapsed)
         say(f"wrote {args.doc}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res.figures(), f, indent=2, ensure_ascii=False)
+            f.write("\n")
+        say(f"wrote {args.json}")
     return 0
 
 
