@@ -35,7 +35,16 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
     from .seccomp import read_localhost_profiles
 
     settings["seccomp_profiles"] = read_localhost_profiles(pods)  # read once, kept with the pod
+    if any(c.image is not None for pod in pods for c in pod.containers):
+        from .image.store import image_dir
+
+        # Decided here, outside the user namespace (where the watchdog is uid 0).
+        settings["image_dir"] = str(image_dir())
     _check_limits(pods, no_limits, warn, settings.get("pids_max"))
+    from .confinement import check_ids
+    from .kernel import idmap
+
+    check_ids(pods, idmap.plan() if node.rootless() else None)  # runAsUser & co. exist in the pod's user namespace
     store = Store()
     created = []
     try:
@@ -269,7 +278,33 @@ def _remove(store, name):
     sandbox.teardown(store, name)  # what the watchdog left, or all of it if it is gone
     faults.point("rm:torn-down")
     shutil.rmtree(pod_dir(name), ignore_errors=True)
+    if pod_dir(name).exists() and node.rootless():
+        _remove_in_user_ns(pod_dir(name))
     store.delete_pod(name)
+
+
+def _remove_in_user_ns(path):
+    """What rmtree left: a container's copy of its image holds files of the
+    image's owners (subordinate ids), which only the node's user namespace may
+    remove. The watchdog removes them when the pod ends; this is for a pod
+    whose watchdog is gone."""
+    from .image.unpack import remove_tree
+    from .kernel import child
+
+    node.connect().close()  # a node holder, so its user namespace, exists
+    pid = node.node_pid()
+    if not pid:
+        raise NspodError(f"cannot remove {path}: no node holder to enter the user namespace through")
+    userns = namespaces.open_ns(pid, "user")
+
+    def remove():
+        namespaces.setns(userns, "user")
+        remove_tree(str(path))
+
+    try:
+        child.call(remove)
+    finally:
+        os.close(userns)
 
 
 # -- exec ---------------------------------------------------------------------
@@ -293,20 +328,26 @@ def exec_(name, container, argv):
     from .seccomp import for_container
 
     filter_ = for_container(pod, spec, json.loads(row["settings"]))  # the container's own seccomp
+    from .confinement import for_container as confinement_for
+
+    # The user, groups and capabilities the container started with (recorded
+    # then, so an image's User counts), the capabilities and no_new_privs its
+    # securityContext gives.
+    confinement = confinement_for(pod, spec, row["uid"])
+    started = json.loads(c["security"]) if c["security"] else {}
+    user = (started.get("uid") or 0, started.get("gid") or 0), tuple(started.get("groups") or ())
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, procs, filter_)
+        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user)
     for fd in fds.values():
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, procs, seccomp):
-    import prctl  # noqa: F401  (import before joining the container's mounts hides our venv)
-
-    from .container import StartError, environment, resolve
-    from .kernel.process import restore_signals, restrict_privileges
+def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user):
+    from .container import StartError, environment, resolve, set_identity
+    from .kernel.process import restore_signals
     from .seccomp import confine
 
     code = 126
@@ -323,8 +364,8 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp):
                 # We are in the pod's uts namespace now: its hostname is the pod's.
                 env = environment(spec, socket.gethostname())
                 os.chdir(spec.working_dir or "/")
-                restrict_privileges()
-                confine(seccomp)
+                confine(seccomp, confinement.caps, confinement.no_new_privs)  # before dropping CAP_SYS_ADMIN, as in the container
+                set_identity(confinement, *user)
                 os.execve(resolve(argv[0], env["PATH"]), argv, env)
             except StartError as e:
                 os.write(2, f"nspod exec: {e}\n".encode())

@@ -4,14 +4,17 @@
     join the pause holder's net, ipc and uts namespaces
     new mount namespace, private propagation
     join the container's cgroup leaf
-    root filesystem: tmpfs + read-only host dirs + /dev + /tmp
+    root filesystem: tmpfs + read-only host dirs + /dev + /tmp (a process container),
+                     or this instance's copy of its image + /dev (nspod/image)
     the pod's /etc/hosts and /etc/resolv.conf over the host's
     volumes at their mountPaths (every target resolved inside the root)
     stdio to the output FIFOs
     /proc of the container's PID namespace, then pivot_root into the new root
     mask and make read-only the kernel paths containerd hides (/proc, /sys)
-    drop privileges (bounding set, no_new_privs), working directory, environment
+    the root read-only (securityContext.readOnlyRootFilesystem)
+    working directory, environment
     seccomp filter (RuntimeDefault unless the securityContext says otherwise)
+    the user it runs as, its groups and capabilities, no_new_privs (set_identity)
     execve
 
 A failure at any step reaches the watchdog over the child's report pipe
@@ -22,10 +25,14 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from . import capabilities
+from .confinement import Confinement, NonRootRefused
 from .errors import NspodError
-from .kernel import child, mounts, namespaces, process
+from .kernel import caps as kernel_caps
+from .kernel import child, mounts, namespaces
 from .kernel.process import restore_signals
 from . import rootfs
+from .image import runtime
 from . import seccomp
 from .net import hosts
 
@@ -45,6 +52,8 @@ class Plan:
     cgroup: object = None   # the container's cgroup leaf (nspod.cgroups), if any
     etc_files: dict = None  # "/etc/hosts", "/etc/resolv.conf" -> the pod's own files (nspod.net.hosts)
     seccomp: object = seccomp.Seccomp("RuntimeDefault")  # the filter it gets (nspod.seccomp.Seccomp)
+    image: dict = None      # a container with an image: {"root": this instance's copy, "config": runtime config}
+    confinement: Confinement = Confinement()  # user, capabilities, no_new_privs, read-only root (nspod.confinement)
 
 
 class StartError(NspodError):
@@ -76,9 +85,12 @@ def _child(plan):
         step = "join the cgroup"
         join_cgroup(plan.cgroup)
         step = "build the root filesystem"
-        rootfs.build(plan.root, plan.shm_dir)
+        if plan.image:
+            rootfs.build_image(plan.root, plan.image["root"], plan.shm_dir)
+        else:
+            rootfs.build(plan.root, plan.shm_dir)
         step = "mount /etc/hosts and /etc/resolv.conf"
-        hosts.bind_into(plan.root, plan.etc_files)
+        hosts.bind_into(plan.root, plan.etc_files, create=bool(plan.image))
         step = "mount volumes"
         for vm in plan.spec.volume_mounts:
             rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]))
@@ -94,20 +106,32 @@ def _child(plan):
         # After pivot_root, as runc does: the paths are the container's own
         # (its /proc just mounted, its /sys), and nothing outside is reachable.
         rootfs.confine_kernel_paths()
+        if plan.confinement.read_only_root:
+            step = "make the root read-only"
+            rootfs.make_root_readonly(own_tmp=not plan.image)
         step = "set up the process"
-        env = environment(plan.spec, plan.hostname)
-        argv = plan.spec.argv()
-        process.restrict_privileges()
-        workdir = plan.spec.working_dir or "/"
+        user = container_user(plan)
+        config = plan.image["config"] if plan.image else None
+        env = environment(plan.spec, plan.hostname, config, home=user[2])
+        argv = runtime.process_args(plan.spec, config) if plan.image else plan.spec.argv()
+        workdir = runtime.working_dir(plan.spec, config)
         os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
         os.chdir(workdir)
-        step = "load the seccomp filter"  # last: the steps before need syscalls it forbids
-        seccomp.confine(plan.seccomp)
+        step = "load the seccomp filter"  # the steps before need syscalls it forbids
+        # Before the user and capabilities: without no_new_privs (allowPrivilegeEscalation:
+        # true) loading it needs CAP_SYS_ADMIN, which they drop (runc's order then too).
+        seccomp.confine(plan.seccomp, plan.confinement.caps, plan.confinement.no_new_privs)
+        step = "set the user and capabilities"
+        set_identity(plan.confinement, user[:2])
         step = "exec"
         exe = resolve(argv[0], env["PATH"])
         os.execve(exe, argv, env)
     except StartError:
         raise
+    except NonRootRefused as e:
+        raise StartError(e.reason, str(e)) from None
+    except runtime.CreateContainerError as e:
+        raise StartError(e.reason, str(e)) from None
     except OSError as e:
         raise StartError("StartError", f"{step}: {e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from None
     except BaseException as e:  # any failure must reach the watchdog, not vanish
@@ -125,12 +149,42 @@ def join_cgroup(leaf):
         leaf.enter()  # before exec: the limits hold from the first instruction
 
 
-def environment(spec, hostname):
+def environment(spec, hostname, image_config=None, home="/root"):
     """A container's environment (for its command and for `exec`): a default
-    PATH, HOSTNAME and HOME, then the manifest's env, $(VAR) expanded."""
-    env = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": "/root"}
-    env.update(spec.environment())
-    return env
+    PATH, HOSTNAME and HOME, then the image's Env, then the manifest's env,
+    $(VAR) expanded (from the manifest's env only, as the kubelet does)."""
+    defaults = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname, "HOME": home}
+    return runtime.environment(defaults, image_config, spec.environment())
+
+
+def container_user(plan):
+    """(uid, gid, home) the container runs as, read after pivot_root (the
+    image's own /etc/passwd and /etc/group). The one place that decides it:
+    today the image's User, else uid 0 of the pod's user namespace."""
+    user = (plan.image["config"] or {}).get("User") if plan.image else None
+    if not user:
+        return 0, 0, "/root"
+    return runtime.resolve_user(user, _read_small("/etc/passwd"), _read_small("/etc/group"))
+
+
+def set_identity(confinement, image_user=(0, 0), image_groups=()):
+    """The user step, the one place that sets who a container process (and
+    `nspod exec`'s) is: uid, gid and groups from the securityContext over the
+    image's user (image_user: (uid, gid) its User resolves to, (0, 0) without
+    an image or User; image_groups: the groups its /etc/group gives that
+    user), then the capabilities it keeps in every set and no_new_privs.
+    Raises NonRootRefused (runAsNonRoot, and it would run as root)."""
+    uid, gid, groups = confinement.identity(image_user, image_groups)
+    numbers = [capabilities.NUMBERS[c] for c in confinement.caps]
+    kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs)
+
+
+def _read_small(path, limit=1 << 20):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def redirect_stdio(out, err):

@@ -46,7 +46,7 @@ KERNEL_PATHS = (
 
 
 def build(root, shm_dir):
-    """Populate `root` (an existing directory) as the container's root."""
+    """Populate `root` (an existing directory) as a process container's root."""
     mounts.tmpfs(root)
     for name in EMPTY_DIRS:
         os.makedirs(f"{root}/{name}", exist_ok=True)
@@ -61,6 +61,17 @@ def build(root, shm_dir):
     mounts.tmpfs(f"{root}/tmp", mode="1777")
     mounts.tmpfs(f"{root}/run")
     os.chmod(f"{root}/var/tmp", 0o1777)
+    build_dev(f"{root}/dev", shm_dir)
+
+
+def build_image(root, image_root, shm_dir):
+    """Make `root` the container's root from its image: `image_root` (this
+    instance's writable copy of the image, see image.api.prepare, whose
+    proc, sys and dev are plain directories) bound on it, then the same /sys
+    and /dev a process container gets. /tmp and /run are the image's, as
+    under containerd."""
+    mounts.bind(image_root, root, recursive=False)
+    mounts.bind("/sys", f"{root}/sys", readonly=True)
     build_dev(f"{root}/dev", shm_dir)
 
 
@@ -122,6 +133,25 @@ def _reason(e, mount):
 def _enter(stack, fd):
     stack.callback(os.close, fd)
     return fd
+
+
+def make_root_readonly(own_tmp):
+    """securityContext.readOnlyRootFilesystem, after pivot_root and every
+    mount: the root mount itself read-only, not what is mounted on it (as runc
+    remounts only the rootfs): /dev, /dev/shm, /proc, /sys and the volumes
+    keep their own mode. own_tmp (a process container): nspod's /tmp and /run
+    tmpfs stand in for an image's own directories, which are part of the root
+    under runc, so they turn read-only too, unless a volume covers them."""
+    mounts.remount_readonly("/")
+    if not own_tmp:
+        return
+    with open("/proc/self/mountinfo") as f:
+        table = [line.split() for line in f]
+    root_id = next(fields[0] for fields in table if fields[4] == "/")
+    for point in ("/tmp", "/run"):
+        stacked = [fields for fields in table if fields[4] == point]
+        if len(stacked) == 1 and stacked[0][1] == root_id:  # ours, and nothing mounted over it
+            mounts.remount_readonly(point)
 
 
 def confine_kernel_paths():

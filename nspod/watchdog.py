@@ -21,13 +21,13 @@ import socket
 import time
 
 from . import container as container_start
-from . import faults, pause, phase, sandbox, seccomp, volumes
-from .backoff import BackOff, crash_loop_message, should_restart
+from . import confinement, faults, pause, phase, sandbox, seccomp, volumes
+from .backoff import BackOff, crash_loop_message, format_duration, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX
 from .crilog import LogWriter
 from .errors import NspodError, note
-from .kernel import mounts, namespaces, process
+from .kernel import child, mounts, namespaces, process
 from .net.podnet import PodNetwork
 from .paths import pod_dir
 from .spec import load_stored
@@ -79,6 +79,12 @@ class Watchdog:
         self.network = PodNetwork(self.store, name, self.pod, self.settings, self.dir)
         self.stopping = False
         self.stop_deadline = None
+        # Images (nspod/image): pulls run in forked children (never in this loop).
+        self.pulls = {}           # container name -> (child.Job, pulling?, started)
+        self.prepared = {}        # container name -> {"root", "config"}: ready to start
+        self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
+        self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
+        self.image_base = base
 
     # -- life cycle ---------------------------------------------------------
     def main(self, adopt=False):
@@ -109,7 +115,7 @@ class Watchdog:
             for spec in self.pod.containers:
                 self.start_container(spec)
         self.update_phase()
-        self.report({"ok": True})
+        self.report_when_settled()
         self.loop()
         self.end_sandbox()
         self.update_phase(final=True)
@@ -130,6 +136,8 @@ class Watchdog:
         """Kill and reap the pause holder (we are its parent), then the one
         teardown every caller shares (nspod/sandbox.py)."""
         self.kill_pause()
+        self.end_pulls()
+        self.remove_image_roots()
         self.network.unwatch()
         faults.point("watchdog:teardown")
         try:
@@ -145,6 +153,12 @@ class Watchdog:
 
             traceback.print_exc()
         self.report({"ok": False, "error": str(e) or repr(e)})
+
+    def report_when_settled(self):
+        """`nspod run` returns once every container has started or failed to:
+        a container whose image is still being pulled keeps it waiting."""
+        if self.conn is not None and not self.pulls:
+            self.report({"ok": True})
 
     def report(self, message):
         """Tell the waiting `nspod run` how set-up went (it may have gone: fine)."""
@@ -321,6 +335,10 @@ class Watchdog:
 
     # -- containers ---------------------------------------------------------
     def start_container(self, spec):
+        if spec.image is not None and spec.name not in self.prepared:
+            self.begin_image(spec)  # back here once its root is ready (on_image_ready)
+            return
+        image = self.prepared.pop(spec.name, None)
         st = self.status[spec.name]
         n = st["restartCount"]
         logdir = self.dir / "logs" / spec.name
@@ -337,8 +355,11 @@ class Watchdog:
             spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths, cgroup=leaf,
             pod_ns=self.pod_ns, hostname=self.hostname, etc_files=self.network.etc_files,
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
-            seccomp=seccomp.for_container(self.pod, spec, self.settings),
+            seccomp=seccomp.for_container(self.pod, spec, self.settings), image=image,
+            confinement=confinement.for_container(self.pod, spec, self.uid),
         )
+        if image is not None:
+            plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
         now = time.time()
         try:
             pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
@@ -355,7 +376,8 @@ class Watchdog:
         st.update(state=phase.running(phase.rfc3339(now)), ready=True, started=True)
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
-                                    cgroup=leaf_record(leaf), security={"seccomp": plan.seccomp.mode})
+                                    cgroup=leaf_record(leaf),
+                                    security=confinement.shown(plan.confinement, pid, plan.seccomp.mode))
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
 
@@ -474,7 +496,7 @@ class Watchdog:
 
     def pod_done(self):
         """Nothing runs and nothing will restart: the pod is terminal."""
-        return not self.instances and not self.timers
+        return not self.instances and not self.timers and not self.pulls and not self.image_timers
 
     def event(self, container, type_, reason, message):
         obj = f"spec.containers{{{container}}}" if container else ""
@@ -487,6 +509,9 @@ class Watchdog:
             if self.timers:
                 due = max(0.0, self.timers[0][0] - time.monotonic())
                 timeout = due if timeout is None else min(timeout, due)
+            if self.image_timers:
+                due = max(0.0, self.image_timers[0][0] - time.monotonic())
+                timeout = due if timeout is None else min(timeout, due)
             if self.stop_deadline is not None:
                 left = max(0.0, self.stop_deadline - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
@@ -497,6 +522,8 @@ class Watchdog:
                 elif kind == "log":
                     inst = self.instances.get(name)
                     self.read_output(key.fd, inst.log if inst else None)
+                elif kind == "pull" and name in self.pulls:
+                    self.on_image_ready(name)
                 elif kind == "pause":
                     self.on_pause_died()
                 elif kind == "net":  # the node network's holder or uplink died
@@ -507,6 +534,8 @@ class Watchdog:
                 elif kind == "wake":
                     self.on_signals()
             self.restart_due()
+            self.image_due()
+            self.report_when_settled()
             self.store.flush()
             if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
                 for name, inst in self.instances.items():
@@ -530,6 +559,7 @@ class Watchdog:
         """Graceful termination: TERM now, KILL when the grace period ends."""
         self.stopping = True
         self.timers.clear()
+        self.end_pulls()
         try:
             grace = self.store.pod(self.name)["stop_timeout"]
         except NspodError:  # unreadable state: the pod's own grace period
@@ -562,3 +592,148 @@ class Watchdog:
             self.event(None, "Warning", "FailedCreatePodSandBox", str(e))
             self.stopping = True
             self.timers.clear()
+
+    # -- images (as the kubelet's image manager, pkg/kubelet/images) -------------
+    def begin_image(self, spec):
+        """Ensure the container's image by its pull policy, in a forked child
+        (pull, then this instance's copy of the image's root); the loop hears
+        back in on_image_ready. The kubelet's states and events on the way."""
+        from .image import api as image_api
+        from .image.errors import InvalidImageName
+        from .image.reference import parse
+
+        text, st = spec.image, self.status[spec.name]
+        st.setdefault("image", text)
+        st.setdefault("imageID", "")
+        try:
+            parse(text)
+        except InvalidImageName as e:
+            message = f'Failed to apply default image tag "{text}": couldn\'t parse image name "{text}": {e}'
+            self.event(spec.name, "Warning", "InspectFailed", message)
+            self.set_waiting(spec, "InvalidImageName", message)
+            # The kubelet tries again at every sync, to the same end; the pod stays Pending.
+            self.schedule_image(spec.name, self.image_delay(text), "retry")
+            return
+        try:
+            present = image_api.present(text, self.image_store())
+        except NspodError as e:  # the store cannot be opened
+            self.image_failed(spec, "ErrImagePull", f'Failed to inspect image "{text}": {e}')
+            return
+        policy = spec.image_pull_policy
+        if policy == "Never" and not present:
+            message = f'Container image "{text}" is not present with pull policy of Never'
+            self.event(spec.name, "Warning", "ErrImageNeverPull", message)
+            self.set_waiting(spec, "ErrImageNeverPull", message)
+            self.schedule_image(spec.name, self.image_delay(text), "retry")  # a later `nspod pull` lets it start
+            return
+        pulling = policy == "Always" or not present
+        if pulling:
+            self.event(spec.name, "Normal", "Pulling", f'Pulling image "{text}"')
+        else:
+            self.event(spec.name, "Normal", "Pulled", f'Container image "{text}" already present on machine')
+        if "waiting" not in st["state"] or st["state"]["waiting"].get("reason") not in ("ErrImagePull", "ImagePullBackOff"):
+            self.set_waiting(spec, "ContainerCreating")
+        dest = str(self.dir / "images" / spec.name)
+        job = child.begin(image_api.prepare, text, pulling, dest, self.settings.get("image_dir"))
+        self.pulls[spec.name] = (job, pulling, time.monotonic())
+        self.sel.register(job.fd, selectors.EVENT_READ, ("pull", spec.name))
+
+    def on_image_ready(self, name):
+        job, pulling, began = self.pulls[name]
+        if not job.read():
+            return
+        self.sel.unregister(job.fd)
+        del self.pulls[name]
+        spec = self.pod.container(name)
+        text = spec.image
+        try:
+            result = job.result()
+        except child.ChildFailed as e:
+            if pulling:
+                self.event(name, "Warning", "Failed", f'Failed to pull image "{text}": {e}')
+                self.image_failed(spec, "ErrImagePull", str(e))
+            else:  # the copy of a local image failed (a layer gone, the disk full)
+                self.image_failed(spec, "CreateContainerError", str(e))
+            return
+        self.image_failures.pop(text, None)
+        if result["pulled"]:
+            took = format_duration(round(result["seconds"], 3))
+            waited = format_duration(round(time.monotonic() - began, 3))
+            self.event(name, "Normal", "Pulled", f'Successfully pulled image "{text}" in {took} '
+                       f'({waited} including waiting). Image size: {result["size"]} bytes.')
+        st = self.status[name]
+        st["image"], st["imageID"] = result["image"], result["imageID"]
+        self.prepared[name] = {"root": str(self.dir / "images" / name), "config": result["config"]}
+        if not self.stopping:
+            self.start_container(spec)
+            self.update_phase()
+
+    def image_store(self):
+        """The store `nspod run` named (its user's, decided outside the user
+        namespace, where we are uid 0), opened for one look and closed."""
+        from .image.store import ImageStore
+
+        return ImageStore(self.settings.get("image_dir"))
+
+    def image_failed(self, spec, reason, message):
+        """ErrImagePull now, ImagePullBackOff once the next sync finds the image
+        in back-off (half-way here), then another pull when it ends."""
+        self.event(spec.name, "Warning", "Failed", f"Error: {reason}")
+        self.set_waiting(spec, reason, message)
+        delay = self.image_delay(spec.image)
+        self.schedule_image(spec.name, delay / 2, "backoff")
+        self.schedule_image(spec.name, delay, "retry")
+
+    def image_delay(self, image):
+        """The kubelet's image back-off: 10 s doubling to 300 s (base from
+        --backoff-base), per pod and image; counts this failure."""
+        n = self.image_failures.get(image, 0) + 1
+        self.image_failures[image] = n
+        return BackOff(base=self.image_base).delay(n + 1)
+
+    def schedule_image(self, name, delay, action):
+        heapq.heappush(self.image_timers, (time.monotonic() + delay, name, action))
+
+    def image_due(self):
+        now = time.monotonic()
+        while self.image_timers and self.image_timers[0][0] <= now:
+            _, name, action = heapq.heappop(self.image_timers)
+            if self.stopping or name in self.instances or name in self.pulls:
+                continue
+            spec = self.pod.container(name)
+            if action == "backoff":
+                message = f'Back-off pulling image "{spec.image}"'
+                self.event(name, "Normal", "BackOff", message)
+                self.set_waiting(spec, "ImagePullBackOff", message)
+            else:
+                self.start_container(spec)
+            self.update_phase()
+
+    def set_waiting(self, spec, reason, message=None):
+        st = self.status[spec.name]
+        st.update(state=phase.waiting(reason, message), ready=False, started=False)
+        self.store.update_container(self.name, spec.name, status=st)
+
+    def end_pulls(self):
+        for name, (job, _, _) in list(self.pulls.items()):
+            self.sel.unregister(job.fd)
+            job.kill()
+        self.pulls.clear()
+        self.image_timers.clear()
+
+    def remove_image_roots(self):
+        """The containers' copies of their images (we are in the node's user
+        namespace, so files of the image's other owners go too)."""
+        from .image.unpack import remove_tree
+
+        try:
+            remove_tree(str(self.dir / "images"))
+        except OSError as e:
+            note(f"watchdog {self.name}: removing the containers' image roots: {e}")
+
+    def hostname_file(self):
+        path = self.dir / "etc-hostname"
+        if not path.exists():
+            path.write_text(self.hostname + "\n")
+            os.chmod(path, 0o644)
+        return str(path)

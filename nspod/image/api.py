@@ -146,3 +146,68 @@ def prune(store=None):
         removed, freed = store.collect(keep=keep)
     return [before[d].partition(":")[2] for d in removed], freed
 
+
+
+# -- the start path: a container's root from its image ------------------------------
+MOUNT_POINTS = ("proc", "sys", "dev")  # what the start path mounts over (nspod/rootfs.py build_image)
+
+
+def present(text, store=None):
+    """True when the image `text` names is in the local store."""
+    store = store or ImageStore()
+    try:
+        lookup(text, store)
+        return True
+    except ImageNotFound:
+        return False
+    finally:
+        store.close()
+
+
+def prepare(text, pull_first, dest, image_dir=None):
+    """For a container instance, in a child of the watchdog (inside the node's
+    user namespace, so the image's owners are kept through the subordinate
+    ids): pull `text` when `pull_first`, then make `dest` the container's root
+    (a copy of the image's layers). Returns what the status and the start path
+    need: reference, imageID, runtime config, whether it pulled, seconds, size."""
+    import os
+    import time
+
+    started = time.monotonic()
+    store = ImageStore(image_dir)
+    pulled = None
+    if pull_first:
+        pulled = pull(text, store=store)
+    from .unpack import remove_tree
+
+    remove_tree(dest)  # the previous instance's copy: a restart gets a fresh one
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    img = rootfs(text, dest, store)
+    # The start path mounts /proc, /sys and /dev here: make each a plain
+    # directory of this copy (an image's symlink there must not lead a mount out).
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name in MOUNT_POINTS:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            import stat as stat_
+
+            if st is not None and not stat_.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=fd)
+                st = None
+            if st is None:
+                os.mkdir(name, 0o755, dir_fd=fd)
+    finally:
+        os.close(fd)
+    ref = reference.parse(text)
+    return {
+        "image": str(ref),
+        "imageID": f"{ref.name}@{img['digest']}",
+        "config": img["config"],
+        "pulled": pulled is not None,
+        "downloaded": pulled["downloaded"] if pulled else 0,
+        "size": img["size"],
+        "seconds": time.monotonic() - started,
+    }

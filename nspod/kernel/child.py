@@ -5,6 +5,8 @@
     pid = start(main, pid_ns=fd)                   ... in the PID namespace behind fd
     pid = start(main, detached=True)               ... belonging to no pod (see below)
     value = call(main, *args)                      main(*args) in a child; its return value
+    job = begin(main, *args)                       the same, without waiting: job.fd for a
+                                                   selector, job.read() until True, job.result()
 
 `start` returns once main() has exec'd; `call` once it has returned. If main
 raises first, both raise ChildFailed(reason, message) with what it raised.
@@ -74,6 +76,77 @@ def call(main, *args):
         if "result" in m:
             return m["result"]
     raise ChildFailed("Error", "the child process ended without a result")
+
+
+class Job:
+    """A child started by `begin`, for an event loop: `fd` (non-blocking)
+    turns readable as it reports; `read()` is True once it has finished
+    (end of file); then `result()` reaps it and returns what main() returned,
+    or raises ChildFailed. `kill()` ends it early."""
+
+    def __init__(self, pid, fd):
+        self.pid = pid
+        self.fd = fd
+        self.data = b""
+
+    def read(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            self.data += chunk
+
+    def result(self):
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        messages = [json.loads(line) for line in self.data.splitlines() if line.strip()]
+        _raise_error(messages, None, reap=False)
+        for m in messages:
+            if "result" in m:
+                return m["result"]
+        raise ChildFailed("Error", "the child process ended without a result")
+
+    def kill(self):
+        import signal
+
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+
+
+def begin(main, *args):
+    """main(*args) in a forked child, without waiting for it (a Job). The child
+    restores default signal handling and dies with its parent."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        _run(_job_main, (main, args), w)
+    os.close(w)
+    os.set_blocking(r, False)
+    return Job(pid, r)
+
+
+def _job_main(main, args):
+    import signal
+
+    from .process import restore_signals
+
+    restore_signals()
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # no exec follows: a closed socket is EPIPE, as in Python
+    try:
+        import prctl
+
+        prctl.set_pdeathsig(signal.SIGKILL)  # a pull must not outlive its watchdog
+    except ImportError:
+        pass
+    return main(*args)
 
 
 def done():

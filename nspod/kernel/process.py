@@ -109,25 +109,13 @@ def become_subreaper():
     prctl.set_child_subreaper(1)
 
 
-# The capabilities a container keeps: containerd's (and so Kubernetes') default set.
+# The capabilities a container keeps by default: containerd's (and so Kubernetes')
+# default set (nspod/capabilities.py has them by number; kernel/caps.py applies them).
 DEFAULT_CAPS = (
     "chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid",
     "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill",
     "audit_write",
 )
-
-
-def restrict_privileges():
-    """No new privileges through setuid binaries; drop capabilities beyond the default set."""
-    import prctl
-
-    for cap in prctl.ALL_CAP_NAMES:
-        if cap not in DEFAULT_CAPS:
-            try:
-                setattr(prctl.capbset, cap, False)
-            except (OSError, ValueError):
-                pass  # capability unknown to this kernel
-    prctl.set_no_new_privs(1)
 
 
 def restore_signals():

@@ -150,17 +150,20 @@ _SECCOMP_SET_MODE_FILTER = 1
 _PR_SET_NO_NEW_PRIVS = 38
 
 
-def install(program, flags=()):
+def install(program, flags=(), no_new_privs=True):
     """Load a BPF program made by compile() into this process with seccomp(2),
     as crun loads its cached filters: from here on the kernel checks every
     syscall of this process and of what it execs. no_new_privs is set first,
-    as seccomp(2) requires of a process without CAP_SYS_ADMIN."""
+    as seccomp(2) requires of a process without CAP_SYS_ADMIN; with
+    no_new_privs=False (allowPrivilegeEscalation: true) it is not, and the
+    caller must hold CAP_SYS_ADMIN in its user namespace."""
     if _lib is None:
         raise OSError(errno.ENOSYS, f"seccomp: {_missing}")
     buf = ctypes.create_string_buffer(program, len(program))
     prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
     bits = sum(FLAGS[f] for f in flags)
     ulong = ctypes.c_ulong
-    libc.call("prctl", _PR_SET_NO_NEW_PRIVS, ulong(1), ulong(0), ulong(0), ulong(0))
+    if no_new_privs:
+        libc.call("prctl", _PR_SET_NO_NEW_PRIVS, ulong(1), ulong(0), ulong(0), ulong(0))
     nr = _lib.seccomp_syscall_resolve_name(b"seccomp")  # this architecture's number
     libc.call("syscall", ctypes.c_long(nr), ulong(_SECCOMP_SET_MODE_FILTER), ulong(bits), ctypes.byref(prog))

@@ -75,18 +75,19 @@ def write(pod_dir, pod, pod_ip):
     return out
 
 
-def bind_into(root, files):
+def bind_into(root, files, create=False):
     """Bind each file over its path in the container's root (the root's /etc
     is the host's, read-only: a bind over one file is still allowed). The
     target is resolved inside the root (kernel/inroot.py): a link such as
     /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf is followed
-    there, and its missing target is made in the root's own /run."""
+    there, and its missing target is made in the root's own /run. `create`:
+    made where the root has none (an image's root: the kubelet always mounts them)."""
     if not files:
         return
     root_fd = inroot.open_root(root)
     try:
         for target, source in files.items():
-            if not inroot.lexists(root_fd, target):
+            if not create and not inroot.lexists(root_fd, target):
                 continue  # no /etc/hosts on this host (or no /etc): nothing to cover
             where = inroot.make(root_fd, target, directory=False)
             try:

@@ -313,10 +313,12 @@ def for_container(pod, container, settings):
     return Seccomp(chosen.type)
 
 
-def confine(seccomp, caps=None):
-    """Load the container's seccomp filter into this process (the container's
-    last step before execve). caps: the capabilities it keeps (containerd's
-    default set unless given)."""
+def confine(seccomp, caps=None, no_new_privs=True):
+    """Load the container's seccomp filter into this process (before its user
+    and capabilities are set, the last steps before execve). caps: the
+    capabilities it keeps (containerd's default set unless given).
+    no_new_privs=False (allowPrivilegeEscalation: true): load it without
+    setting no_new_privs, which needs CAP_SYS_ADMIN (the container still has it)."""
     if seccomp.mode == "Unconfined":
         return
     if seccomp.mode == "RuntimeDefault":
@@ -330,7 +332,7 @@ def confine(seccomp, caps=None):
         except ProfileError as e:
             raise ProfileError(f"seccomp profile {seccomp.mode}: {e}") from None
     filter_ = _resolve_here(profile, caps)
-    libseccomp.install(_program(filter_), filter_.flags)
+    libseccomp.install(_program(filter_), filter_.flags, no_new_privs=no_new_privs)
 
 
 def warm():

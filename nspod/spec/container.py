@@ -61,16 +61,16 @@ def parse_container(node, path, report, volume_names):
 
 
 def _image(value, path, report):
-    """None for a process container; any real image is refused for now."""
+    """None for a process container, else the reference as written. Only
+    surrounding white space is refused here, as the API server does; whether
+    the reference parses is the kubelet's question at start (InvalidImageName)."""
     image = string(value, path, report)
     if image in (None, "", HOST_IMAGE):
         return None
-    report.problem(
-        path,
-        f'"{image}" is not supported yet: nspod runs process containers only '
-        "(omit image or use image: host)",
-    )
-    return None
+    if image != image.strip():
+        report.problem(path, "must not have leading or trailing whitespace")
+        return None
+    return image
 
 
 def default_pull_policy(image):

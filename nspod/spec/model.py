@@ -67,6 +67,14 @@ class SeccompProfile:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """securityContext.capabilities: canonical names ("CAP_CHOWN", or "ALL")."""
+
+    add: tuple = ()
+    drop: tuple = ()
+
+
+@dataclass(frozen=True)
 class SecurityContext:
     """A securityContext, of the pod or of a container: the fields nspod
     implements, None where the manifest leaves them unset. Kubernetes merges
@@ -75,6 +83,13 @@ class SecurityContext:
     the known fields in schema.py."""
 
     seccomp_profile: SeccompProfile | None = None
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    run_as_non_root: bool | None = None
+    supplemental_groups: tuple | None = None  # pod level only
+    capabilities: "Capabilities | None" = None  # container level only
+    allow_privilege_escalation: bool | None = None  # container level only
+    read_only_root_filesystem: bool | None = None  # container level only
 
     def merged_over(self, pod_level):
         """This (container-level) context with the pod's values where it has none."""

@@ -62,21 +62,24 @@ CONTAINER = Fields(
 # (SecurityContext) have different fields. A field moves from unsupported to
 # known when nspod/spec/security.py parses it.
 POD_SECURITY_CONTEXT = Fields(
-    known=_set("seccompProfile"),
+    known=_set("seccompProfile runAsUser runAsGroup runAsNonRoot supplementalGroups"),
     unsupported=_set(
-        "runAsUser runAsGroup runAsNonRoot supplementalGroups supplementalGroupsPolicy "
+        "supplementalGroupsPolicy "
         "fsGroup fsGroupChangePolicy sysctls seLinuxOptions seLinuxChangePolicy "
         "appArmorProfile windowsOptions"
     ),
 )
 CONTAINER_SECURITY_CONTEXT = Fields(
-    known=_set("seccompProfile"),
+    known=_set(
+        "seccompProfile runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem "
+        "allowPrivilegeEscalation capabilities"
+    ),
     unsupported=_set(
-        "runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem allowPrivilegeEscalation "
-        "capabilities privileged procMount seLinuxOptions appArmorProfile windowsOptions"
+        "privileged procMount seLinuxOptions appArmorProfile windowsOptions"
     ),
 )
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
+CAPABILITIES = Fields(known=_set("add drop"))
 ENV_VAR = Fields(known=_set("name value"), unsupported=_set("valueFrom"))
 PORT = Fields(known=_set("containerPort protocol name hostPort hostIP"))
 HOST_ALIAS = Fields(known=_set("ip hostnames"))

@@ -5,11 +5,15 @@ manifest never runs with less confinement than it asked for."""
 
 import posixpath
 
-from nspod.spec.fields import at, mapping, one_of, require, string
-from nspod.spec.model import SeccompProfile, SecurityContext
+from nspod import capabilities as caps
+from nspod.spec.fields import at, boolean, integer, item, listing, mapping, one_of, require, string
+from nspod.spec.model import Capabilities, SeccompProfile, SecurityContext
 from nspod.spec.schema import (
-    CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, SECCOMP_PROFILE, SECCOMP_PROFILE_TYPES,
+    CAPABILITIES, CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, SECCOMP_PROFILE,
+    SECCOMP_PROFILE_TYPES,
 )
+
+MAX_ID = 2**31 - 1  # the API server's limit for uids and gids (IsValidUserID)
 
 
 def parse_pod_security_context(node, path, report):
@@ -51,7 +55,50 @@ def _seccomp_profile(node, path, report):
     return SeccompProfile(type=kind, localhost_profile=name if kind == "Localhost" else None)
 
 
+def _id(value, path, report):
+    """A uid or gid: 0..2147483647, as the API server validates it."""
+    value = integer(value, path, report)
+    if value is not None and not 0 <= value <= MAX_ID:
+        report.problem(path, f"{value} must be between 0 and {MAX_ID}, inclusive")
+        return None
+    return value
+
+
+def _ids(value, path, report):
+    found = (_id(v, item(path, i), report) for i, v in enumerate(listing(value, path, report)))
+    return tuple(v for v in found if v is not None)
+
+
+def _capabilities(node, path, report):
+    """add and drop: capability names with or without CAP_, any case, or ALL
+    (containerd uppercases them and adds CAP_). A name Linux lacks is an
+    error here: the API server passes it on, and the runtime refuses it."""
+    fields = mapping(node, path, report, CAPABILITIES)
+    lists = {}
+    for key in ("add", "drop"):
+        names = []
+        key_path = at(path, key)
+        for i, name in enumerate(listing(fields.get(key), key_path, report)):
+            name = string(name, item(key_path, i), report)
+            if name is None:
+                continue
+            known = caps.canonical(name)
+            if known is None:
+                report.problem(item(key_path, i), f'"{name}" is not a Linux capability')
+            else:
+                names.append(known)
+        lists[key] = tuple(names)
+    return Capabilities(**lists)
+
+
 # securityContext field -> (SecurityContext attribute, parser(value, path, report)).
 _PARSERS = {
     "seccompProfile": ("seccomp_profile", _seccomp_profile),
+    "runAsUser": ("run_as_user", _id),
+    "runAsGroup": ("run_as_group", _id),
+    "runAsNonRoot": ("run_as_non_root", boolean),
+    "supplementalGroups": ("supplemental_groups", _ids),
+    "capabilities": ("capabilities", _capabilities),
+    "allowPrivilegeEscalation": ("allow_privilege_escalation", boolean),
+    "readOnlyRootFilesystem": ("read_only_root_filesystem", boolean),
 }

@@ -78,7 +78,7 @@ def exec_probe(pod, name):
 
 
 def modes(pods, pod):
-    return {c["name"]: c["security"] for c in pods.inspect(pod)["nspod"]["containers"]}
+    return {c["name"]: {"seccomp": c["security"]["seccomp"]} for c in pods.inspect(pod)["nspod"]["containers"]}
 
 
 def assert_runtime_default(seen, where):

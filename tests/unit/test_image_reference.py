@@ -91,3 +91,24 @@ def test_invalid_references_are_bad_input(text, message):
 ])
 def test_kubernetes_default_pull_policy(text, policy):
     assert default_pull_policy(text) == policy
+
+
+def test_unparsable_reference_defaults_to_if_not_present_and_is_not_a_manifest_error():
+    from nspod.spec import load_pods
+
+    assert default_pull_policy("Bad::Name") == "IfNotPresent"  # defaults.go ignores the parse error
+    pods, _ = load_pods("""
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - {name: a, image: nginx}
+  - {name: b, image: "nginx:1.27"}
+  - {name: c, image: "Bad::Name"}
+  - {name: d, image: "nginx@sha256:""" + "a" * 64 + """"}
+""", "test")
+    assert [c.image_pull_policy for c in pods[0].containers] == ["Always", "IfNotPresent", "IfNotPresent",
+                                                                 "IfNotPresent"]
+    assert [c["imagePullPolicy"] for c in pods[0].manifest["spec"]["containers"]] == [
+        "Always", "IfNotPresent", "IfNotPresent", "IfNotPresent"]

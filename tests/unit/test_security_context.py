@@ -1,13 +1,17 @@
-"""securityContext in manifests: seccompProfile at pod and container level
-(the container's wins), every other field still refused with its path, and
-bad seccomp values reported as the API server reports them."""
+"""securityContext in manifests: the implemented fields at pod and container
+level (the container's wins), the others still refused with their path, and
+bad values reported as the API server reports them; the effective
+confinement (nspod/confinement.py): user, groups, capabilities, no_new_privs."""
 
 import json
 
 import pytest
 
-from nspod.errors import ManifestError
+from nspod import capabilities
+from nspod.confinement import Confinement, NonRootRefused, check_ids, for_container
+from nspod.errors import HostUnsupported, ManifestError
 from nspod.spec import SeccompProfile, SecurityContext, load_pods, load_stored
+from nspod.spec.model import Capabilities
 
 
 def manifest(pod_level="", container_level="", second_container=""):
@@ -65,7 +69,7 @@ def test_container_level_wins_over_pod_level():
 def test_empty_values_of_unsupported_fields_are_accepted_and_not_echoed():
     pod = load(manifest(
         pod_level="{runAsUser: null, sysctls: [], seLinuxOptions: {}, seccompProfile: {type: RuntimeDefault}}",
-        container_level="{capabilities: {}, privileged: false, readOnlyRootFilesystem: null}",
+        container_level="{procMount: null, privileged: false, readOnlyRootFilesystem: null}",
     ))
     assert pod.manifest["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     assert "securityContext" not in pod.manifest["spec"]["containers"][0]  # nothing left in it
@@ -110,21 +114,38 @@ BAD = [
     ("{seccompProfle: {type: Unconfined}}", "", "spec.securityContext.seccompProfle", "unknown field"),
     ("[]", "", "spec.securityContext", "must be a mapping"),
     ("", "true", "spec.containers[0].securityContext", "must be a mapping"),
-    # Every other field is not supported yet, with its own path.
-    ("{runAsUser: 1000}", "", "spec.securityContext.runAsUser", "is not supported by nspod yet"),
-    ("{runAsNonRoot: true}", "", "spec.securityContext.runAsNonRoot", "is not supported by nspod yet"),
+    # Users and groups: 0..2147483647, as the API server validates them.
+    ("{runAsUser: -1}", "", "spec.securityContext.runAsUser", "-1 must be between 0 and 2147483647, inclusive"),
+    ("", "{runAsUser: 2147483648}", "spec.containers[0].securityContext.runAsUser", "must be between 0 and"),
+    ("", "{runAsGroup: -5}", "spec.containers[0].securityContext.runAsGroup", "must be between 0 and"),
+    ("", "{runAsUser: '1000'}", "spec.containers[0].securityContext.runAsUser", "must be an integer"),
+    ("{supplementalGroups: [1, -2]}", "", "spec.securityContext.supplementalGroups[1]", "must be between"),
+    ("{supplementalGroups: 5}", "", "spec.securityContext.supplementalGroups", "must be a list"),
+    ("", "{runAsNonRoot: yes please}", "spec.containers[0].securityContext.runAsNonRoot", "must be a boolean"),
+    ("", "{allowPrivilegeEscalation: 1}", "spec.containers[0].securityContext.allowPrivilegeEscalation",
+     "must be a boolean"),
+    ("", "{readOnlyRootFilesystem: 'true'}", "spec.containers[0].securityContext.readOnlyRootFilesystem",
+     "must be a boolean"),
+    # Capabilities: names Linux has, with or without CAP_, any case, or ALL.
+    ("", "{capabilities: {add: [NET_ADMIN, CAP_BOGUS]}}", "spec.containers[0].securityContext.capabilities.add[1]",
+     '"CAP_BOGUS" is not a Linux capability'),
+    ("", "{capabilities: {drop: [chown, everything]}}", "spec.containers[0].securityContext.capabilities.drop[1]",
+     '"everything" is not a Linux capability'),
+    ("", "{capabilities: {drop: ALL}}", "spec.containers[0].securityContext.capabilities.drop", "must be a list"),
+    ("", "{capabilities: {remove: [ALL]}}", "spec.containers[0].securityContext.capabilities.remove", "unknown field"),
+    ("", "{capabilities: {add: [1]}}", "spec.containers[0].securityContext.capabilities.add[0]", "must be a string"),
+    # Still not supported, with their own path.
     ("{fsGroup: 2000}", "", "spec.securityContext.fsGroup", "is not supported by nspod yet"),
-    ("{supplementalGroups: [1]}", "", "spec.securityContext.supplementalGroups", "is not supported"),
     ("{sysctls: [{name: net.ipv4.ip_forward, value: '1'}]}", "", "spec.securityContext.sysctls",
      "is not supported"),
-    ("", "{runAsUser: 0}", "spec.containers[0].securityContext.runAsUser", "is not supported by nspod yet"),
-    ("", "{capabilities: {drop: [ALL]}}", "spec.containers[0].securityContext.capabilities",
-     "is not supported by nspod yet"),
-    ("", "{readOnlyRootFilesystem: true}", "spec.containers[0].securityContext.readOnlyRootFilesystem",
-     "is not supported"),
-    ("", "{allowPrivilegeEscalation: true}",
-     "spec.containers[0].securityContext.allowPrivilegeEscalation", "is not supported"),
+    ("{supplementalGroupsPolicy: Strict}", "", "spec.securityContext.supplementalGroupsPolicy", "is not supported"),
     ("", "{privileged: true}", "spec.containers[0].securityContext.privileged", "is not supported"),
+    ("", "{seLinuxOptions: {level: s0}}", "spec.containers[0].securityContext.seLinuxOptions", "is not supported"),
+    ("", "{appArmorProfile: {type: RuntimeDefault}}", "spec.containers[0].securityContext.appArmorProfile",
+     "is not supported"),
+    # Container-level only, pod-level only.
+    ("{capabilities: {add: [ALL]}}", "", "spec.securityContext.capabilities", "unknown field"),
+    ("", "{supplementalGroups: [1]}", "spec.containers[0].securityContext.supplementalGroups", "unknown field"),
     ("", "{procMount: Unmasked}", "spec.containers[0].securityContext.procMount", "is not supported"),
     # Fields of the other level are typos here, as the API server says.
     ("{privileged: true}", "", "spec.securityContext.privileged", "unknown field"),
@@ -140,8 +161,8 @@ def test_bad_security_context(pod_level, container_level, path, fragment):
 
 
 def test_supported_field_beside_an_unsupported_one_still_fails():
-    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, runAsNonRoot: true}"))
-    assert found == [("spec.containers[0].securityContext.runAsNonRoot", "is not supported by nspod yet")]
+    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, privileged: true}"))
+    assert found == [("spec.containers[0].securityContext.privileged", "is not supported by nspod yet")]
 
 
 def test_merge_is_field_by_field():
@@ -149,3 +170,139 @@ def test_merge_is_field_by_field():
     assert SecurityContext().merged_over(pod_level) == pod_level
     own = SecurityContext(seccomp_profile=SeccompProfile("RuntimeDefault"))
     assert own.merged_over(pod_level) == own
+
+
+def test_fields_parse_and_merge_container_over_pod():
+    pod = load(manifest(
+        pod_level="{runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000, 4001], runAsNonRoot: true}",
+        container_level="{runAsUser: 2000, capabilities: {add: [net_admin, CAP_SYS_TIME], drop: [all]}, "
+                        "allowPrivilegeEscalation: false, readOnlyRootFilesystem: true}",
+        second_container="{}",
+    ))
+    app, side = pod.containers
+    sc = pod.security(app)
+    assert (sc.run_as_user, sc.run_as_group, sc.supplemental_groups, sc.run_as_non_root) == (2000, 3000, (4000, 4001), True)
+    assert sc.capabilities == Capabilities(add=("CAP_NET_ADMIN", "CAP_SYS_TIME"), drop=("ALL",))
+    assert (sc.allow_privilege_escalation, sc.read_only_root_filesystem) == (False, True)
+    assert pod.security(side).run_as_user == 1000
+    again = load_stored(json.dumps(pod.manifest), "stored")
+    assert again.security(again.containers[0]) == sc
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("chown", "CAP_CHOWN"), ("CHOWN", "CAP_CHOWN"), ("CAP_CHOWN", "CAP_CHOWN"), ("cap_net_raw", "CAP_NET_RAW"),
+    ("Sys_Admin", "CAP_SYS_ADMIN"), ("all", "ALL"), ("ALL", "ALL"), ("CAP_ALL", None), ("", None), ("bogus", None),
+])
+def test_capability_names(name, expected):
+    assert capabilities.canonical(name) == expected
+
+
+@pytest.mark.parametrize("add, drop, expected", [
+    ((), (), capabilities.DEFAULT),
+    ((), ("ALL",), ()),
+    (("CAP_NET_ADMIN",), ("ALL",), ("CAP_NET_ADMIN",)),                  # drop ALL, then add X: only X
+    (("ALL",), (), tuple(capabilities.NUMBERS)),
+    (("ALL",), ("CAP_SYS_ADMIN",), tuple(c for c in capabilities.NUMBERS if c != "CAP_SYS_ADMIN")),
+    (("ALL",), ("ALL",), ()),                                            # containerd: add ALL, then drop ALL
+    (("CAP_SYS_TIME",), ("CAP_SYS_TIME",), capabilities.DEFAULT),        # a name added and dropped is dropped
+    ((), ("CAP_CHOWN", "CAP_KILL"), tuple(c for c in capabilities.DEFAULT if c not in ("CAP_CHOWN", "CAP_KILL"))),
+])
+def test_effective_capabilities(add, drop, expected):
+    assert set(capabilities.effective(add, drop)) == set(expected)
+    got = capabilities.effective(add, drop)
+    assert list(got) == sorted(got, key=capabilities.NUMBERS.__getitem__)
+
+
+def test_capability_mask_matches_proc_status():
+    assert capabilities.mask(capabilities.DEFAULT) == 0xA80425FB  # CapBnd of a Docker/containerd container
+
+
+def confinement(pod_level="", container_level=""):
+    pod = load(manifest(pod_level=pod_level, container_level=container_level))
+    return for_container(pod, pod.containers[0], "u1")
+
+
+@pytest.mark.parametrize("pod_level, container_level, image_user, expected", [
+    ("", "", (0, 0), (0, 0, (0,))),                                        # a process container: root
+    ("{runAsUser: 1000}", "", (0, 0), (1000, 0, (0,))),                    # gid 0 unless runAsGroup
+    ("{runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000, 3000]}", "", (0, 0), (1000, 3000, (3000, 4000))),
+    ("{runAsGroup: 3000}", "{runAsUser: 5}", (0, 0), (5, 3000, (3000,))),
+    ("", "", (1000, 1000), (1000, 1000, (1000,))),                         # the image's user
+    ("{runAsUser: 1000}", "", (1000, 50), (1000, 50, (50,))),              # runAsUser = image's: its gid
+    ("{runAsUser: 7}", "", (1000, 50), (7, 0, (0,))),                      # another uid: gid 0
+])
+def test_identity(pod_level, container_level, image_user, expected):
+    assert confinement(pod_level, container_level).identity(image_user) == expected
+
+
+def test_image_groups_come_before_supplemental_groups():
+    conf = confinement("{supplementalGroups: [9]}")
+    assert conf.identity((10, 20), (30, 20)) == (10, 20, (20, 30, 9))
+
+
+@pytest.mark.parametrize("pod_level, container_level, image_user, message", [
+    ("{runAsNonRoot: true}", "", (0, 0),
+     'container has runAsNonRoot and image will run as root (pod: "web_default(u1)", container: app)'),
+    ("{runAsNonRoot: true}", "{runAsUser: 0}", (1000, 1000),
+     'container\'s runAsUser breaks non-root policy (pod: "web_default(u1)", container: app)'),
+])
+def test_run_as_non_root_refuses_root(pod_level, container_level, image_user, message):
+    with pytest.raises(NonRootRefused) as caught:
+        confinement(pod_level, container_level).identity(image_user)
+    assert str(caught.value) == message
+    assert caught.value.reason == "CreateContainerConfigError"
+
+
+@pytest.mark.parametrize("pod_level, container_level, image_user", [
+    ("{runAsNonRoot: true, runAsUser: 1000}", "", (0, 0)),
+    ("{runAsNonRoot: true}", "", (1000, 1000)),
+    ("{runAsNonRoot: false}", "", (0, 0)),
+    ("{runAsNonRoot: true}", "{runAsNonRoot: false}", (0, 0)),  # the container's wins
+])
+def test_run_as_non_root_allows(pod_level, container_level, image_user):
+    confinement(pod_level, container_level).identity(image_user)
+
+
+@pytest.mark.parametrize("container_level, no_new_privs", [
+    ("", True), ("{allowPrivilegeEscalation: false}", True), ("{allowPrivilegeEscalation: true}", False),
+])
+def test_no_new_privs(container_level, no_new_privs):
+    assert confinement(container_level=container_level).no_new_privs is no_new_privs
+
+
+def test_confinement_defaults():
+    conf = confinement()
+    assert conf == Confinement(pod="web_default(u1)", container="app")
+    assert conf.caps == capabilities.DEFAULT and not conf.read_only_root
+    assert confinement(container_level="{readOnlyRootFilesystem: true}").read_only_root
+
+
+ROOTLESS_MAP = {"uid": [(0, 1000, 1), (1, 100000, 65536)], "gid": [(0, 1000, 1), (1, 100000, 65536)]}
+ONLY_ME = {"uid": [(0, 1000, 1)], "gid": [(0, 1000, 1)]}
+
+
+def pods(pod_level="", container_level=""):
+    return load_pods(manifest(pod_level=pod_level, container_level=container_level), "pod.yaml")[0]
+
+
+@pytest.mark.parametrize("pod_level, container_level", [
+    ("", ""), ("{runAsUser: 65536, runAsGroup: 1, supplementalGroups: [0, 65536]}", ""), ("", "{runAsUser: 0}"),
+])
+def test_ids_in_the_map_pass(pod_level, container_level):
+    check_ids(pods(pod_level, container_level), ROOTLESS_MAP)
+    check_ids(pods(pod_level, container_level), None)  # as root every id exists
+
+
+@pytest.mark.parametrize("pod_level, container_level, maps, fragments", [
+    ("{runAsUser: 65537}", "", ROOTLESS_MAP, ["uid 65537 does not exist", "0..65536", "/etc/subuid"]),
+    ("{supplementalGroups: [70000]}", "", ROOTLESS_MAP, ["gid 70000 does not exist", "/etc/subgid"]),
+    ("", "{runAsUser: 1000}", ONLY_ME, ["uid 1000 does not exist", "only uid 0 (you) exists", "/etc/subuid"]),
+    ("", "{runAsGroup: 5}", ONLY_ME, ["gid 5", "without a subordinate id range"]),
+])
+def test_ids_outside_the_map_name_the_fix(pod_level, container_level, maps, fragments):
+    with pytest.raises(HostUnsupported) as caught:
+        check_ids(pods(pod_level, container_level), maps)
+    assert 'pod "web", container "app"' in str(caught.value)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+    assert caught.value.exit_code == 1

@@ -1,0 +1,103 @@
+"""Helpers for the tests of pods that run images (integration and root
+tiers): a tiny image built here from the machine's static busybox, pushed to
+a real registry (tests/imagetest.py)."""
+import gzip
+import io
+import tarfile
+
+import pytest
+
+from imagetest import Image, Registry, sha256
+
+BUSYBOX = "/bin/busybox"
+APPLETS = ("sh", "echo", "cat", "ls", "id", "pwd", "sleep", "stat", "test", "touch", "env")
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n"
+GROUP = b"root:x:0:\nwww:x:33:\n"
+
+
+def layer(entries):
+    """(gzip blob, diff_id): entries are (name, kind, value, uid): kind 'dir',
+    'file' (bytes), 'link' (symlink target), 'whiteout'."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, value, uid in entries:
+            if kind == "whiteout":
+                d, _, base = name.rpartition("/")
+                name, kind, value = f"{d}/.wh.{base}" if d else f".wh.{base}", "file", b""
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uid, info.gid = 1_700_000_000, uid, uid
+            if kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif kind == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, value
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(value), 0o755 if name.startswith("bin/") else 0o644
+                tar.addfile(info, io.BytesIO(value))
+    plain = buf.getvalue()
+    return gzip.compress(plain, mtime=0), sha256(plain)
+
+
+def base_entries():
+    with open(BUSYBOX, "rb") as f:
+        busybox = f.read()
+    entries = [("bin", "dir", None, 0), ("bin/busybox", "file", busybox, 0)]
+    entries += [(f"bin/{a}", "link", "busybox", 0) for a in APPLETS]
+    entries += [("etc", "dir", None, 0), ("etc/passwd", "file", PASSWD, 0), ("etc/group", "file", GROUP, 0),
+                ("etc/gone", "file", b"lower\n", 0), ("etc/image-file", "file", b"from the image\n", 0),
+                ("tmp", "dir", None, 0), ("data", "dir", None, 33), ("data/owned", "file", b"33\n", 33),
+                ("var", "dir", None, 0), ("var/www", "dir", None, 33)]
+    return entries
+
+
+TOP = [("etc/gone", "whiteout", None, 0), ("etc/top", "file", b"upper\n", 0)]
+
+
+class LayeredImage(Image):
+    """An Image (imagetest) from layers made by `layer`."""
+
+    def __init__(self, layers, config=None):
+        import json
+
+        from nspod.image.manifest import this_platform
+        from imagetest import GZIP_LAYER, OCI_CONFIG, OCI_MANIFEST
+
+        self.blobs, descriptors, diff_ids = {}, [], []
+        for entries in layers:
+            blob, diff_id = layer(entries)
+            self.blobs[sha256(blob)] = blob
+            descriptors.append({"mediaType": GZIP_LAYER, "digest": sha256(blob), "size": len(blob)})
+            diff_ids.append(diff_id)
+        self.architecture = this_platform()["architecture"]
+        self.config = json.dumps({"architecture": self.architecture, "os": "linux",
+                                  "created": "2024-05-01T10:00:00Z", "config": config or {},
+                                  "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+        self.blobs[sha256(self.config)] = self.config
+        self.manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                                    "config": {"mediaType": OCI_CONFIG, "digest": sha256(self.config),
+                                               "size": len(self.config)},
+                                    "layers": descriptors}).encode()
+        self.media_type = OCI_MANIFEST
+        self.digest = sha256(self.manifest)
+        self.config_digest = sha256(self.config)
+        self.layer_digests = [d["digest"] for d in descriptors]
+
+
+def busybox_image(config=None, top=True):
+    return LayeredImage([base_entries()] + ([TOP] if top else []), config)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    r = Registry(tmp_path / "registry").start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def image_dir(tmp_path, monkeypatch):
+    """The CLI's image store for this test (NSPOD_IMAGE_DIR)."""
+    path = tmp_path / "images"
+    monkeypatch.setenv("NSPOD_IMAGE_DIR", str(path))
+    return path
