@@ -109,15 +109,6 @@ def become_subreaper():
     prctl.set_child_subreaper(1)
 
 
-# The capabilities a container keeps by default: containerd's (and so Kubernetes')
-# default set (nspod/capabilities.py has them by number; kernel/caps.py applies them).
-DEFAULT_CAPS = (
-    "chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid",
-    "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill",
-    "audit_write",
-)
-
-
 def restore_signals():
     """Undo what the Python parent set: ignored signals stay ignored across
     exec (Python ignores SIGPIPE), and a forked child inherits the wakeup fd."""

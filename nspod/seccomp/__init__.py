@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput, HostUnsupported, ManifestError
-from ..kernel import process, seccomp as libseccomp  # libseccomp: opened now, before any pivot_root
+from .. import capabilities
+from ..kernel import seccomp as libseccomp  # libseccomp: opened now, before any pivot_root
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
@@ -354,14 +355,9 @@ def _program(filter_):
 
 def _resolve_here(profile, caps):
     if caps is None:
-        caps = default_caps(process.DEFAULT_CAPS)
+        caps = list(capabilities.DEFAULT)
     machine, release = libseccomp.host()
     return resolve(profile, caps, machine, kernel_release(release))
-
-
-def default_caps(names):
-    """nspod's capability names ("chown") as profiles spell them ("CAP_CHOWN")."""
-    return ["CAP_" + c.upper() for c in names]
 
 
 # -- Localhost profiles ----------------------------------------------------------

@@ -9,14 +9,14 @@ import pytest
 
 from nspod import seccomp
 from nspod.errors import HostUnsupported, ManifestError
-from nspod.kernel import process
+from nspod import capabilities
 from nspod.kernel import seccomp as libseccomp
 from nspod.seccomp import (
     RUNTIME_DEFAULT, Condition, ProfileError, Seccomp, kernel_release, parse_profile, resolve,
 )
 from nspod.spec import load_pods
 
-DEFAULT_CAPS = seccomp.default_caps(process.DEFAULT_CAPS)
+DEFAULT_CAPS = list(capabilities.DEFAULT)
 NS_FLAGS = 0x7E020000  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
 
