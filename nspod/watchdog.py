@@ -34,6 +34,10 @@ from .spec import load_stored
 from .store import RetryingStore, Store
 
 
+# Reasons the kubelet keeps a container waiting with (it was never created), not terminated.
+CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
+
+
 def run(name, conn, adopt=False):
     return Watchdog(name, conn).main(adopt)
 
@@ -68,6 +72,7 @@ class Watchdog:
         self.instances = {}    # container name -> Instance
         self.outputs = {}      # fd -> (container name, stream): read ends of the output FIFOs
         self.log_faults = {}   # container -> bytes of output dropped since its log could not be written
+        self.retry_config = set()  # containers waiting in CreateContainerConfigError: their timer is a retry
         self.pod_cg = None     # the pod's cgroup, and a leaf per container and the pause holder
         self.leaves = {}
         self.timers = []       # heap of (when, container name): restarts after back-off
@@ -366,6 +371,9 @@ class Watchdog:
         except container_start.StartError as e:
             self.logged(spec.name, log and log.close)
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
+            if e.reason in CONFIG_ERRORS:
+                self.config_error(spec, e)
+                return
             self.finished(spec, phase.terminated(128, reason=e.reason, message=str(e), started_at=phase.rfc3339(0),
                                                  finished_at=phase.rfc3339(now)), ran_for=0)
             return
@@ -418,13 +426,30 @@ class Watchdog:
         self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
         self.update_phase()
 
+    def config_error(self, spec, e):
+        """The container could not be created from its configuration (e.g.
+        runAsNonRoot and it would run as root): as the kubelet, it stays
+        waiting with the reason, is not counted as a restart, and is tried
+        again after the back-off (the configuration may not change, but what
+        it depends on, an image's user, may)."""
+        st = self.status[spec.name]
+        st.update(state=phase.waiting(e.reason, str(e)), ready=False, started=False)
+        self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
+        self.retry_config.add(spec.name)
+        delay = self.backoff[spec.name].next_delay(0)
+        heapq.heappush(self.timers, (time.monotonic() + delay, spec.name))
+        self.update_phase()
+
     def restart_due(self):
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
             _, name = heapq.heappop(self.timers)
             if self.stopping or name in self.instances:
                 continue
-            self.status[name]["restartCount"] += 1
+            if name in self.retry_config:  # never created: another try, not a restart
+                self.retry_config.discard(name)
+            else:
+                self.status[name]["restartCount"] += 1
             self.start_container(self.pod.container(name))
             self.update_phase()
 

@@ -133,9 +133,14 @@ def test_run_as_non_root(pods):
         ("as-root", 'container has runAsNonRoot and image will run as root (pod: "sctx-nonroot_default('),
         ("explicit-root", 'container\'s runAsUser breaks non-root policy (pod: "sctx-nonroot_default('),
     ):
-        state = wait_for(lambda: pods.status("sctx-nonroot", name)["state"].get("terminated"), what=name)
-        assert state["reason"] == "CreateContainerConfigError", state
+        # As the kubelet: the container is never created; it waits with the
+        # reason, is not counted as a restart, and is tried again later.
+        st = wait_for(lambda: (s := pods.status("sctx-nonroot", name))["state"].get("waiting", {}).get("reason")
+                      == "CreateContainerConfigError" and s, what=name)
+        state = st["state"]["waiting"]
         assert message in state["message"] and f"container: {name})" in state["message"], state
+        assert st["restartCount"] == 0 and not st["lastState"], st
+    assert pods.inspect("sctx-nonroot")["status"]["phase"] == "Pending"
 
 
 def test_allow_privilege_escalation(pods):
