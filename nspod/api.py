@@ -335,18 +335,20 @@ def exec_(name, container, argv):
     # securityContext gives.
     confinement = confinement_for(pod, spec, row["uid"])
     started = json.loads(c["security"]) if c["security"] else {}
+    image_config = json.loads(c["image_config"]) if c["image_config"] else None  # its Env and WorkingDir
     user = (started.get("uid") or 0, started.get("gid") or 0), tuple(started.get("groups") or ())
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user)
+        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user, image_config)
     for fd in fds.values():
         os.close(fd)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user):
+def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image_config=None):
     from .container import StartError, environment, resolve, set_identity
+    from .image.runtime import working_dir  # (imported before joining the container's mounts)
     from .kernel.process import restore_signals
     from .seccomp import confine
 
@@ -362,8 +364,8 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user):
             try:
                 restore_signals()
                 # We are in the pod's uts namespace now: its hostname is the pod's.
-                env = environment(spec, socket.gethostname())
-                os.chdir(spec.working_dir or "/")
+                env = environment(spec, socket.gethostname(), image_config)
+                os.chdir(working_dir(spec, image_config))
                 confine(seccomp, confinement.caps, confinement.no_new_privs)  # before dropping CAP_SYS_ADMIN, as in the container
                 set_identity(confinement, *user)
                 os.execve(resolve(argv[0], env["PATH"]), argv, env)

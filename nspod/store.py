@@ -107,7 +107,8 @@ class Store:
         self.db.executescript(SCHEMA)
         self._add_columns("pods", {"cgroup": "TEXT"})        # {"path", "paths", "limits"} (JSON)
         self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
-                                         "security": "TEXT"})  # {"seccomp": mode} as it started (JSON)
+                                         "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
+                                         "image_config": "TEXT"})  # the image's config: exec's Env, WorkingDir (JSON)
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""
@@ -176,7 +177,7 @@ class Store:
     def update_container(self, pod, name, **fields):
         if "status" in fields:
             fields["status"] = json.dumps(fields["status"])
-        for key in ("namespaces", "cgroup", "security"):
+        for key in ("namespaces", "cgroup", "security", "image_config"):
             if fields.get(key) is not None:
                 fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)

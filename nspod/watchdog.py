@@ -385,7 +385,8 @@ class Watchdog:
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
                                     cgroup=leaf_record(leaf),
-                                    security=confinement.shown(plan.confinement, pid, plan.seccomp.mode))
+                                    security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
+                                    image_config=(image or {}).get("config"))
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
 

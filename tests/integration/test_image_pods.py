@@ -199,3 +199,14 @@ def test_rm_after_the_watchdog_died_removes_the_image_copy(pods, registry, image
     wait_for(lambda: pods.inspect("img-orphan")["status"]["phase"] == "Unknown", what="Unknown")
     nspod("rm", "-f", "img-orphan")
     # (no_leaks: no state dir left, although the copy holds files of uid 33)
+
+
+def test_exec_gets_the_image_env_and_working_dir(pods, registry, image_dir):
+    """exec runs with the container's environment: the image's Env under the
+    pod's, and the image's WorkingDir when the pod names none."""
+    registry.push("test/execenv", "v1", busybox_image({"Env": ["A=img", "B=img", "PATH=/bin"],
+                                                        "WorkingDir": "/data"}))
+    ref = f"{registry.netloc}/test/execenv:v1"
+    pods.run(manifest("img-exec", ref, extra='\n        env: [{name: A, value: pod}]'))
+    out = nspod("exec", "img-exec", "--", "/bin/sh", "-c", "echo $A $B $PATH; pwd").stdout
+    assert out == "pod img /bin\n/data\n", out
