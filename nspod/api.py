@@ -425,3 +425,70 @@ def events(name):
     store = Store()
     store.pod(name)
     return [dict(r) for r in store.events(name)]
+
+
+# -- wait -------------------------------------------------------------------------
+def parse_wait_condition(text):
+    """kubectl wait's --for: "delete" | "create" | "condition=TYPE[=STATUS]" |
+    "jsonpath={EXPR}[=VALUE]", as a tuple; BadInput for anything else."""
+    from .jsonpath import JSONPathError, parse
+
+    kind, _, rest = text.partition("=")
+    kind = kind.lower()
+    if kind in ("delete", "create") and not rest:
+        return (kind,)
+    if kind == "condition" and rest:
+        ctype, _, status = rest.partition("=")
+        if not ctype:
+            raise BadInput(f"--for={text}: name the condition, e.g. --for=condition=Ready")
+        return ("condition", ctype, status or "True")
+    if kind == "jsonpath" and rest:
+        expr, value = rest, None
+        if not rest.rstrip().endswith("}"):
+            expr, _, value = rest.rpartition("=")
+        try:
+            parse(expr)
+        except JSONPathError as e:
+            raise BadInput(f"--for: {e}") from None
+        return ("jsonpath", expr, value)
+    raise BadInput(f'--for={text}: unrecognized condition (use delete, create, condition=TYPE[=STATUS] '
+                   "or jsonpath={.PATH}[=VALUE])")
+
+
+def wait(names, condition, timeout, met=lambda name: None, interval=0.2):
+    """Until each pod meets `condition` (parse_wait_condition), as kubectl
+    wait; `met(name)` is called for each as it does. One deadline for all:
+    `timeout` seconds from now (0: look once). A pod that does not exist is an
+    error, except for delete (it is gone: met) and create (waited for)."""
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while not _meets(name, condition):
+            if time.monotonic() >= deadline:
+                raise NspodError(f"timed out waiting for the condition on pods/{name}")
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        met(name)
+
+
+def _meets(name, condition):
+    from .jsonpath import find, text
+
+    kind = condition[0]
+    try:
+        pod = inspect(name) if kind in ("condition", "jsonpath") else Store().pod(name)
+    except NotFound:
+        if kind in ("delete", "create"):
+            return kind == "delete"
+        raise
+    if kind in ("delete", "create"):
+        return kind == "create"
+    if kind == "condition":
+        _, ctype, status = condition
+        return any(c["type"].lower() == ctype.lower() and c["status"].lower() == status.lower()
+                   for c in pod["status"].get("conditions", []))
+    _, expr, value = condition
+    found = find(pod, expr)
+    if len(found) > 1:
+        raise BadInput(f"--for=jsonpath={expr}: matches {len(found)} values; it must match one")
+    if value is None:
+        return bool(found) and text(found[0]) != ""
+    return bool(found) and text(found[0]) == value

@@ -105,6 +105,19 @@ def cmd_logs(a, api):
         print(line, flush=a.follow)
 
 
+def cmd_wait(a, api):
+    from .backoff import parse_duration
+
+    try:
+        timeout = parse_duration(a.timeout)
+    except ValueError as e:
+        raise BadInput(f"--timeout: {e}") from None
+    if timeout < 0:  # kubectl: negative means a week
+        timeout = 7 * 24 * 3600
+    condition = api.parse_wait_condition(a.condition)
+    api.wait(a.pods, condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
+
+
 def cmd_describe(a, api):
     from .describe import describe
 
@@ -199,6 +212,12 @@ def parser():
     s.add_argument("pod")
     s.add_argument("--timeout", type=float, help="grace period in seconds (default: the pod's)")
     s.set_defaults(fn=cmd_stop)
+    s = sub.add_parser("wait", help="wait until pods meet a condition, as kubectl wait")
+    s.add_argument("pods", nargs="+")
+    s.add_argument("--for", dest="condition", required=True, metavar="CONDITION",
+                   help="delete | create | condition=Ready[=false] | jsonpath='{.status.phase}'=Running")
+    s.add_argument("--timeout", default="30s", help="how long to wait, for all the pods (default 30s; 0: look once; negative: a week)")
+    s.set_defaults(fn=cmd_wait)
     s = sub.add_parser("start", help="start a stopped pod again")
     s.add_argument("pod")
     s.set_defaults(fn=cmd_start)

@@ -1,0 +1,44 @@
+"""nspod wait, as kubectl wait: conditions, jsonpath, delete, timeouts and
+exit codes, against real pods."""
+import subprocess
+
+from podtest import NSPOD, nspod
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: waited}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, command: [sleep, "300"]}
+"""
+
+
+def test_wait_for_conditions_jsonpath_and_delete(pods):
+    pods.run(POD)
+    done = nspod("wait", "waited", "--for=condition=Ready", "--timeout=20s")
+    assert done.stdout == "pod/waited condition met\n"
+    assert nspod("wait", "waited", "--for", "jsonpath={.status.phase}=Running").stdout == "pod/waited condition met\n"
+    assert nspod("wait", "waited", '--for=jsonpath={.status.containerStatuses[?(@.name=="app")].ready}=true',
+                 "--timeout=5s").returncode == 0
+    # A condition that does not hold: exit 1 and kubectl's message, after the timeout.
+    late = nspod("wait", "waited", "--for=condition=Ready=false", "--timeout=1s", check=False)
+    assert late.returncode == 1
+    assert late.stderr.strip() == "Error: timed out waiting for the condition on pods/waited"
+    # delete: waits until rm has removed it.
+    waiting = subprocess.Popen(NSPOD + ["wait", "waited", "--for=delete", "--timeout=60s"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    nspod("rm", "-f", "waited")
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0 and out == "pod/waited condition met\n", (out, err)
+
+
+def test_wait_errors():
+    missing = nspod("wait", "nopod", "--for=condition=Ready", "--timeout=1s", check=False)
+    assert missing.returncode == 1 and 'pod "nopod" not found' in missing.stderr
+    # A pod that is gone already meets --for=delete, as kubectl treats it.
+    assert nspod("wait", "nopod", "--for=delete", "--timeout=0").stdout == "pod/nopod condition met\n"
+    for bad in (["--for=ready"], ["--for=condition=Ready", "--timeout=soon"], ["--for=jsonpath=status.phase"]):
+        done = nspod("wait", "nopod", *bad, check=False)
+        assert done.returncode == 2 and done.stderr.startswith("Error: "), (bad, done.stderr)

@@ -1,0 +1,60 @@
+"""kubectl's JSONPath subset and wait's --for conditions (pure)."""
+import pytest
+
+from nspod.api import parse_wait_condition
+from nspod.errors import BadInput
+from nspod.jsonpath import JSONPathError, find, parse
+
+POD = {
+    "metadata": {"name": "web", "labels": {"app.kubernetes.io/name": "shop"}},
+    "status": {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "Initialized", "status": "True"}],
+        "containerStatuses": [{"name": "app", "ready": True, "restartCount": 2},
+                              {"name": "side", "ready": False, "restartCount": 0}],
+    },
+}
+
+
+@pytest.mark.parametrize("path,found", [
+    ("{.status.phase}", ["Running"]),
+    ("{$.status.phase}", ["Running"]),
+    ("{.status.containerStatuses[0].name}", ["app"]),
+    ("{.status.containerStatuses[-1].name}", ["side"]),
+    ("{.status.containerStatuses[*].name}", ["app", "side"]),
+    ('{.status.containerStatuses[?(@.name=="side")].ready}', [False]),
+    ("{.status.conditions[?(@.type=='Ready')].status}", ["True"]),
+    ("{.status.containerStatuses[?(@.restartCount==2)].name}", ["app"]),
+    (r"{.metadata.labels.app\.kubernetes\.io/name}", ["shop"]),
+    ("{.metadata.labels['app.kubernetes.io/name']}", ["shop"]),
+    ("{.status.nothing}", []),
+    ("{.status.containerStatuses[5].name}", []),
+])
+def test_find(path, found):
+    assert find(POD, path) == found
+
+
+@pytest.mark.parametrize("path", ["status.phase", "{.status[}", "{.a[1:2]}", "{.a..b}", "{status}"])
+def test_bad_paths(path):
+    with pytest.raises(JSONPathError):
+        parse(path)
+
+
+@pytest.mark.parametrize("text,parsed", [
+    ("delete", ("delete",)),
+    ("create", ("create",)),
+    ("condition=Ready", ("condition", "Ready", "True")),
+    ("condition=Ready=false", ("condition", "Ready", "false")),
+    ("jsonpath={.status.phase}=Running", ("jsonpath", "{.status.phase}", "Running")),
+    ("jsonpath={.status.podIP}", ("jsonpath", "{.status.podIP}", None)),
+    ("jsonpath={.metadata.labels.a=b}=x", ("jsonpath", "{.metadata.labels.a=b}", "x")),
+])
+def test_wait_conditions(text, parsed):
+    assert parse_wait_condition(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["ready", "condition=", "condition==true", "jsonpath=status.phase=Running",
+                                  "delete=1", "jsonpath="])
+def test_bad_wait_conditions(text):
+    with pytest.raises(BadInput):
+        parse_wait_condition(text)
