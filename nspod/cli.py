@@ -67,7 +67,33 @@ def cmd_ps(a, api):
 
 
 def cmd_inspect(a, api):
-    print(json.dumps(api.inspect(a.pod), indent=2))
+    """-o json (the default), yaml, or jsonpath=TEMPLATE as kubectl prints them."""
+    output = a.output or "json"
+    if output not in ("json", "yaml") and not output.startswith("jsonpath="):
+        raise BadInput(f"-o {output}: use json, yaml or jsonpath=TEMPLATE")
+    if output.startswith("jsonpath="):
+        from .jsonpath import JSONPathError, parse, render
+
+        template = output[len("jsonpath="):]
+        try:  # checked before looking the pod up: a bad template is bad input
+            for part in template.split("{")[1:]:
+                if not part.lstrip().startswith(("'", '"')):
+                    parse("{" + part.split("}", 1)[0] + "}")
+        except JSONPathError as e:
+            raise BadInput(f"-o jsonpath: {e}") from None
+        pod = api.inspect(a.pod)
+        try:
+            print(render(pod, template))
+        except JSONPathError as e:
+            raise BadInput(f"-o jsonpath: {e}") from None
+        return
+    pod = api.inspect(a.pod)
+    if output == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(pod, sort_keys=False), end="")
+    else:
+        print(json.dumps(pod, indent=2))
 
 
 def cmd_exec(a, api):
@@ -190,7 +216,8 @@ def parser():
     s.set_defaults(fn=cmd_ps)
     s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
     s.add_argument("pod")
-    s.add_argument("-o", "--output", choices=["json"], default="json")
+    s.add_argument("-o", "--output", default="json", metavar="FORMAT",
+                   help="json (default), yaml, or jsonpath=TEMPLATE (e.g. jsonpath='{.status.podIP}')")
     s.set_defaults(fn=cmd_inspect)
     s = sub.add_parser("describe", help="a pod's status, containers and events, as kubectl describe shows them")
     s.add_argument("pod")

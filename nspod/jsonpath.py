@@ -106,3 +106,28 @@ def text(value):
     if value is None:
         return ""
     return json.dumps(value, separators=(",", ":"))
+
+
+def render(obj, template):
+    """A `-o jsonpath=TEMPLATE` as kubectl prints it: literal text, and each
+    {EXPR} replaced by the values it finds, space-separated; {"\\n"} and
+    {'text'} are literal strings. (range/end are not supported.)"""
+    out, i = [], 0
+    while i < len(template):
+        start = template.find("{", i)
+        if start < 0:
+            out.append(template[i:])
+            break
+        out.append(template[i:start])
+        end = template.find("}", start)
+        if end < 0:
+            raise JSONPathError(f"{template}: unclosed {{")
+        inner = template[start + 1:end].strip()
+        if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
+            out.append(inner[1:-1].encode().decode("unicode_escape"))
+        elif inner.split()[:1] in (["range"], ["end"]):
+            raise JSONPathError(f"{template}: {{{inner}}} is not supported")
+        else:
+            out.append(" ".join(text(v) for v in find(obj, "{" + inner + "}")))
+        i = end + 1
+    return "".join(out)

@@ -42,3 +42,18 @@ def test_wait_errors():
     for bad in (["--for=ready"], ["--for=condition=Ready", "--timeout=soon"], ["--for=jsonpath=status.phase"]):
         done = nspod("wait", "nopod", *bad, check=False)
         assert done.returncode == 2 and done.stderr.startswith("Error: "), (bad, done.stderr)
+
+
+def test_inspect_output_formats(pods):
+    import json
+
+    import yaml
+
+    pods.run(POD)
+    as_json = json.loads(nspod("inspect", "waited").stdout)
+    assert yaml.safe_load(nspod("inspect", "waited", "-o", "yaml").stdout) == as_json
+    shown = nspod("inspect", "waited", "-o", "jsonpath={.metadata.name} {.status.containerStatuses[*].name}").stdout
+    assert shown == "waited app\n"
+    for bad in (["-o", "xml"], ["-o", "jsonpath={.status"], ["-o", "jsonpath={.a[1:2]}"]):
+        done = nspod("inspect", "waited", *bad, check=False)
+        assert done.returncode == 2 and done.stderr.startswith("Error: "), (bad, done.stderr)

@@ -58,3 +58,14 @@ def test_wait_conditions(text, parsed):
 def test_bad_wait_conditions(text):
     with pytest.raises(BadInput):
         parse_wait_condition(text)
+
+
+def test_render_as_kubectl_prints():
+    from nspod.jsonpath import render
+
+    assert render(POD, "{.status.phase}") == "Running"
+    assert render(POD, "{.status.containerStatuses[*].name}") == "app side"
+    assert render(POD, 'phase={.status.phase}{"\\n"}') == "phase=Running\n"
+    assert render(POD, "{.status.containerStatuses[1].ready}") == "false"
+    with pytest.raises(JSONPathError):
+        render(POD, "{range .status.conditions[*]}{.type}{end}")
