@@ -29,10 +29,19 @@ def cmd_run(a, api):
             base = parse_duration(a.backoff_base)
         except ValueError as e:
             raise BadInput(f"--backoff-base: {e}") from None
+    wait = None
+    if a.wait is not None:
+        try:
+            wait = parse_duration(a.wait)
+        except ValueError as e:
+            raise BadInput(f"--wait: {e}") from None
     text = read_manifest(a.file)
-    for name in api.run(text, a.file, backoff_base=base, no_limits=a.no_limits,
-                        warn=lambda w: print(f"Warning: {w}", file=sys.stderr)):
-        print(name)
+    names = api.run(text, a.file, backoff_base=base, no_limits=a.no_limits,
+                    warn=lambda w: print(f"Warning: {w}", file=sys.stderr))
+    for name in names:
+        print(name, flush=True)
+    if wait is not None:  # as `nspod wait --for=condition=Ready`: the pods stay if they are not Ready in time
+        api.wait(names, ("condition", "Ready", "True"), wait)
 
 
 MAX_MANIFEST = 4 << 20  # bytes: far above any Pod (the API server stores at most 1.5 MiB an object)
@@ -210,6 +219,8 @@ def parser():
     s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
     s.add_argument("--no-limits", action="store_true",
                    help="run even where the CPU/memory limits cannot be applied (with a warning)")
+    s.add_argument("--wait", nargs="?", const="5m", metavar="TIMEOUT",
+                   help="return once every pod is Ready (default timeout 5m); exit 1 if one is not by then")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
     s.add_argument("-o", "--output", choices=["wide"], help="wide: also each pod's IP")

@@ -57,3 +57,11 @@ def test_inspect_output_formats(pods):
     for bad in (["-o", "xml"], ["-o", "jsonpath={.status"], ["-o", "jsonpath={.a[1:2]}"]):
         done = nspod("inspect", "waited", *bad, check=False)
         assert done.returncode == 2 and done.stderr.startswith("Error: "), (bad, done.stderr)
+
+
+def test_run_wait_returns_once_ready(pods, tmp_path):
+    pods.run(POD, "--wait")
+    assert pods.inspect("waited")["status"]["phase"] == "Running"
+    never = POD.replace("name: waited", "name: neverready").replace('command: [sleep, "300"]', 'command: ["false"]')
+    done = pods.run(never.replace("terminationGracePeriodSeconds: 1", "restartPolicy: Never"), "--wait=2s", check=False)
+    assert done.returncode == 1 and "timed out waiting for the condition on pods/neverready" in done.stderr
