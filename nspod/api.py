@@ -40,6 +40,8 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
 
         # Decided here, outside the user namespace (where the watchdog is uid 0).
         settings["image_dir"] = str(image_dir())
+        if os.environ.get("NSPOD_IMAGE_DRIVER") == "copy":  # for tests: the copy the overlay falls back to
+            settings["image_driver"] = "copy"
     _check_limits(pods, no_limits, warn, settings.get("pids_max"))
     from .confinement import check_ids
     from .kernel import idmap
@@ -203,7 +205,8 @@ def inspect(name):
                  "pid": c["pid"] if process.alive(c["pid"], c["pid_start"]) else None,
                  "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {},
                  "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None,
-                 "security": json.loads(c["security"]) if c["security"] else None}
+                 "security": json.loads(c["security"]) if c["security"] else None,
+                 "rootfs": json.loads(c["rootfs"]) if c["rootfs"] else None}
                 for c in containers
             ],
             "network": podnet.inspect(store, name),
@@ -279,27 +282,30 @@ def _remove(store, name):
     faults.point("rm:torn-down")
     shutil.rmtree(pod_dir(name), ignore_errors=True)
     if pod_dir(name).exists() and node.rootless():
-        _remove_in_user_ns(pod_dir(name))
+        remove_in_user_ns(pod_dir(name))
     store.delete_pod(name)
 
 
-def _remove_in_user_ns(path):
-    """What rmtree left: a container's copy of its image holds files of the
-    image's owners (subordinate ids), which only the node's user namespace may
-    remove. The watchdog removes them when the pod ends; this is for a pod
-    whose watchdog is gone."""
+def remove_in_user_ns(*paths):
+    """What rmtree left: a container's root (overlay upper dir, or copy of its
+    image) holds files of the image's owners (subordinate ids), which only
+    the node's user namespace may remove. The watchdog removes them when the
+    pod ends; this is for a pod whose watchdog is gone (and for the store's
+    unused unpacked layers, image/api.py)."""
     from .image.unpack import remove_tree
     from .kernel import child
 
     node.connect().close()  # a node holder, so its user namespace, exists
     pid = node.node_pid()
     if not pid:
-        raise NspodError(f"cannot remove {path}: no node holder to enter the user namespace through")
+        raise NspodError(f"cannot remove {', '.join(map(str, paths))}: "
+                         "no node holder to enter the user namespace through")
     userns = namespaces.open_ns(pid, "user")
 
     def remove():
         namespaces.setns(userns, "user")
-        remove_tree(str(path))
+        for path in paths:
+            remove_tree(str(path))
 
     try:
         child.call(remove)
@@ -308,8 +314,10 @@ def _remove_in_user_ns(path):
 
 
 # -- exec ---------------------------------------------------------------------
-def exec_(name, container, argv):
+def exec_(name, container, argv, stdin=True, tty=False):
     """Run argv inside a running container: join its namespaces, fork, exec.
+    `stdin`: pass ours (else /dev/null, as kubectl without -i); `tty`: a
+    pseudo-terminal made in the container, joined to ours (nspod/terminal.py).
     Returns the command's exit code."""
     store = Store()
     row = store.pod(name)
@@ -337,16 +345,32 @@ def exec_(name, container, argv):
     started = json.loads(c["security"]) if c["security"] else {}
     image_config = json.loads(c["image_config"]) if c["image_config"] else None  # its Env and WorkingDir
     user = (started.get("uid") or 0, started.get("gid") or 0), tuple(started.get("groups") or ())
+    ours, theirs = socket.socketpair() if tty else (None, None)  # the pty master comes back on it
     pid = os.fork()
     if pid == 0:
-        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user, image_config)
+        if ours is not None:
+            ours.close()
+        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user, image_config, stdin, theirs)
     for fd in fds.values():
         os.close(fd)
+    if ours is not None:
+        from . import terminal
+
+        theirs.close()
+        master = terminal.receive_master(ours)  # None: the child failed before (it said why)
+        ours.close()
+        if master is not None:
+            try:
+                terminal.relay(master, forward_input=stdin)
+            finally:
+                os.close(master)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image_config=None):
+def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image_config=None, stdin=True,
+                tty_sock=None):
+    from . import terminal
     from .container import StartError, environment, resolve, set_identity
     from .image.runtime import working_dir  # (imported before joining the container's mounts)
     from .kernel.process import restore_signals
@@ -362,6 +386,16 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
         pid = os.fork()  # the pid namespace applies to children only
         if pid == 0:
             try:
+                if tty_sock is not None:  # a pty of the container's own /dev/pts
+                    master, slave = os.openpty()
+                    terminal.send_master(tty_sock, master)
+                    os.close(master)
+                    tty_sock.close()
+                    terminal.take_slave(slave)
+                elif not stdin:
+                    null = os.open("/dev/null", os.O_RDONLY)
+                    os.dup2(null, 0)
+                    os.close(null)
                 restore_signals()
                 # We are in the pod's uts namespace now: its hostname is the pod's.
                 env = environment(spec, socket.gethostname(), image_config)
@@ -375,6 +409,8 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
             except OSError as e:
                 os.write(2, f"nspod exec: {argv[0]}: {e.strerror}\n".encode())
                 os._exit(126)
+        if tty_sock is not None:
+            tty_sock.close()  # only the command's process holds it now: its end means no pty
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
     except BaseException as e:

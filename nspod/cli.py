@@ -1,6 +1,7 @@
 """`nspod`: argument parsing and output only; the work is in nspod.api."""
 import argparse
 import json
+import os
 import sys
 
 from .errors import BadInput, NspodError
@@ -108,7 +109,14 @@ def cmd_inspect(a, api):
 def cmd_exec(a, api):
     if not a.command:
         raise BadInput("exec: give the command after --, e.g. nspod exec POD -- sh")
-    return api.exec_(a.pod, a.container, a.command)
+    tty = a.tty
+    if tty and not os.isatty(0):  # as kubectl: go on without a terminal
+        print(NOT_A_TTY, file=sys.stderr)
+        tty = False
+    return api.exec_(a.pod, a.container, a.command, stdin=a.stdin, tty=tty)
+
+
+NOT_A_TTY = "Unable to use a TTY - input is not a terminal or the right kind of file"
 
 
 def cmd_stop(a, api):
@@ -244,6 +252,8 @@ def parser():
     s = sub.add_parser("exec", help="run a command in a container")
     s.add_argument("pod")
     s.add_argument("-c", "--container")
+    s.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
+    s.add_argument("-t", "--tty", action="store_true", help="a terminal in the container (with -i: -it)")
     s.add_argument("command", nargs="*", help="after --: the command and its arguments")
     s.set_defaults(fn=cmd_exec)
     s = sub.add_parser("stop", help="TERM the containers, KILL after the grace period")
