@@ -68,6 +68,21 @@ def read_manifest(path):
 
 
 def cmd_ps(a, api):
+    if a.output in ("json", "yaml", "name"):
+        names = [p["name"] for p in api.ps()]
+        if a.output == "name":
+            for name in names:
+                print(f"pod/{name}")
+            return
+        listing = {"apiVersion": "v1", "kind": "List", "items": [api.inspect(n) for n in names],
+                   "metadata": {"resourceVersion": ""}}  # as kubectl get pods -o json|yaml
+        if a.output == "yaml":
+            import yaml
+
+            print(yaml.safe_dump(listing, sort_keys=False), end="")
+        else:
+            print(json.dumps(listing, indent=2))
+        return
     wide = a.output == "wide"
     rows = [("NAME", "PHASE", "READY", "RESTARTS", "AGE") + (("IP",) if wide else ())]
     for p in api.ps():
@@ -231,7 +246,8 @@ def parser():
                    help="return once every pod is Ready (default timeout 5m); exit 1 if one is not by then")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
-    s.add_argument("-o", "--output", choices=["wide"], help="wide: also each pod's IP")
+    s.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"],
+                   help="wide: also each pod's IP; json, yaml: the pods as a v1 List; name: pod/NAME")
     s.set_defaults(fn=cmd_ps)
     s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
     s.add_argument("pod")
@@ -291,6 +307,11 @@ def parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:  # read only when asked: the metadata import costs every command time
+        from importlib.metadata import version
+
+        print(f"nspod {version('nspod')}")
+        return 0
     if "exec" in argv and "--" in argv:  # everything after -- is the command
         i = argv.index("--")
         head, tail = argv[:i], argv[i + 1:]

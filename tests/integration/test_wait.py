@@ -65,3 +65,17 @@ def test_run_wait_returns_once_ready(pods, tmp_path):
     never = POD.replace("name: waited", "name: neverready").replace('command: [sleep, "300"]', 'command: ["false"]')
     done = pods.run(never.replace("terminationGracePeriodSeconds: 1", "restartPolicy: Never"), "--wait=2s", check=False)
     assert done.returncode == 1 and "timed out waiting for the condition on pods/neverready" in done.stderr
+
+
+def test_ps_output_formats_and_version(pods):
+    import json
+
+    import yaml
+
+    pods.run(POD)
+    listing = json.loads(nspod("ps", "-o", "json").stdout)
+    assert listing["kind"] == "List" and [p["metadata"]["name"] for p in listing["items"]] == ["waited"]
+    assert yaml.safe_load(nspod("ps", "-o", "yaml").stdout)["items"][0]["status"]["phase"] == "Running"
+    assert nspod("ps", "-o", "name").stdout == "pod/waited\n"
+    assert nspod("ps", "-o", "xml", check=False).returncode == 2
+    assert nspod("--version").stdout.startswith("nspod ")
