@@ -528,3 +528,26 @@ def _meets(name, condition):
     if value is None:
         return bool(found) and text(found[0]) != ""
     return bool(found) and text(found[0]) == value
+
+
+# -- top ----------------------------------------------------------------------------
+def top(names=None, window=0.5):
+    """CPU (millicores) and memory working set per running container, as
+    kubectl top (nspod/top.py says where the figures come from):
+    [{"pod", "container", "cpu_m", "memory", "source"}]."""
+    from . import top as usage
+
+    store = Store()
+    wanted = {}
+    for row in store.pods():
+        if names and row["name"] not in names:
+            continue
+        for c in store.containers(row["name"]):
+            if not process.alive(c["pid"], c["pid_start"]):
+                continue
+            procs = json.loads(c["cgroup"])["procs"] if c["cgroup"] else []
+            wanted[(row["name"], c["name"])] = {"pid": c["pid"], "cgroup_dirs": [os.path.dirname(p) for p in procs]}
+    for name in names or ():
+        store.pod(name)  # NotFound for a pod that does not exist
+    measured = usage.measure(wanted, window) if wanted else {}
+    return [dict(pod=pod, container=c, **m) for (pod, c), m in measured.items()]

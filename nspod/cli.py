@@ -176,6 +176,34 @@ def cmd_wait(a, api):
     api.wait(a.pods, condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
 
 
+def cmd_top(a, api):
+    import time
+
+    from .top import mebibytes
+
+    while True:
+        rows = api.top(a.pods or None)
+        if a.containers:
+            table = [("POD", "NAME", "CPU(cores)", "MEMORY(bytes)")]
+            table += [(r["pod"], r["container"], f'{r["cpu_m"]}m', mebibytes(r["memory"])) for r in rows]
+        else:
+            pods = {}
+            for r in rows:
+                cpu, mem = pods.get(r["pod"], (0, 0))
+                pods[r["pod"]] = (cpu + r["cpu_m"], mem + r["memory"])
+            table = [("NAME", "CPU(cores)", "MEMORY(bytes)")]
+            table += [(p, f"{cpu}m", mebibytes(mem)) for p, (cpu, mem) in pods.items()]
+        if len(table) == 1:
+            print("No resources found", file=sys.stderr)
+        else:
+            _table(table)
+        if not a.watch:
+            return 0
+        sys.stdout.flush()
+        time.sleep(2)
+        print()
+
+
 def cmd_describe(a, api):
     from .describe import describe
 
@@ -282,6 +310,11 @@ def parser():
                    help="delete | create | condition=Ready[=false] | jsonpath='{.status.phase}'=Running")
     s.add_argument("--timeout", default="30s", help="how long to wait, for all the pods (default 30s; 0: look once; negative: a week)")
     s.set_defaults(fn=cmd_wait)
+    s = sub.add_parser("top", help="CPU and memory of pods (or containers), as kubectl top")
+    s.add_argument("pods", nargs="*")
+    s.add_argument("--containers", action="store_true", help="one line per container")
+    s.add_argument("-w", "--watch", action="store_true", help="again every 2 s, until Ctrl-C")
+    s.set_defaults(fn=cmd_top)
     s = sub.add_parser("start", help="start a stopped pod again")
     s.add_argument("pod")
     s.set_defaults(fn=cmd_start)
