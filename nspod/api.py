@@ -40,8 +40,9 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
 
         # Decided here, outside the user namespace (where the watchdog is uid 0).
         settings["image_dir"] = str(image_dir())
-        if os.environ.get("NSPOD_IMAGE_DRIVER") == "copy":  # for tests: the copy the overlay falls back to
-            settings["image_driver"] = "copy"
+        driver = os.environ.get("NSPOD_IMAGE_DRIVER")  # for tests: force a fallback (image/api.py prepare)
+        if driver in ("overlay", "fuse-overlayfs", "copy"):
+            settings["image_driver"] = driver
     _check_limits(pods, no_limits, warn, settings.get("pids_max"))
     from .confinement import check_ids
     from .kernel import idmap
@@ -551,3 +552,25 @@ def top(names=None, window=0.5):
         store.pod(name)  # NotFound for a pod that does not exist
     measured = usage.measure(wanted, window) if wanted else {}
     return [dict(pod=pod, container=c, **m) for (pod, c), m in measured.items()]
+
+
+# -- port-forward ---------------------------------------------------------------------
+def port_forward(name, specs, address="127.0.0.1", say=print):
+    """kubectl port-forward: until Ctrl-C (nspod/portforward.py)."""
+    from . import portforward
+
+    ports = portforward.parse_ports(specs)
+    row = Store().pod(name)
+    if not process.alive(row["pause_pid"], row["pause_start"]):
+        raise NspodError(f'pod "{name}" is not running')
+    kinds = ["user"] if node.rootless() else []
+    if namespaces.ns_id(row["pause_pid"], "net") != namespaces.ns_id(os.getpid(), "net"):
+        kinds.append("net")
+    else:
+        kinds = []  # hostNetwork: the pod's loopback is ours
+    ns_fds = {kind: namespaces.open_ns(row["pause_pid"], kind) for kind in kinds}
+    try:
+        portforward.forward(ns_fds, ports, address, say)
+    finally:
+        for fd in ns_fds.values():
+            os.close(fd)

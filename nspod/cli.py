@@ -204,6 +204,10 @@ def cmd_top(a, api):
         print()
 
 
+def cmd_port_forward(a, api):
+    api.port_forward(a.pod, a.ports, address=a.address, say=lambda line: print(line, flush=True))
+
+
 def cmd_describe(a, api):
     from .describe import describe
 
@@ -315,6 +319,11 @@ def parser():
     s.add_argument("--containers", action="store_true", help="one line per container")
     s.add_argument("-w", "--watch", action="store_true", help="again every 2 s, until Ctrl-C")
     s.set_defaults(fn=cmd_top)
+    s = sub.add_parser("port-forward", help="forward local ports to a pod's ports, as kubectl port-forward")
+    s.add_argument("pod")
+    s.add_argument("ports", nargs="+", metavar="[LOCAL:]REMOTE")
+    s.add_argument("--address", default="127.0.0.1", help="the local address to listen on (default 127.0.0.1)")
+    s.set_defaults(fn=cmd_port_forward)
     s = sub.add_parser("start", help="start a stopped pod again")
     s.add_argument("pod")
     s.set_defaults(fn=cmd_start)
