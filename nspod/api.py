@@ -207,7 +207,7 @@ def inspect(name):
                  "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {},
                  "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None,
                  "security": json.loads(c["security"]) if c["security"] else None,
-                 "rootfs": json.loads(c["rootfs"]) if c["rootfs"] else None}
+                 "rootfs": _rootfs_shown(c["rootfs"])}
                 for c in containers
             ],
             "network": podnet.inspect(store, name),
@@ -285,6 +285,13 @@ def _remove(store, name):
     if pod_dir(name).exists() and node.rootless():
         remove_in_user_ns(pod_dir(name))
     store.delete_pod(name)
+
+
+def _rootfs_shown(record):
+    """inspect's nspod.containers[].rootfs: an image's root, its driver and
+    layer count (and why overlay was not used, for a fallback)."""
+    record = json.loads(record) if record else None
+    return record and {k: record[k] for k in ("driver", "layers", "fallback") if record.get(k) is not None}
 
 
 def remove_in_user_ns(*paths):

@@ -71,7 +71,8 @@ def for_container(pod, container, pod_uid=""):
     return Confinement(
         run_as_user=sc.run_as_user,
         run_as_group=sc.run_as_group,
-        supplemental_groups=tuple(sc.supplemental_groups or ()),
+        # The kubelet's order: fsGroup, then supplementalGroups (determineEffectiveSecurityContext).
+        supplemental_groups=tuple(([] if sc.fs_group is None else [sc.fs_group]) + list(sc.supplemental_groups or ())),
         run_as_non_root=bool(sc.run_as_non_root),
         caps=caps,
         # Kubernetes: false -> no_new_privs, true -> not set. Unset: nspod sets it

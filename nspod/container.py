@@ -5,7 +5,7 @@
     new mount namespace, private propagation
     join the container's cgroup leaf
     root filesystem: tmpfs + read-only host dirs + /dev + /tmp (a process container),
-                     or this instance's copy of its image + /dev (nspod/image)
+                     or this instance's overlay (or copy) of its image + /dev (nspod/image)
     the pod's /etc/hosts and /etc/resolv.conf over the host's
     volumes at their mountPaths (every target resolved inside the root)
     stdio to the output FIFOs
@@ -52,8 +52,9 @@ class Plan:
     cgroup: object = None   # the container's cgroup leaf (nspod.cgroups), if any
     etc_files: dict = None  # "/etc/hosts", "/etc/resolv.conf" -> the pod's own files (nspod.net.hosts)
     seccomp: object = seccomp.Seccomp("RuntimeDefault")  # the filter it gets (nspod.seccomp.Seccomp)
-    image: dict = None      # a container with an image: {"root": this instance's copy, "config": runtime config}
+    image: dict = None      # an image's: {"rootfs": its root (image/api.py prepare), "config": runtime config}
     confinement: Confinement = Confinement()  # user, capabilities, no_new_privs, read-only root (nspod.confinement)
+    host_pid: bool = False  # spec.hostPID: stay in the node's PID namespace
 
 
 class StartError(NspodError):
@@ -67,8 +68,12 @@ class StartError(NspodError):
 def start(plan, shared_pid_ns=None):
     """Fork and start the container; return its pid once it has exec'd.
     Raises StartError when a step before exec failed."""
+    if plan.host_pid:
+        pid_ns = None  # the watchdog's: the node's
+    else:
+        pid_ns = "new" if shared_pid_ns is None else shared_pid_ns
     try:
-        return child.start(lambda: _child(plan), pid_ns="new" if shared_pid_ns is None else shared_pid_ns)
+        return child.start(lambda: _child(plan), pid_ns=pid_ns)
     except child.ChildFailed as e:
         raise StartError(e.reason, str(e)) from None
 
@@ -86,7 +91,7 @@ def _child(plan):
         join_cgroup(plan.cgroup)
         step = "build the root filesystem"
         if plan.image:
-            rootfs.build_image(plan.root, plan.image["root"], plan.shm_dir)
+            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir)
         else:
             rootfs.build(plan.root, plan.shm_dir)
         step = "mount /etc/hosts and /etc/resolv.conf"
@@ -99,7 +104,13 @@ def _child(plan):
         step = "mount /proc"
         # Before pivot_root: the kernel lets a user namespace mount proc only
         # while a fully visible proc is still mounted in the mount namespace.
-        mounts.proc(f"{plan.root}/proc")
+        if plan.host_pid and not rootfs.host_root():
+            # Rootless, the node's PID namespace belongs to the host's user
+            # namespace: no proc of it can be mounted here. The host's /proc
+            # is bound instead, as rootless Podman does with --pid=host.
+            mounts.bind("/proc", f"{plan.root}/proc")
+        else:
+            mounts.proc(f"{plan.root}/proc")
         step = "pivot_root"
         mounts.pivot_root(plan.root)
         step = "mask /proc and /sys paths"

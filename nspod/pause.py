@@ -6,6 +6,7 @@ as long as it does.
     new net, ipc, uts namespaces (only ipc with hostNetwork)
     set the pod's hostname
     bring up lo
+    the pod's sysctls (securityContext.sysctls: net.* here, kernel.shm* of its ipc namespace)
     (the watchdog then attaches the pod to the node network: nspod/net/podnet.py)
     exec catatonit -P (pause mode: reap children, exit 0 on TERM)
 """
@@ -15,28 +16,38 @@ import signal
 import socket
 
 from .errors import NspodError
-from .kernel import child, namespaces
+from .kernel import child, namespaces, sysctl
 from .kernel.process import restore_signals
 from .net.loopback import loopback_up
 
 
-def start(hostname, share_pid, log_fd, host_network=False):
+def start(hostname, share_pid, log_fd, host_network=False, sysctls=(), host_ipc=False):
     """Start the pause holder; return its pid. With host_network it keeps the
-    node's network and uts namespaces (spec.hostNetwork, as Kubernetes does)."""
+    node's network and uts namespaces (spec.hostNetwork, as Kubernetes does).
+    sysctls: (name, value) pairs written in its new namespaces (the manifest
+    check allowed only namespaced ones, and no net.* with host_network)."""
     try:
-        return child.start(lambda: _child(hostname, log_fd, host_network), pid_ns="new" if share_pid else None)
+        return child.start(lambda: _child(hostname, log_fd, host_network, sysctls, host_ipc),
+                           pid_ns="new" if share_pid else None)
     except child.ChildFailed as e:
         raise NspodError(f"pause holder: {e}") from None
 
 
-def _child(hostname, log_fd, host_network=False):
+def _child(hostname, log_fd, host_network=False, sysctls=(), host_ipc=False):
     restore_signals()
+    ipc = () if host_ipc else ("ipc",)  # hostIPC: the node's
     if host_network:
-        namespaces.unshare("ipc")
+        if ipc:
+            namespaces.unshare(*ipc)
     else:
-        namespaces.unshare("net", "ipc", "uts")
+        namespaces.unshare("net", *ipc, "uts")
         socket.sethostname(hostname)
         loopback_up()
+    for name, value in sysctls:
+        try:
+            sysctl.write(name, value)
+        except OSError as e:
+            raise NspodError(f'sysctl {name}="{value}": {e.strerror or e}') from None
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")

@@ -8,6 +8,7 @@ symlink in the bound host tree or a volume, and no spelling of a mountPath,
 leads a mount or a created directory out of the container's root."""
 import errno
 import os
+import stat
 from contextlib import ExitStack
 
 from .errors import NspodError
@@ -57,6 +58,8 @@ def build(root, shm_dir):
         elif os.path.isdir(host):
             os.mkdir(f"{root}/{name}")
             mounts.bind(host, f"{root}/{name}", readonly=True)
+    if host_root():
+        hide_host_secrets(root)
     mounts.bind("/sys", f"{root}/sys", readonly=True)
     mounts.tmpfs(f"{root}/tmp", mode="1777")
     mounts.tmpfs(f"{root}/run")
@@ -64,13 +67,90 @@ def build(root, shm_dir):
     build_dev(f"{root}/dev", shm_dir)
 
 
+# Bound host trees whose private entries a root process container must not
+# read (docs/ARCHITECTURE.md, "A root pod sees nothing of the host"). /usr,
+# /lib, ... hold packaged files, which Debian makes world-readable.
+SECRET_TREES = ("etc", "opt")
+
+
+def host_root():
+    """True when this process is root of the host's user namespace (nspod run
+    as root): the only case where host file permissions do not already keep
+    the host's secrets from a container."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return os.geteuid() == 0 and f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def private_entries(top):
+    """The entries under `top` an unprivileged host user may not read: files
+    without the others' read bit, directories without the others' read and
+    search bits (not entered: they are hidden whole). Symlinks are skipped:
+    what they name is checked where it is. The host's /etc/shadow, gshadow,
+    ssl/private, ssh host keys, sudoers are such entries."""
+    found = []
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            mode = entry.stat(follow_symlinks=False).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
+            if mode & 0o5 != 0o5:
+                found.append(entry.path)
+            else:
+                found.extend(private_entries(entry.path))
+        elif not stat.S_ISLNK(mode) and not mode & 0o4:
+            found.append(entry.path)
+    return found
+
+
+def hide_host_secrets(root):
+    """As root, a process container sees the host's /etc as any unprivileged
+    host user sees it: every entry others may not read is masked as containerd
+    masks /proc paths (an empty read-only tmpfs over a directory, /dev/null
+    over a file, bound read-only here: the tree stays read-only). Looked up
+    inside the root, so no link leads a mask out."""
+    with ExitStack() as fds:
+        root_fd = _enter(fds, inroot.open_root(root))
+        for name in SECRET_TREES:
+            if not os.path.isdir(f"{root}/{name}") or os.path.islink(f"{root}/{name}"):
+                continue
+            for path in private_entries(f"{root}/{name}"):
+                inside = path[len(root):]
+                try:
+                    fd = inroot.lookup(root_fd, inside)
+                except FileNotFoundError:
+                    continue  # removed on the host meanwhile
+                try:
+                    if stat.S_ISDIR(os.fstat(fd).st_mode):
+                        mounts.mask(fd)
+                    else:
+                        mounts.bind_onto("/dev/null", root_fd, fd, readonly=True, recursive=False)
+                except OSError as e:
+                    raise NspodError(f"hide {inside}: {e.strerror or e}") from None
+                finally:
+                    os.close(fd)
+
+
 def build_image(root, image_root, shm_dir):
-    """Make `root` the container's root from its image: `image_root` (this
-    instance's writable copy of the image, see image.api.prepare, whose
-    proc, sys and dev are plain directories) bound on it, then the same /sys
+    """Make `root` the container's root from its image: `image_root` (the
+    record image.api.prepare made for this instance, whose proc, sys and dev
+    are plain directories) mounted on it: an overlay of the image's layers
+    under this instance's upper dir, or its copy bound; then the same /sys
     and /dev a process container gets. /tmp and /run are the image's, as
     under containerd."""
-    mounts.bind(image_root, root, recursive=False)
+    if image_root["driver"] != "copy":  # overlay, fuse-overlayfs
+        from .image import overlay
+
+        overlay.mount(image_root, root)
+    else:
+        mounts.bind(image_root["root"], root, recursive=False)
     mounts.bind("/sys", f"{root}/sys", readonly=True)
     build_dev(f"{root}/dev", shm_dir)
 

@@ -108,7 +108,8 @@ class Store:
         self._add_columns("pods", {"cgroup": "TEXT"})        # {"path", "paths", "limits"} (JSON)
         self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
                                          "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
-                                         "image_config": "TEXT"})  # the image's config: exec's Env, WorkingDir (JSON)
+                                         "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)
+                                         "rootfs": "TEXT"})  # an image's root: driver, layers, paths (JSON)
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""
@@ -177,7 +178,7 @@ class Store:
     def update_container(self, pod, name, **fields):
         if "status" in fields:
             fields["status"] = json.dumps(fields["status"])
-        for key in ("namespaces", "cgroup", "security", "image_config"):
+        for key in ("namespaces", "cgroup", "security", "image_config", "rootfs"):
             if fields.get(key) is not None:
                 fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)

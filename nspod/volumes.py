@@ -1,6 +1,7 @@
 """Pod volumes on the host side: emptyDir folders (tmpfs for medium Memory)
 and hostPath checks by type, done once per pod by the watchdog."""
 import os
+import stat
 from pathlib import Path
 
 from .errors import NspodError
@@ -20,10 +21,41 @@ def prepare(pod, pod_dir):
                 mounts.tmpfs(str(path), size=vol.size_limit, mode="0777")
             else:
                 path.chmod(0o777)  # as the kubelet makes emptyDir: any container user may write
+            sc = pod.security_context
+            if sc.fs_group is not None:  # emptyDir supports ownership management; hostPath does not
+                set_ownership(path, sc.fs_group, sc.fs_group_change_policy or "Always")
             paths[vol.name] = path
         else:
             paths[vol.name] = check_host_path(vol)
     return paths
+
+
+# The kubelet's masks (pkg/volume/volume_linux.go): group read-write, and
+# search plus setgid on directories.
+RW_MASK, EXEC_MASK = 0o660, 0o110
+
+
+def set_ownership(path, fs_group, policy="Always"):
+    """fsGroup on a volume, as the kubelet's SetVolumeOwnership: every entry
+    (links included, not followed) gets group fs_group, and g+rw (directories
+    also g+x and setgid, so new files inherit the group). OnRootMismatch: not
+    walked when the volume's root already has the group and those bits."""
+    if policy == "OnRootMismatch" and not _needs_change(path, fs_group):
+        return
+    for entry in [str(path)] + [os.path.join(d, n) for d, dirs, files in os.walk(path) for n in dirs + files]:
+        info = os.lstat(entry)
+        os.lchown(entry, -1, fs_group)
+        if stat.S_ISLNK(info.st_mode):
+            continue
+        mask = RW_MASK | (stat.S_ISGID | EXEC_MASK if stat.S_ISDIR(info.st_mode) else 0)
+        os.chmod(entry, stat.S_IMODE(info.st_mode) | mask)
+
+
+def _needs_change(path, fs_group):
+    info = os.stat(path)
+    wanted = RW_MASK | EXEC_MASK
+    return (info.st_gid != fs_group or not stat.S_ISDIR(info.st_mode)
+            or info.st_mode & wanted != wanted or not info.st_mode & stat.S_ISGID)
 
 
 def check_host_path(vol):

@@ -296,7 +296,9 @@ class Watchdog:
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log,
-                                         host_network=self.pod.host_network)
+                                         host_network=self.pod.host_network,
+                                         sysctls=self.pod.security_context.sysctls or (),
+                                         host_ipc=self.pod.host_ipc)
         finally:
             os.close(log)
         self.pause_child = True
@@ -310,7 +312,7 @@ class Watchdog:
         self.network.attach(self.pod_ns, self.sel)  # eth0, its IP, ports, /etc/hosts (nspod/net/podnet.py)
 
     def open_pod_namespaces(self):
-        kinds = ["ipc"] + ([] if self.pod.host_network else ["net", "uts"])
+        kinds = ([] if self.pod.host_ipc else ["ipc"]) + ([] if self.pod.host_network else ["net", "uts"])
         kinds += ["pid"] if self.pod.share_process_namespace else []
         for fd in self.pod_ns.values():
             os.close(fd)
@@ -357,7 +359,9 @@ class Watchdog:
         leaf = self.leaf(spec.name, spec.resources)
         oom_before = leaf.oom_kills()
         plan = container_start.Plan(
-            spec=spec, root=str(root), shm_dir=str(self.shm_dir), volumes=self.volume_paths, cgroup=leaf,
+            spec=spec, root=str(root), volumes=self.volume_paths, cgroup=leaf, host_pid=self.pod.host_pid,
+            # hostIPC: the node's /dev/shm, as containerd gives it
+            shm_dir="/dev/shm" if self.pod.host_ipc else str(self.shm_dir),
             pod_ns=self.pod_ns, hostname=self.hostname, etc_files=self.network.etc_files,
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
             seccomp=seccomp.for_container(self.pod, spec, self.settings), image=image,
@@ -660,7 +664,8 @@ class Watchdog:
         if "waiting" not in st["state"] or st["state"]["waiting"].get("reason") not in ("ErrImagePull", "ImagePullBackOff"):
             self.set_waiting(spec, "ContainerCreating")
         dest = str(self.dir / "images" / spec.name)
-        job = child.begin(image_api.prepare, text, pulling, dest, self.settings.get("image_dir"))
+        job = child.begin(image_api.prepare, text, pulling, dest, self.settings.get("image_dir"),
+                          self.settings.get("image_driver"))
         self.pulls[spec.name] = (job, pulling, time.monotonic())
         self.sel.register(job.fd, selectors.EVENT_READ, ("pull", spec.name))
 
@@ -689,7 +694,8 @@ class Watchdog:
                        f'({waited} including waiting). Image size: {result["size"]} bytes.')
         st = self.status[name]
         st["image"], st["imageID"] = result["image"], result["imageID"]
-        self.prepared[name] = {"root": str(self.dir / "images" / name), "config": result["config"]}
+        self.prepared[name] = {"rootfs": result["rootfs"], "config": result["config"]}
+        self.store.update_container(self.name, name, rootfs=result["rootfs"])  # its layers stay while it does
         if not self.stopping:
             self.start_container(spec)
             self.update_phase()
@@ -748,8 +754,10 @@ class Watchdog:
         self.image_timers.clear()
 
     def remove_image_roots(self):
-        """The containers' copies of their images (we are in the node's user
-        namespace, so files of the image's other owners go too)."""
+        """The containers' roots: overlay upper and work dirs, or copies of
+        their images (we are in the node's user namespace, so files of the
+        image's other owners go too). The overlay mounts lived only in the
+        containers' mount namespaces, gone with their processes."""
         from .image.unpack import remove_tree
 
         try:

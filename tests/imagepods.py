@@ -17,13 +17,16 @@ GROUP = b"root:x:0:\nwww:x:33:\n"
 
 def layer(entries):
     """(gzip blob, diff_id): entries are (name, kind, value, uid): kind 'dir',
-    'file' (bytes), 'link' (symlink target), 'whiteout'."""
+    'file' (bytes), 'link' (symlink target), 'whiteout', 'opaque' (the
+    directory `name`'s lower content hidden)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind, value, uid in entries:
             if kind == "whiteout":
                 d, _, base = name.rpartition("/")
                 name, kind, value = f"{d}/.wh.{base}" if d else f".wh.{base}", "file", b""
+            elif kind == "opaque":
+                name, kind, value = f"{name}/.wh..wh..opq", "file", b""
             info = tarfile.TarInfo(name)
             info.mtime, info.uid, info.gid = 1_700_000_000, uid, uid
             if kind == "dir":
@@ -86,6 +89,17 @@ class LayeredImage(Image):
 
 def busybox_image(config=None, top=True):
     return LayeredImage([base_entries()] + ([TOP] if top else []), config)
+
+
+# A third layer for the overlay driver: a lower directory made opaque.
+OPAQUE_LOWER = [("opq", "dir", None, 0), ("opq/lower-a", "file", b"a\n", 0), ("opq/lower-b", "file", b"b\n", 0)]
+OPAQUE_TOP = [("opq", "dir", None, 0), ("opq", "opaque", None, 0), ("opq/new", "file", b"new\n", 0)]
+
+
+def layered_image(config=None):
+    """busybox_image's two layers (the same blobs), then a layer with a
+    directory and one that makes it opaque: four layers."""
+    return LayeredImage([base_entries(), TOP, OPAQUE_LOWER, OPAQUE_TOP], config)
 
 
 @pytest.fixture

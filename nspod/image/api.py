@@ -110,6 +110,25 @@ def _pod_images(store):
     return {k: sorted(set(v)) for k, v in used.items()}
 
 
+def _pod_layers(store):
+    """The unpacked layers (store-relative, "sha256/HEX") the pods' overlay
+    roots have as lower dirs: kept even when `rmi -f` removed their image."""
+    from ..store import Store
+
+    base = str(store.root / "layers")
+    kept = set()
+    pods = Store()
+    try:
+        for row in pods.pods():
+            for c in pods.containers(row["name"]):
+                record = json.loads(c["rootfs"]) if c["rootfs"] else {}
+                if record.get("lowerBase") == base:
+                    kept.update(record.get("lower") or ())
+    finally:
+        pods.close()
+    return kept
+
+
 def rmi(text, force=False, store=None):
     """Remove a name, and the image once no name is left. Returns lines for
     the CLI ("Untagged: ...", "Deleted: ...") as podman prints them."""
@@ -129,10 +148,13 @@ def rmi(text, force=False, store=None):
         for name, ref in (all_refs if by_id else refs):
             store.untag(name, ref)
             lines.append(f"Untagged: {name}{ref}")
+        trash = []
         if not store.refs_of(img["digest"]):
             store.delete_image(img["digest"])
             store.collect(images=())
+            trash = store.retire_layers(keep=_pod_layers(store))
             lines.append(f"Deleted: {img['config_digest'].partition(':')[2]}")
+    _remove_layers(trash)
     return lines
 
 
@@ -144,12 +166,55 @@ def prune(store=None):
     with store.using(exclusive=True):
         before = {img["digest"]: img["config_digest"] for img in store.images()}
         removed, freed = store.collect(keep=keep)
+        trash = store.retire_layers(keep=_pod_layers(store))
+    _remove_layers(trash)
     return [before[d].partition(":")[2] for d in removed], freed
+
+
+def _remove_layers(paths):
+    """Unpacked layers no image uses (moved to layers/trash/ under the
+    store's lock). Rootless their files belong to the image's owners, the
+    subordinate ids: removed from inside the node's user namespace."""
+    if not paths:
+        return
+    from ..node import rootless
+
+    if rootless():
+        from ..api import remove_in_user_ns
+
+        remove_in_user_ns(*paths)
+        return
+    from .unpack import remove_tree
+
+    for path in paths:
+        remove_tree(path)
 
 
 
 # -- the start path: a container's root from its image ------------------------------
 MOUNT_POINTS = ("proc", "sys", "dev")  # what the start path mounts over (nspod/rootfs.py build_image)
+
+
+def _mount_points(root):
+    """The start path mounts /proc, /sys and /dev in the root: make each a
+    plain directory (an image's symlink there must not lead a mount out)."""
+    import os
+    import stat
+
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name in MOUNT_POINTS:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=fd)
+                st = None
+            if st is None:
+                os.mkdir(name, 0o755, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def present(text, store=None):
@@ -164,48 +229,52 @@ def present(text, store=None):
         store.close()
 
 
-def prepare(text, pull_first, dest, image_dir=None):
+def prepare(text, pull_first, dest, image_dir=None, driver=None):
     """For a container instance, in a child of the watchdog (inside the node's
     user namespace, so the image's owners are kept through the subordinate
-    ids): pull `text` when `pull_first`, then make `dest` the container's root
-    (a copy of the image's layers). Returns what the status and the start path
-    need: reference, imageID, runtime config, whether it pulled, seconds, size."""
+    ids): pull `text` when `pull_first`, then make this instance's root in
+    `dest`: an overlay of the image's layers (unpacked once each in the
+    store) with a fresh upper dir, by overlayfs, else fuse-overlayfs, else
+    (or with `driver` "copy") a copy of the layers flattened. `driver`
+    (NSPOD_IMAGE_DRIVER, for tests) forces one. Returns what the status and the
+    start path need: reference, imageID, runtime config, the root's record,
+    whether it pulled, seconds, size."""
     import os
     import time
+
+    from . import overlay
+    from .unpack import remove_tree
 
     started = time.monotonic()
     store = ImageStore(image_dir)
     pulled = None
     if pull_first:
         pulled = pull(text, store=store)
-    from .unpack import remove_tree
-
-    remove_tree(dest)  # the previous instance's copy: a restart gets a fresh one
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    img = rootfs(text, dest, store)
-    # The start path mounts /proc, /sys and /dev here: make each a plain
-    # directory of this copy (an image's symlink there must not lead a mount out).
-    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        for name in MOUNT_POINTS:
+    remove_tree(dest)  # the previous instance's root: a restart gets a fresh one
+    os.makedirs(dest)
+    root = None
+    fallback = f"NSPOD_IMAGE_DRIVER={driver}" if driver else None  # a driver forced, for tests
+    if driver != "copy":
+        img = lookup(text, store)
+        drivers = (driver,) if driver else ("overlay", overlay.FUSE)
+        with store.using():
             try:
-                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            except FileNotFoundError:
-                st = None
-            import stat as stat_
-
-            if st is not None and not stat_.S_ISDIR(st.st_mode):
-                os.unlink(name, dir_fd=fd)
-                st = None
-            if st is None:
-                os.mkdir(name, 0o755, dir_fd=fd)
-    finally:
-        os.close(fd)
+                root = overlay.prepare(store, img, text, dest, _mount_points, drivers, [fallback] if driver else [])
+            except overlay.Unavailable as e:
+                fallback = str(e)
+                remove_tree(dest)
+                os.makedirs(dest)
+    if root is None:
+        copy = os.path.join(dest, "root")
+        img = rootfs(text, copy, store)
+        _mount_points(copy)
+        root = {"driver": "copy", "layers": len(img["layers"]), "root": copy, "fallback": fallback}
     ref = reference.parse(text)
     return {
         "image": str(ref),
         "imageID": f"{ref.name}@{img['digest']}",
         "config": img["config"],
+        "rootfs": root,
         "pulled": pulled is not None,
         "downloaded": pulled["downloaded"] if pulled else 0,
         "size": img["size"],

@@ -7,6 +7,9 @@
       locks/                             one lock file per blob being downloaded (removed after)
       store.lock                         shared by pulls and readers, exclusive for rmi and prune
       images.db                          SQLite: images (by manifest digest) and refs (tags, digests)
+      layers/sha256/HEX                  a layer unpacked once per diff_id, overlayfs' lower
+                                         directory (whiteouts in overlay's form), shared by images
+      layers/tmp/, layers/trash/         unpacking in progress; unused layers on their way out
 
 Not the runtime state folder (a tmpfs): images outlive a reboot. The folder
 is mode 0700: layers may carry setuid files, and no other user may reach them.
@@ -129,6 +132,37 @@ class ImageStore:
 
     def blob_lock(self, digest):
         return _Lock(self.root / "locks" / digest.replace(":", "-"))
+
+    # --- unpacked layers (the overlay driver, image/overlay.py) ------------------
+    def layer_path(self, diff_id):
+        return self.root / "layers" / digest_path(diff_id)
+
+    def layer_lock(self, diff_id):
+        return _Lock(self.root / "locks" / ("layer-" + diff_id.replace(":", "-")))
+
+    def retire_layers(self, keep=()):
+        """Move the unpacked layers no image uses (nor `keep` names, as
+        "sha256/HEX": a running pod's lower dirs), and unpacking leftovers,
+        to layers/trash/ (a rename: a half-removed layer is never used), and
+        return what is there. The caller removes those trees, inside the
+        node's user namespace when rootless (their files belong to the
+        image's owners). Call with `using(exclusive=True)` held."""
+        used = {layer["diffID"] for img in self.images() for layer in img["layers"] if layer.get("diffID")}
+        trash = self.root / "layers" / "trash"
+        found = []
+        for algorithm in ("sha256", "sha512"):
+            folder = self.root / "layers" / algorithm
+            if folder.is_dir():
+                found += [(e.path, f"{algorithm}-{e.name}") for e in os.scandir(folder)
+                          if f"{algorithm}:{e.name}" not in used and f"{algorithm}/{e.name}" not in keep]
+        tmp = self.root / "layers" / "tmp"
+        if tmp.is_dir():
+            found += [(e.path, f"tmp-{e.name}") for e in os.scandir(tmp)]
+        if found:
+            trash.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path, name in found:
+            os.rename(path, trash / f"{name}-{os.getpid()}-{time.monotonic_ns()}")
+        return [e.path for e in os.scandir(trash)] if trash.is_dir() else []
 
     # --- blobs -------------------------------------------------------------
     def blob_path(self, digest):

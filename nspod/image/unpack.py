@@ -21,7 +21,12 @@ extracting, whatever the archive holds. The rules:
   no file runs as an owner the image did not give it; Podman's rootless
   storage keeps the bits because it keeps the owners);
 - whiteouts: `.wh.NAME` removes NAME of the layers below, `.wh..wh..opq`
-  empties its directory of what the layers below put there;
+  empties its directory of what the layers below put there (flatten); a
+  layer unpacked alone for overlayfs (unpack_layer) gets overlay's form
+  instead: a 0/0 character device for NAME (Linux >= 5.8 lets anyone make
+  one) and the xattr OPAQUE_XATTR on the directory;
+- an archive's own `user.overlay.*` / `trusted.overlay.*` xattrs are
+  dropped: an image must not forge overlay's metadata (redirects, origins);
 - the uncompressed stream's digest must equal the config's diff_id;
 - a member larger than the free space refuses the layer (a corrupt or
   hostile size never fills the disk).
@@ -43,6 +48,7 @@ from .errors import PullError, UnsafeLayer, UnsupportedMediaType
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+OVERLAY_XATTRS = ("user.overlay.", "trusted.overlay.")
 READ = 1 << 20
 BIG = 1 << 20   # members above this size are checked against the free space
 
@@ -188,6 +194,7 @@ class _Root:
         self.layer_made = set()    # every path the current layer made
         self.chown = os.geteuid() == 0
         self.squashed = 0
+        self.overlay = None   # unpack_layer: the xattr prefix of overlay's metadata
 
     def close(self):
         os.close(self.fd)
@@ -286,7 +293,7 @@ def _chown(root, dir_fd, name, uid, gid, mode):
 
 def _xattrs(dir_fd, name, member):
     for key, value in (member.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr."):
+        if key.startswith("SCHILY.xattr.") and not key[len("SCHILY.xattr."):].startswith(OVERLAY_XATTRS):
             try:
                 os.setxattr(f"/proc/self/fd/{dir_fd}/{name}", key[len("SCHILY.xattr."):],
                             value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
@@ -303,6 +310,9 @@ def _extract_member(root, tar, member, digest):
     dir_fd = root.parent(parts, digest, member.name)
     try:
         # Whiteouts.
+        if root.overlay and base.startswith(WHITEOUT):
+            _overlay_whiteout(root, dir_fd, parts, base, digest, member)
+            return
         if base == OPAQUE:
             prefix = "/".join(parts[:-1])
             for entry in os.listdir(dir_fd):
@@ -396,6 +406,22 @@ def _extract_member(root, tar, member, digest):
         os.utime(base, (member.mtime, member.mtime), dir_fd=dir_fd, follow_symlinks=False)
     finally:
         os.close(dir_fd)
+
+
+def _overlay_whiteout(root, dir_fd, parts, base, digest, member):
+    """A whiteout in overlayfs' own form, for a layer unpacked alone: the
+    opaque marker as the xattr `opaque` on its directory (dir_fd), a removed
+    entry as a 0/0 character device of its name."""
+    if base == OPAQUE:
+        os.setxattr(f"/proc/self/fd/{dir_fd}", root.overlay + "opaque", b"y")
+        return
+    if base.startswith(WHITEOUT + WHITEOUT):
+        return  # other aufs metadata (.wh..wh.plnk, ...): not content
+    target = base[len(WHITEOUT):]
+    if target in ("", ".", "..") or "/" in target:
+        raise UnsafeLayer(f"layer {digest}: whiteout {member.name!r} names no entry; refused")
+    root.remove(dir_fd, target, "/".join(parts[:-1] + [target]))
+    os.mknod(target, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dir_fd)
 
 
 def _write_all(fd, data):
@@ -508,6 +534,33 @@ def remove_tree(path):
             shutil.rmtree(os.path.basename(path), dir_fd=parent)
     finally:
         os.close(parent)
+
+
+def unpack_layer(layer, dest, xattr_prefix):
+    """Unpack one layer (blob path, compression, digest, diff_id) alone into
+    `dest` (created, must not exist) as an overlayfs lower directory:
+    whiteouts in overlay's form, `xattr_prefix` ("user.overlay." with
+    userxattr, "trusted.overlay." as root) naming its metadata. On failure
+    nothing is left."""
+    path, compression, digest, diff_id = layer
+    os.mkdir(dest, 0o700)
+    root = None
+    try:
+        root = _Root(dest)
+        root.overlay = xattr_prefix
+        apply_layer(root, path, compression, digest, diff_id)
+        finish(root)
+        os.chmod(dest, 0o755)
+        return root.squashed
+    except BaseException:
+        if root is not None:
+            root.close()
+            root = None
+        remove_tree(dest)
+        raise
+    finally:
+        if root is not None:
+            root.close()
 
 
 def flatten(layers, dest):

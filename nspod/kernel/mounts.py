@@ -154,3 +154,28 @@ def pivot_root(new_root):
     call("syscall", _SYS_PIVOT_ROOT, b".", b".")
     call("umount2", b".", MNT_DETACH)
     os.chdir("/")
+
+
+def overlay(target, lower_base, lower, upper, work, userxattr):
+    """Mount overlayfs on target: `lower` directories (top first) named
+    relative to `lower_base`, as the kernel resolves them from the working
+    directory (shorter options: they must fit in one page, as Podman's short
+    l/ links do), `upper` and `work` absolute. userxattr: its metadata in
+    user.overlay.* xattrs, the form a user namespace may mount (Linux 5.11)."""
+    for path in (*lower, upper, work):
+        if any(c in path for c in ",:\\"):
+            raise OSError(errno.EINVAL, f"overlay: {path!r} has a character the mount options cannot carry")
+    data = f"lowerdir={':'.join(lower)},upperdir={upper},workdir={work}" + (",userxattr" if userxattr else "")
+    if len(data) >= os.sysconf("SC_PAGE_SIZE"):
+        raise OSError(errno.E2BIG, f"overlay: {len(lower)} layers do not fit in one mount's options")
+    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(lower_base)
+        mount("overlay", target, "overlay", 0, data)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
+def umount(target):
+    call("umount2", cstr(target), MNT_DETACH)

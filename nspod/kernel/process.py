@@ -102,6 +102,14 @@ def set_name(name):
         pass
 
 
+def die_with_parent():
+    """SIGKILL when the parent (the thread that forked us, whatever it execs
+    into) ends: for a helper whose life is its parent's."""
+    import prctl
+
+    prctl.set_pdeathsig(signal.SIGKILL)
+
+
 def become_subreaper():
     """Orphaned descendants are re-parented to us, so we can wait for them."""
     import prctl

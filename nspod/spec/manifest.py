@@ -21,7 +21,7 @@ def normalize(document):
     if "volumes" in spec:
         spec["volumes"] = [_volume(v) for v in spec["volumes"]]
     spec["containers"] = [_container(c) for c in spec["containers"]]
-    for key in ("hostNetwork", "hostAliases"):  # false and [] are left out, as the API server does
+    for key in ("hostNetwork", "hostPID", "hostIPC", "hostAliases"):  # false and [] are left out, as the API server does
         if not spec.get(key, True):
             del spec[key]
     if spec.get("hostNetwork"):

@@ -87,6 +87,9 @@ class SecurityContext:
     run_as_group: int | None = None
     run_as_non_root: bool | None = None
     supplemental_groups: tuple | None = None  # pod level only
+    fs_group: int | None = None  # pod level only
+    fs_group_change_policy: str | None = None  # pod level only: Always (default) | OnRootMismatch
+    sysctls: tuple | None = None  # pod level only: ((name with dots, value), ...), each a safe one
     capabilities: "Capabilities | None" = None  # container level only
     allow_privilege_escalation: bool | None = None  # container level only
     read_only_root_filesystem: bool | None = None  # container level only
@@ -137,6 +140,8 @@ class Pod:
     termination_grace_period_seconds: int = 30
     resources: Resources | None = None  # pod-level spec.resources
     host_network: bool = False  # spec.hostNetwork: the node's network namespace
+    host_pid: bool = False  # spec.hostPID: the node's PID namespace (rootless: seen through the host's /proc)
+    host_ipc: bool = False  # spec.hostIPC: the node's IPC namespace and /dev/shm
     host_aliases: tuple = ()  # HostAlias entries for /etc/hosts
     security_context: SecurityContext = field(default_factory=SecurityContext)  # pod level
     # The normalized Kubernetes object (defaults filled, cluster-only fields

@@ -142,6 +142,17 @@ def _spec(node, report):
         resources = parse_resources(spec["resources"], "spec.resources", report)
     host_network = bool(boolean(spec.get("hostNetwork"), "spec.hostNetwork", report))
     _host_ports(containers, host_network, report)
+    security_context = parse_pod_security_context(spec.get("securityContext"), "spec.securityContext", report)
+    _sysctls_with_host_network(security_context, host_network, report)
+    host_pid = bool(boolean(spec.get("hostPID"), "spec.hostPID", report))
+    host_ipc = bool(boolean(spec.get("hostIPC"), "spec.hostIPC", report))
+    if host_pid and share:  # as the API server validates it
+        report.problem("spec.shareProcessNamespace", "ShareProcessNamespace and HostPID cannot both be enabled")
+    if host_ipc:
+        for i, (name, _) in enumerate(security_context.sysctls or ()):
+            if name.startswith("kernel."):
+                report.problem(f"spec.securityContext.sysctls[{i}].name",
+                               f'"{name}" is not allowed with hostIPC: it would change the node\'s IPC namespace')
     return {
         "containers": containers,
         "volumes": volumes,
@@ -151,11 +162,21 @@ def _spec(node, report):
         "termination_grace_period_seconds": 30 if grace is None else grace,
         "resources": resources,
         "host_network": host_network,
+        "host_pid": host_pid,
+        "host_ipc": host_ipc,
         "host_aliases": _host_aliases(spec.get("hostAliases"), report),
-        "security_context": parse_pod_security_context(
-            spec.get("securityContext"), "spec.securityContext", report
-        ),
+        "security_context": security_context,
     }
+
+
+def _sysctls_with_host_network(security_context, host_network, report):
+    """A net sysctl would be the node's with hostNetwork: refused, as the kubelet refuses it."""
+    if not host_network:
+        return
+    for i, (name, _) in enumerate(security_context.sysctls or ()):
+        if name.startswith("net."):
+            report.problem(f"spec.securityContext.sysctls[{i}].name",
+                           f'"{name}" is not allowed with hostNetwork: it would change the node\'s network namespace')
 
 
 def _host_ports(containers, host_network, report):

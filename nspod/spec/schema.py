@@ -31,7 +31,7 @@ METADATA = Fields(
 SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
-        "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext"
+        "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext hostPID hostIPC"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -41,7 +41,7 @@ SPEC = Fields(
         "overhead subdomain"
     ),
     unsupported=_set(
-        "initContainers ephemeralContainers hostPID hostIPC "
+        "initContainers ephemeralContainers "
         "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
         "resourceClaims"
     ),
@@ -62,10 +62,11 @@ CONTAINER = Fields(
 # (SecurityContext) have different fields. A field moves from unsupported to
 # known when nspod/spec/security.py parses it.
 POD_SECURITY_CONTEXT = Fields(
-    known=_set("seccompProfile runAsUser runAsGroup runAsNonRoot supplementalGroups"),
+    known=_set("seccompProfile runAsUser runAsGroup runAsNonRoot supplementalGroups fsGroup "
+               "fsGroupChangePolicy sysctls"),
     unsupported=_set(
         "supplementalGroupsPolicy "
-        "fsGroup fsGroupChangePolicy sysctls seLinuxOptions seLinuxChangePolicy "
+        "seLinuxOptions seLinuxChangePolicy "
         "appArmorProfile windowsOptions"
     ),
 )
@@ -80,6 +81,7 @@ CONTAINER_SECURITY_CONTEXT = Fields(
 )
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
 CAPABILITIES = Fields(known=_set("add drop"))
+SYSCTL = Fields(known=_set("name value"))
 ENV_VAR = Fields(known=_set("name value"), unsupported=_set("valueFrom"))
 PORT = Fields(known=_set("containerPort protocol name hostPort hostIP"))
 HOST_ALIAS = Fields(known=_set("ip hostnames"))
@@ -111,6 +113,25 @@ PROTOCOLS = ("TCP", "UDP", "SCTP")
 PUBLISHED_PROTOCOLS = ("TCP", "UDP")
 EMPTY_DIR_MEDIA = ("", "Memory")
 SECCOMP_PROFILE_TYPES = ("RuntimeDefault", "Unconfined", "Localhost")
+FS_GROUP_CHANGE_POLICIES = ("OnRootMismatch", "Always")
+# The sysctls the kubelet allows by default (pkg/kubelet/sysctl/safe_sysctls.go,
+# Kubernetes 1.32): namespaced, and without effect on other pods. kernel.* is
+# the pod's IPC namespace's, net.* its network namespace's. Others (the
+# kubelet's --allowed-unsafe-sysctls) are refused.
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+)
 HOST_PATH_TYPES = ("", "Directory", "DirectoryOrCreate", "File", "FileOrCreate")
 HOST_PATH_TYPES_LATER = ("Socket", "CharDevice", "BlockDevice")
 # Resources nspod can limit; anything else Kubernetes knows (ephemeral-storage,

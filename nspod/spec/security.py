@@ -9,8 +9,8 @@ from nspod import capabilities as caps
 from nspod.spec.fields import at, boolean, integer, item, listing, mapping, one_of, require, string
 from nspod.spec.model import Capabilities, SeccompProfile, SecurityContext
 from nspod.spec.schema import (
-    CAPABILITIES, CONTAINER_SECURITY_CONTEXT, POD_SECURITY_CONTEXT, SECCOMP_PROFILE,
-    SECCOMP_PROFILE_TYPES,
+    CAPABILITIES, CONTAINER_SECURITY_CONTEXT, FS_GROUP_CHANGE_POLICIES, POD_SECURITY_CONTEXT,
+    SAFE_SYSCTLS, SECCOMP_PROFILE, SECCOMP_PROFILE_TYPES, SYSCTL,
 )
 
 MAX_ID = 2**31 - 1  # the API server's limit for uids and gids (IsValidUserID)
@@ -91,6 +91,43 @@ def _capabilities(node, path, report):
     return Capabilities(**lists)
 
 
+def _fs_group_change_policy(value, path, report):
+    return one_of(string(value, path, report), FS_GROUP_CHANGE_POLICIES, path, report)
+
+
+def _sysctls(node, path, report):
+    """name and value, both required; a name with '/' separators means the
+    same as with dots (as the kubelet converts it). Only the safe set: the
+    kubelet refuses any other unless its admin allowed it."""
+    found = []
+    for i, entry in enumerate(listing(node, path, report)):
+        entry_path = item(path, i)
+        fields = mapping(entry, entry_path, report, SYSCTL)
+        name = string(fields.get("name"), at(entry_path, "name"), report)
+        value = string(fields.get("value"), at(entry_path, "value"), report)
+        require(fields, "name", entry_path, report)
+        require(fields, "value", entry_path, report)
+        if name is None or value is None:
+            continue
+        dotted = _dotted(name)
+        if dotted not in SAFE_SYSCTLS:
+            report.problem(at(entry_path, "name"), f'"{name}" is not a safe sysctl (nspod, as the kubelet by '
+                           f'default, allows only: {", ".join(SAFE_SYSCTLS)})')
+        elif dotted in (n for n, _ in found):
+            report.problem(at(entry_path, "name"), f'Duplicate value: "{name}"')
+        else:
+            found.append((dotted, value))
+    return tuple(found)
+
+
+def _dotted(name):
+    """The kubelet's ConvertSysctlVariableToDotsSeparator: a name written with
+    '/' separators has its dots and slashes swapped."""
+    if "/" not in name:
+        return name
+    return name.translate(str.maketrans("./", "/."))
+
+
 # securityContext field -> (SecurityContext attribute, parser(value, path, report)).
 _PARSERS = {
     "seccompProfile": ("seccomp_profile", _seccomp_profile),
@@ -98,6 +135,9 @@ _PARSERS = {
     "runAsGroup": ("run_as_group", _id),
     "runAsNonRoot": ("run_as_non_root", boolean),
     "supplementalGroups": ("supplemental_groups", _ids),
+    "fsGroup": ("fs_group", _id),
+    "fsGroupChangePolicy": ("fs_group_change_policy", _fs_group_change_policy),
+    "sysctls": ("sysctls", _sysctls),
     "capabilities": ("capabilities", _capabilities),
     "allowPrivilegeEscalation": ("allow_privilege_escalation", boolean),
     "readOnlyRootFilesystem": ("read_only_root_filesystem", boolean),

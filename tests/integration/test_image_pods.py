@@ -210,3 +210,157 @@ def test_exec_gets_the_image_env_and_working_dir(pods, registry, image_dir):
     pods.run(manifest("img-exec", ref, extra='\n        env: [{name: A, value: pod}]'))
     out = nspod("exec", "img-exec", "--", "/bin/sh", "-c", "echo $A $B $PATH; pwd").stdout
     assert out == "pod img /bin\n/data\n", out
+
+
+# -- the container's root: overlay of the image's layers, else a copy ---------------------
+def layer_dirs(image_dir):
+    """The unpacked layers in the store, and what is on its way out."""
+    layers = image_dir / "layers"
+    found = sorted(p.name for p in (layers / "sha256").iterdir()) if (layers / "sha256").is_dir() else []
+    left = [p.name for sub in ("tmp", "trash") if (layers / sub).is_dir() for p in (layers / sub).iterdir()]
+    return found, left
+
+
+def test_overlay_root_shares_layers_and_keeps_writes_apart(pods, registry, image_dir):
+    import os
+    import signal
+
+    from imagepods import busybox_image as two_layers, layered_image
+    from podtest import state_dir
+
+    registry.push("test/ovl", "v1", layered_image())
+    ref = f"{registry.netloc}/test/ovl:v1"
+    ro = ('\n      - name: ro\n        image: "%s"\n        command: [sleep, "60"]\n'
+          '        securityContext: {readOnlyRootFilesystem: true}' % ref)
+    pods.run(manifest("ovl-a", ref))
+    pods.run(manifest("ovl-b", ref, extra=ro))
+    for name in ("ovl-a", "ovl-b"):
+        shown = {c["name"]: c["rootfs"] for c in pods.inspect(name)["nspod"]["containers"]}
+        assert all(r == {"driver": "overlay", "layers": 4} for r in shown.values()), shown
+
+    def sh(pod, script, container="app"):
+        return nspod("exec", pod, "-c", container, "--", "/bin/sh", "-c", script).stdout
+
+    # each layer unpacked once, in the store, shared by both pods (the same inode)
+    found, left = layer_dirs(image_dir)
+    assert len(found) == 4 and not left, (found, left)
+    busybox = [p for p in found if (image_dir / "layers" / "sha256" / p / "bin" / "busybox").exists()]
+    assert len(busybox) == 1
+    inode = os.stat(image_dir / "layers" / "sha256" / busybox[0] / "bin" / "busybox").st_ino
+    assert sh("ovl-a", "stat -L -c %i /bin/busybox") == sh("ovl-b", "stat -L -c %i /bin/busybox") == f"{inode}\n"
+    # whiteout, opaque directory, owners through the subordinate ids
+    assert sh("ovl-a", "test -e /etc/gone && echo seen || echo hidden; cat /etc/top") == "hidden\nupper\n"
+    assert sh("ovl-a", "ls /opq") == "new\n"
+    assert sh("ovl-a", "stat -c %u:%g /data/owned /data /var/www") == "33:33\n33:33\n33:33\n"
+    # a write in one container: not in the other, not in a layer
+    sh("ovl-a", "echo w > /etc/image-file; echo x > /data/new; /bin/busybox rm /etc/top")
+    assert sh("ovl-a", "cat /etc/image-file; stat -c %u /data; test -e /etc/top || echo gone") == "w\n33\ngone\n"
+    assert sh("ovl-b", "cat /etc/image-file /etc/top; test -e /data/new || echo absent") == \
+        "from the image\nupper\nabsent\n"
+    for layer in found:
+        assert not (image_dir / "layers" / "sha256" / layer / "data" / "new").exists()
+    assert (image_dir / "layers" / "sha256" / busybox[0] / "etc" / "image-file").read_text() == "from the image\n"
+    assert (state_dir() / "pods" / "ovl-a" / "images" / "app" / "upper" / "data" / "new").exists()
+    # readOnlyRootFilesystem: the overlay mount read-only, its volumes and /dev/shm not
+    done = nspod("exec", "ovl-b", "-c", "ro", "--", "/bin/touch", "/etc/x", check=False)
+    assert done.returncode != 0 and "Read-only file system" in done.stderr, done
+    assert sh("ovl-b", "touch /dev/shm/x && echo ok", "ro") == "ok\n"
+    # rmi -f of the image: the running pods keep their layers
+    nspod("rmi", "-f", ref)
+    assert layer_dirs(image_dir) == (found, [])
+    assert sh("ovl-b", "cat /opq/new") == "new\n"
+
+    # rm of a pod whose watchdog died: its upper dir holds a copy-up of /data (uid 33)
+    pid = pods.inspect("ovl-a")["nspod"]["watchdog"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pods.inspect("ovl-a")["status"]["phase"] == "Unknown", what="Unknown")
+    nspod("rm", "-f", "ovl-a")
+    assert not (state_dir() / "pods" / "ovl-a").exists()
+    nspod("rm", "-f", "ovl-b")
+    assert not (state_dir() / "pods" / "ovl-b").exists()
+
+    # rmi and prune remove the layers no image uses; a layer another image shares stays
+    registry.push("test/ovl2", "v1", two_layers())
+    ref2 = f"{registry.netloc}/test/ovl2:v1"
+    pods.run(manifest("ovl-c", ref2, command=("/bin/sh", "-c", "exit 0"), restart="Never"))
+    wait_for(lambda: pods.inspect("ovl-c")["status"]["phase"] == "Succeeded", what="Succeeded")
+    nspod("rm", "-f", "ovl-c")
+    assert layer_dirs(image_dir) == (found, [])  # its two layers are the first two of test/ovl
+    nspod("image", "prune")  # test/ovl's own two layers: no image, no pod uses them now
+    found2, left = layer_dirs(image_dir)
+    assert len(found2) == 2 and set(found2) < set(found) and not left, (found2, left)
+    nspod("rmi", ref2)
+    assert layer_dirs(image_dir) == ([], [])
+
+
+def test_copy_driver_when_overlay_is_not_used(pods, registry, image_dir, monkeypatch):
+    """NSPOD_IMAGE_DRIVER=copy (for tests only) forces the fallback overlayfs
+    falls back to when this kernel or filesystem refuses it: the same root,
+    flattened."""
+    from imagepods import layered_image
+
+    registry.push("test/copy", "v1", layered_image())
+    ref = f"{registry.netloc}/test/copy:v1"
+    monkeypatch.setenv("NSPOD_IMAGE_DRIVER", "copy")
+    pods.run(manifest("ovl-copy", ref))
+    [shown] = [c["rootfs"] for c in pods.inspect("ovl-copy")["nspod"]["containers"]]
+    assert shown == {"driver": "copy", "layers": 4, "fallback": "NSPOD_IMAGE_DRIVER=copy"}
+
+    def sh(script):
+        return nspod("exec", "ovl-copy", "--", "/bin/sh", "-c", script).stdout
+
+    assert sh("test -e /etc/gone || echo hidden; ls /opq; stat -c %u /data/owned") == "hidden\nnew\n33\n"
+    assert layer_dirs(image_dir) == ([], [])  # nothing unpacked for overlay
+    sh("echo x > /data/new")
+    nspod("rm", "-f", "ovl-copy")
+
+
+def test_fuse_overlayfs_driver(pods, registry, image_dir, monkeypatch):
+    """fuse-overlayfs (optional, apt package fuse-overlayfs; the test machine
+    has it), forced with NSPOD_IMAGE_DRIVER (tests only): the same layers
+    and root; its daemon goes with its container (no_leaks after rm)."""
+    from imagepods import layered_image
+
+    registry.push("test/fuse", "v1", layered_image())
+    ref = f"{registry.netloc}/test/fuse:v1"
+    monkeypatch.setenv("NSPOD_IMAGE_DRIVER", "fuse-overlayfs")
+    ro = ('\n      - name: ro\n        image: "%s"\n        command: [sleep, "60"]\n'
+          '        securityContext: {readOnlyRootFilesystem: true}' % ref)
+    again = ('\n      - name: again\n        image: "%s"\n        command: [sh, -c, "sleep 0.2; exit 1"]' % ref)
+    pods.run(manifest("ovl-fuse", ref, extra=ro + again), "--backoff-base", "100ms")
+    shown = [c["rootfs"] for c in pods.inspect("ovl-fuse")["nspod"]["containers"]]
+    assert shown == [{"driver": "fuse-overlayfs", "layers": 4, "fallback": "NSPOD_IMAGE_DRIVER=fuse-overlayfs"}] * 3, \
+        json.dumps(pods.inspect("ovl-fuse")["status"]["containerStatuses"])
+
+    def sh(script, container="app"):
+        return nspod("exec", "ovl-fuse", "-c", container, "--", "/bin/sh", "-c", script).stdout
+
+    assert sh("test -e /etc/gone || echo hidden; ls /opq; stat -c %u:%g /data/owned") == "hidden\nnew\n33:33\n"
+    sh("echo x > /data/new; echo w > /etc/image-file")
+    assert sh("cat /etc/image-file; test -e /data/new || echo absent", "ro") == "from the image\nabsent\n"
+    done = nspod("exec", "ovl-fuse", "-c", "ro", "--", "/bin/touch", "/etc/x", check=False)
+    assert done.returncode != 0 and "Read-only file system" in done.stderr, done
+    found, _ = layer_dirs(image_dir)
+    assert len(found) == 4 and not any((image_dir / "layers" / "sha256" / p / "data" / "new").exists() for p in found)
+    # one daemon per living container: a restarted container's went with it
+    wait_for(lambda: pods.status("ovl-fuse", "again")["restartCount"] >= 3, timeout=20, what="three restarts")
+    assert 2 <= len(fuse_daemons("ovl-fuse")) <= 3, fuse_daemons("ovl-fuse")
+    nspod("rm", "-f", "ovl-fuse")
+    assert fuse_daemons("ovl-fuse") == []
+
+
+def fuse_daemons(pod):
+    import os
+    from pathlib import Path
+
+    from podtest import state_dir
+
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"fuse-overlayfs") and f"{state_dir()}/pods/{pod}/".encode() in b" ".join(argv):
+            out.append(int(pid))
+    return out

@@ -269,3 +269,22 @@ def test_commands_that_do_not_pull_import_no_http_code(tmp_path):
     env = dict(os.environ, NSPOD_IMAGE_DIR=str(tmp_path / "images"), NSPOD_STATE_DIR=str(state))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_retire_layers_keeps_what_images_and_pods_use(store):
+    """Unpacked layers (layers/sha256/HEX) no image names and no pod mounts
+    are moved to layers/trash/, with unpacking leftovers; the rest stays."""
+    def image(digest, diff_ids):
+        return {"digest": digest, "media_type": "m", "config_digest": digest, "config": {}, "platform": {},
+                "layers": [{"digest": d, "size": 1, "mediaType": "m", "diffID": d} for d in diff_ids],
+                "created": "", "size": 1}
+
+    a, b, c, d = (f"sha256:{n * 64}" for n in "abcd")
+    store.record("x", ":1", image("sha256:" + "1" * 64, [a, b]))
+    for diff_id in (a, b, c, d):
+        store.layer_path(diff_id).mkdir(parents=True)
+    (store.root / "layers" / "tmp" / "half").mkdir(parents=True)
+    trash = store.retire_layers(keep={"sha256/" + "c" * 64})
+    assert sorted(p.name for p in (store.root / "layers" / "sha256").iterdir()) == ["a" * 64, "b" * 64, "c" * 64]
+    assert sorted(os.path.basename(t).split("-")[1][:1] for t in trash) == ["d", "h"]
+    assert all(os.path.dirname(t) == str(store.root / "layers" / "trash") for t in trash)

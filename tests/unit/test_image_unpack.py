@@ -259,3 +259,41 @@ def test_a_directory_replaced_by_a_symlink_in_a_later_layer(tmp_path, outside):
     assert_untouched(outside)
     assert stat.S_IMODE(os.stat(outside).st_mode) != 0o700   # never chmod'ed through the link
     assert os.stat(outside).st_mtime != 1_700_000_000
+
+
+# -- one layer alone, for overlayfs (unpack_layer) ----------------------------------
+def test_layer_for_overlay_has_overlay_whiteouts_and_opaque_xattr(tmp_path):
+    from nspod.image.unpack import unpack_layer
+
+    top = layer(tmp_path, [entry("etc/.wh.gone"), entry("opq", "dir"), entry("opq/.wh..wh..opq"),
+                           entry("opq/new", data=b"n"), entry("keep", data=b"k"),
+                           entry("etc/.wh..wh.plnk")])
+    dest = tmp_path / "layer"
+    unpack_layer(top, str(dest), "user.overlay.")
+    st = os.stat(dest / "etc" / "gone", follow_symlinks=False)
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)  # overlay's whiteout
+    assert os.getxattr(dest / "opq", "user.overlay.opaque") == b"y"
+    assert sorted(os.listdir(dest)) == ["etc", "keep", "opq"] and os.listdir(dest / "etc") == ["gone"]
+    assert (dest / "opq" / "new").read_bytes() == b"n"
+
+
+def test_layer_for_overlay_drops_the_archives_own_overlay_xattrs(tmp_path):
+    """An image must not forge overlay's metadata (redirect, origin, opaque)."""
+    from nspod.image.unpack import unpack_layer
+
+    forged = {"SCHILY.xattr.user.overlay.redirect": "/etc", "SCHILY.xattr.user.overlay.opaque": "y",
+              "SCHILY.xattr.user.kept": "1"}
+    top = layer(tmp_path, [entry("d", "dir", pax_headers=forged), entry("f", data=b"x", pax_headers=forged)])
+    dest = tmp_path / "layer"
+    unpack_layer(top, str(dest), "user.overlay.")
+    for path in (dest / "d", dest / "f"):
+        assert os.listxattr(path) == ["user.kept"]
+
+
+def test_layer_for_overlay_leaves_nothing_on_failure(tmp_path):
+    from nspod.image.unpack import unpack_layer
+
+    bad = layer(tmp_path, [entry("a", data=b"a"), entry("../x", data=b"x")])
+    with pytest.raises(UnsafeLayer):
+        unpack_layer(bad, str(tmp_path / "layer"), "user.overlay.")
+    assert not (tmp_path / "layer").exists()

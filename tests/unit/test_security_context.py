@@ -68,7 +68,7 @@ def test_container_level_wins_over_pod_level():
 
 def test_empty_values_of_unsupported_fields_are_accepted_and_not_echoed():
     pod = load(manifest(
-        pod_level="{runAsUser: null, sysctls: [], seLinuxOptions: {}, seccompProfile: {type: RuntimeDefault}}",
+        pod_level="{runAsUser: null, windowsOptions: {}, seLinuxOptions: {}, seccompProfile: {type: RuntimeDefault}}",
         container_level="{procMount: null, privileged: false, readOnlyRootFilesystem: null}",
     ))
     assert pod.manifest["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
@@ -135,9 +135,19 @@ BAD = [
     ("", "{capabilities: {remove: [ALL]}}", "spec.containers[0].securityContext.capabilities.remove", "unknown field"),
     ("", "{capabilities: {add: [1]}}", "spec.containers[0].securityContext.capabilities.add[0]", "must be a string"),
     # Still not supported, with their own path.
-    ("{fsGroup: 2000}", "", "spec.securityContext.fsGroup", "is not supported by nspod yet"),
-    ("{sysctls: [{name: net.ipv4.ip_forward, value: '1'}]}", "", "spec.securityContext.sysctls",
-     "is not supported"),
+    ("{fsGroup: -1}", "", "spec.securityContext.fsGroup", "-1 must be between 0 and 2147483647"),
+    ("{fsGroupChangePolicy: Sometimes}", "", "spec.securityContext.fsGroupChangePolicy",
+     "must be one of OnRootMismatch, Always"),
+    ("{sysctls: [{name: net.ipv4.ip_forward, value: '1'}]}", "", "spec.securityContext.sysctls[0].name",
+     '"net.ipv4.ip_forward" is not a safe sysctl'),
+    ("{sysctls: [{name: kernel.shm_rmid_forced, value: '1'}, {name: kernel/shm_rmid_forced, value: '0'}]}", "",
+     "spec.securityContext.sysctls[1].name", "Duplicate value"),
+    ("{sysctls: [{name: kernel.shm_rmid_forced}]}", "", "spec.securityContext.sysctls[0].value", "required"),
+    ("{sysctls: [{name: kernel.shm_rmid_forced, value: 1}]}", "", "spec.securityContext.sysctls[0].value",
+     "must be a string"),
+    ("{sysctls: [{name: kernel.shm_rmid_forced, value: '1', type: x}]}", "",
+     "spec.securityContext.sysctls[0].type", "unknown field"),
+    ("", "{sysctls: []}", "spec.containers[0].securityContext.sysctls", "unknown field"),
     ("{supplementalGroupsPolicy: Strict}", "", "spec.securityContext.supplementalGroupsPolicy", "is not supported"),
     ("", "{privileged: true}", "spec.containers[0].securityContext.privileged", "is not supported"),
     ("", "{seLinuxOptions: {level: s0}}", "spec.containers[0].securityContext.seLinuxOptions", "is not supported"),
@@ -306,3 +316,51 @@ def test_ids_outside_the_map_name_the_fix(pod_level, container_level, maps, frag
     for fragment in fragments:
         assert fragment in str(caught.value)
     assert caught.value.exit_code == 1
+
+
+def test_fs_group_joins_the_groups_before_supplemental_groups():
+    pod = load(manifest(pod_level="{runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]}"))
+    conf = for_container(pod, pod.containers[0])
+    assert conf.identity() == (1000, 3000, (3000, 2000, 4000))
+    assert conf.requested_ids() == ({1000}, {3000, 2000, 4000})
+    assert pod.security_context.fs_group_change_policy is None
+
+
+def test_fs_group_ownership_as_the_kubelet_sets_it(tmp_path):
+    import os
+    import stat
+
+    from nspod import volumes
+
+    vol = tmp_path / "vol"
+    (vol / "sub").mkdir(parents=True)
+    vol.chmod(0o777)
+    (vol / "sub").chmod(0o700)
+    (vol / "f").write_text("x")
+    (vol / "f").chmod(0o600)
+    (vol / "link").symlink_to("f")
+    gid = os.getgid()  # the only group a unit test may give away
+    volumes.set_ownership(vol, gid)
+    assert stat.S_IMODE(os.stat(vol).st_mode) == 0o2777
+    assert stat.S_IMODE(os.stat(vol / "sub").st_mode) == 0o2770
+    assert stat.S_IMODE(os.stat(vol / "f").st_mode) == 0o660
+    assert os.lstat(vol / "link").st_gid == gid
+    (vol / "f").chmod(0o600)
+    volumes.set_ownership(vol, gid, "OnRootMismatch")  # the root already matches: not walked
+    assert stat.S_IMODE(os.stat(vol / "f").st_mode) == 0o600
+    volumes.set_ownership(vol, gid, "Always")
+    assert stat.S_IMODE(os.stat(vol / "f").st_mode) == 0o660
+
+
+def test_safe_sysctls_parse_with_dots_or_slashes():
+    pod = load(manifest(pod_level="{sysctls: [{name: kernel.shm_rmid_forced, value: '1'}, "
+                                  "{name: net/ipv4/ip_local_port_range, value: '1024 2048'}]}"))
+    assert pod.security_context.sysctls == (("kernel.shm_rmid_forced", "1"),
+                                            ("net.ipv4.ip_local_port_range", "1024 2048"))
+
+
+def test_net_sysctls_are_refused_with_host_network_kernel_ones_pass():
+    text = manifest(pod_level="{sysctls: [{name: kernel.shm_rmid_forced, value: '1'}, "
+                              "{name: net.ipv4.tcp_syncookies, value: '1'}]}").replace(
+        "spec:\n", "spec:\n  hostNetwork: true\n")
+    assert [p for p, _ in problems(text)] == ["spec.securityContext.sysctls[1].name"]

@@ -1,0 +1,11 @@
+"""Writing sysctls of the namespaces the calling process is in (a net
+sysctl is its network namespace's, kernel.shm* its IPC namespace's)."""
+
+
+def path(name):
+    return "/proc/sys/" + name.replace(".", "/")
+
+
+def write(name, value):
+    with open(path(name), "w") as f:
+        f.write(str(value))
