@@ -62,7 +62,10 @@ def test_inspect_output_formats(pods):
 def test_run_wait_returns_once_ready(pods, tmp_path):
     pods.run(POD, "--wait")
     assert pods.inspect("waited")["status"]["phase"] == "Running"
-    never = POD.replace("name: waited", "name: neverready").replace('command: [sleep, "300"]', 'command: ["false"]')
+    # A container that cannot start is never Ready (one that exits at once
+    # may be seen running, so Ready, for an instant).
+    never = POD.replace("name: waited", "name: neverready").replace('command: [sleep, "300"]',
+                                                                   'command: ["/no/such/program"]')
     done = pods.run(never.replace("terminationGracePeriodSeconds: 1", "restartPolicy: Never"), "--wait=2s", check=False)
     assert done.returncode == 1 and "timed out waiting for the condition on pods/neverready" in done.stderr
 
