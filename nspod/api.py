@@ -160,9 +160,12 @@ def ps():
     ips = all_ips(store)
     for row in store.pods():
         statuses = [json.loads(c["status"]) for c in store.containers(row["name"])]
+        shown = pod_phase(row)
         out.append({
             "name": row["name"],
-            "phase": pod_phase(row),
+            "phase": shown,
+            "status": shown if shown == "Unknown" else phase.status_column(
+                shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row)),
             "ready": f'{sum(1 for s in statuses if s["ready"])}/{len(statuses)}',
             "restarts": sum(s["restartCount"] for s in statuses),
             "age": time.time() - row["created"],

@@ -84,10 +84,11 @@ def cmd_ps(a, api):
             print(json.dumps(listing, indent=2))
         return
     wide = a.output == "wide"
-    rows = [("NAME", "PHASE", "READY", "RESTARTS", "AGE") + (("IP",) if wide else ())]
+    # As kubectl get pods; -o wide adds the IP and the pod's phase.
+    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE") + (("IP", "PHASE") if wide else ())]
     for p in api.ps():
-        rows.append((p["name"], p["phase"], p["ready"], p["restarts"], _age(p["age"]))
-                    + ((p.get("ip") or "<none>",) if wide else ()))
+        rows.append((p["name"], p["ready"], p["status"], p["restarts"], _age(p["age"]))
+                    + ((p.get("ip") or "<none>", p["phase"]) if wide else ()))
     _table(rows)
 
 
@@ -279,7 +280,7 @@ def parser():
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
     s.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"],
-                   help="wide: also each pod's IP; json, yaml: the pods as a v1 List; name: pod/NAME")
+                   help="wide: also each pod's IP and phase; json, yaml: the pods as a v1 List; name: pod/NAME")
     s.set_defaults(fn=cmd_ps)
     s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
     s.add_argument("pod")

@@ -282,3 +282,29 @@ def conditions(phase: str, statuses: list[dict], initialized: bool = True,
         cond["lastProbeTime"] = None
         cond["lastTransitionTime"] = old.get("lastTransitionTime", now) if kept else now
     return out
+
+
+def status_column(phase: str, statuses: list[dict], stopping: bool = False) -> str:
+    """The STATUS column of `kubectl get pods` (its printPod): the phase,
+    overridden by each container's waiting or terminated reason (the last
+    container that has one wins), "Completed" shown as "Running" while
+    another container still runs, "Terminating" while the pod is stopping."""
+    reason = phase
+    running = False
+    for st in reversed(statuses):
+        state = st.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
+        if waiting and waiting.get("reason"):
+            reason = waiting["reason"]
+        elif terminated and terminated.get("reason"):
+            reason = terminated["reason"]
+        elif terminated:
+            reason = (f"Signal:{terminated['signal']}" if terminated.get("signal")
+                      else f"ExitCode:{terminated.get('exitCode', 0)}")
+        elif st.get("ready") and "running" in state:
+            running = True
+    if reason == "Completed" and running:
+        reason = "Running"
+    if stopping and phase not in TERMINAL_PHASES:
+        reason = "Terminating"
+    return reason

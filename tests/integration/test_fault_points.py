@@ -89,8 +89,5 @@ def test_failed_adoption_leaves_the_pod_as_it_found_it(pods):
 
 
 def phase(name):
-    for line in nspod("ps").stdout.splitlines()[1:]:
-        cols = line.split()
-        if cols[0] == name:
-            return cols[1]
-    return None
+    done = nspod("inspect", name, "-o", "jsonpath={.status.phase}", check=False)
+    return done.stdout.strip() if done.returncode == 0 else None

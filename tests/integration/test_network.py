@@ -150,8 +150,8 @@ def test_inspect_ps_wide_and_describe_show_the_ip(pods):
     assert net["gateway"] == "10.88.0.1" and net["subnet"] == "10.88.0.0/16"
     assert net["node"]["uplink"]["name"] == "slirp4netns" and net["node"]["uplink"]["running"]
     header, row = nspod("ps", "-o", "wide").stdout.splitlines()
-    assert header.split() == ["NAME", "PHASE", "READY", "RESTARTS", "AGE", "IP"]
-    assert row.split()[0] == "shown" and row.split()[-1] == ip
+    assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "PHASE"]
+    assert row.split()[0] == "shown" and row.split()[-2:] == [ip, "Running"]
     assert nspod("ps").stdout.splitlines()[0].split()[-1] == "AGE"  # IP only with -o wide
     assert f"IP:               {ip}" in nspod("describe", "shown").stdout
 

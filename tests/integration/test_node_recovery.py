@@ -63,7 +63,9 @@ def pod_userns(pods, name):
 
 
 def phases():
-    return {line.split()[0]: line.split()[1] for line in nspod("ps").stdout.splitlines()[1:]}
+    import json
+
+    return {p["metadata"]["name"]: p["status"]["phase"] for p in json.loads(nspod("ps", "-o", "json").stdout)["items"]}
 
 
 def children():

@@ -331,5 +331,5 @@ def test_ps_columns(pods):
       containers: [{name: a, command: [sleep, "300"]}, {name: b, command: [sleep, "300"]}]
     """)
     header, row = nspod("ps").stdout.splitlines()
-    assert header.split() == ["NAME", "PHASE", "READY", "RESTARTS", "AGE"]
-    assert row.split()[:4] == ["listed", "Running", "2/2", "0"]
+    assert header.split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert row.split()[:4] == ["listed", "2/2", "Running", "0"]

@@ -226,3 +226,20 @@ def test_new_status_is_container_creating():
     st = ph.new_status("web")
     assert st["state"] == {"waiting": {"reason": "ContainerCreating"}}
     assert (st["name"], st["restartCount"], st["ready"], st["started"], st["lastState"]) == ("web", 0, False, False, {})
+
+
+@pytest.mark.parametrize("phase,states,stopping,shown", [
+    ("Running", [{"running": {}}], False, "Running"),
+    ("Pending", [{"waiting": {"reason": "ContainerCreating"}}], False, "ContainerCreating"),
+    ("Pending", [{"waiting": {"reason": "ImagePullBackOff"}}], False, "ImagePullBackOff"),
+    ("Running", [{"running": {}}, {"waiting": {"reason": "CrashLoopBackOff"}}], False, "CrashLoopBackOff"),
+    ("Succeeded", [{"terminated": {"reason": "Completed", "exitCode": 0}}], False, "Completed"),
+    ("Failed", [{"terminated": {"reason": "OOMKilled", "exitCode": 137}}], False, "OOMKilled"),
+    ("Running", [{"terminated": {"reason": "Completed", "exitCode": 0}}, {"running": {}}], False, "Running"),
+    ("Failed", [{"terminated": {"exitCode": 2}}], False, "ExitCode:2"),
+    ("Failed", [{"terminated": {"exitCode": 137, "signal": 9}}], False, "Signal:9"),
+    ("Running", [{"running": {}}], True, "Terminating"),
+])
+def test_status_column_as_kubectl(phase, states, stopping, shown):
+    statuses = [{"state": s, "ready": "running" in s} for s in states]
+    assert ph.status_column(phase, statuses, stopping) == shown
