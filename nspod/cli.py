@@ -21,21 +21,21 @@ def _table(rows):
         print("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
-def cmd_run(a, api):
+def _duration(flag, value):
+    """A Go duration given on the command line ("100ms", "5m"), or None."""
+    if value is None:
+        return None
     from .backoff import parse_duration
 
-    base = None
-    if a.backoff_base is not None:
-        try:
-            base = parse_duration(a.backoff_base)
-        except ValueError as e:
-            raise BadInput(f"--backoff-base: {e}") from None
-    wait = None
-    if a.wait is not None:
-        try:
-            wait = parse_duration(a.wait)
-        except ValueError as e:
-            raise BadInput(f"--wait: {e}") from None
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise BadInput(f"{flag}: {e}") from None
+
+
+def cmd_run(a, api):
+    base = _duration("--backoff-base", a.backoff_base)
+    wait = _duration("--wait", a.wait)
     text = read_manifest(a.file)
     names = api.run(text, a.file, backoff_base=base, no_limits=a.no_limits,
                     warn=lambda w: print(f"Warning: {w}", file=sys.stderr))
@@ -165,12 +165,7 @@ def cmd_logs(a, api):
 
 
 def cmd_wait(a, api):
-    from .backoff import parse_duration
-
-    try:
-        timeout = parse_duration(a.timeout)
-    except ValueError as e:
-        raise BadInput(f"--timeout: {e}") from None
+    timeout = _duration("--timeout", a.timeout)
     if timeout < 0:  # kubectl: negative means a week
         timeout = 7 * 24 * 3600
     condition = api.parse_wait_condition(a.condition)

@@ -543,36 +543,34 @@ def unpack_layer(layer, dest, xattr_prefix):
     userxattr, "trusted.overlay." as root) naming its metadata. On failure
     nothing is left."""
     path, compression, digest, diff_id = layer
-    os.mkdir(dest, 0o700)
-    root = None
-    try:
-        root = _Root(dest)
+
+    def fill(root):
         root.overlay = xattr_prefix
         apply_layer(root, path, compression, digest, diff_id)
-        finish(root)
-        os.chmod(dest, 0o755)
-        return root.squashed
-    except BaseException:
-        if root is not None:
-            root.close()
-            root = None
-        remove_tree(dest)
-        raise
-    finally:
-        if root is not None:
-            root.close()
+
+    return _new_root(dest, fill)
 
 
 def flatten(layers, dest):
     """Unpack layers [(blob path, compression, digest, diff_id)] in order
     into `dest` (created, must not exist): one directory with the image's
     root filesystem (a vfs-style copy). On failure nothing is left."""
+
+    def fill(root):
+        for path, compression, digest, diff_id in layers:
+            apply_layer(root, path, compression, digest, diff_id)
+
+    return _new_root(dest, fill)
+
+
+def _new_root(dest, fill):
+    """Make `dest` (it must not exist), fill(root) it through a _Root, finish
+    it; on failure nothing is left. Returns what was squashed (root.squashed)."""
     os.mkdir(dest, 0o700)
     root = None
     try:
         root = _Root(dest)
-        for path, compression, digest, diff_id in layers:
-            apply_layer(root, path, compression, digest, diff_id)
+        fill(root)
         finish(root)
         os.chmod(dest, 0o755)
         return root.squashed
