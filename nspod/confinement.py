@@ -18,6 +18,7 @@ class Confinement:
     caps: tuple = capabilities.DEFAULT  # the effective set, canonical names
     no_new_privs: bool = True
     read_only_root: bool = False
+    privileged: bool = False            # every capability, no seccomp, no masks, /sys writable
     pod: str = ""                       # as the kubelet names it in messages: name_namespace(uid)
     container: str = ""
 
@@ -68,6 +69,8 @@ def for_container(pod, container, pod_uid=""):
     sc = pod.security(container)
     asked = sc.capabilities
     caps = capabilities.effective(asked.add, asked.drop) if asked else capabilities.DEFAULT
+    if sc.privileged:  # containerd's WithPrivileged: every capability
+        caps = capabilities.effective(add=(capabilities.ALL,))
     return Confinement(
         run_as_user=sc.run_as_user,
         run_as_group=sc.run_as_group,
@@ -77,8 +80,10 @@ def for_container(pod, container, pod_uid=""):
         caps=caps,
         # Kubernetes: false -> no_new_privs, true -> not set. Unset: nspod sets it
         # (docs/ARCHITECTURE.md, "no_new_privs"), where the kubelet would not.
-        no_new_privs=sc.allow_privilege_escalation is not True,
+        # (privileged implies allowPrivilegeEscalation, as Kubernetes defaults it)
+        no_new_privs=sc.allow_privilege_escalation is not True and not sc.privileged,
         read_only_root=bool(sc.read_only_root_filesystem),
+        privileged=bool(sc.privileged),
         pod=f"{pod.name}_{pod.namespace}({pod_uid})",
         container=container.name,
     )
@@ -133,9 +138,9 @@ def shown(conf, pid=None, seccomp_mode="RuntimeDefault"):
     return {
         "uid": uid, "gid": gid, "groups": groups, "capabilities": caps,
         "noNewPrivs": no_new_privs, "readOnlyRootFilesystem": conf.read_only_root,
-        "seccomp": seccomp_mode,
-        "maskedPaths": [p for p, how in KERNEL_PATHS if how == MASK],
-        "readonlyPaths": [p for p, how in KERNEL_PATHS if how == READ_ONLY],
+        "seccomp": seccomp_mode, "privileged": conf.privileged,
+        "maskedPaths": [] if conf.privileged else [p for p, how in KERNEL_PATHS if how == MASK],
+        "readonlyPaths": [] if conf.privileged else [p for p, how in KERNEL_PATHS if how == READ_ONLY],
     }
 
 

@@ -90,10 +90,11 @@ def _child(plan):
         step = "join the cgroup"
         join_cgroup(plan.cgroup)
         step = "build the root filesystem"
+        privileged = plan.confinement.privileged
         if plan.image:
-            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir)
+            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir, sys_writable=privileged)
         else:
-            rootfs.build(plan.root, plan.shm_dir)
+            rootfs.build(plan.root, plan.shm_dir, sys_writable=privileged)
         step = "mount /etc/hosts and /etc/resolv.conf"
         hosts.bind_into(plan.root, plan.etc_files, create=bool(plan.image))
         step = "mount volumes"
@@ -113,10 +114,11 @@ def _child(plan):
             mounts.proc(f"{plan.root}/proc")
         step = "pivot_root"
         mounts.pivot_root(plan.root)
-        step = "mask /proc and /sys paths"
-        # After pivot_root, as runc does: the paths are the container's own
-        # (its /proc just mounted, its /sys), and nothing outside is reachable.
-        rootfs.confine_kernel_paths()
+        if not privileged:  # (privileged: containerd masks nothing)
+            step = "mask /proc and /sys paths"
+            # After pivot_root, as runc does: the paths are the container's own
+            # (its /proc just mounted, its /sys), and nothing outside is reachable.
+            rootfs.confine_kernel_paths()
         if plan.confinement.read_only_root:
             step = "make the root read-only"
             rootfs.make_root_readonly(own_tmp=not plan.image)
@@ -187,7 +189,7 @@ def set_identity(confinement, image_user=(0, 0), image_groups=()):
     Raises NonRootRefused (runAsNonRoot, and it would run as root)."""
     uid, gid, groups = confinement.identity(image_user, image_groups)
     numbers = [capabilities.NUMBERS[c] for c in confinement.caps]
-    kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs)
+    kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs, only_available=confinement.privileged)
 
 
 def _read_small(path, limit=1 << 20):

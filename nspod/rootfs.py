@@ -46,7 +46,7 @@ KERNEL_PATHS = (
 )
 
 
-def build(root, shm_dir):
+def build(root, shm_dir, sys_writable=False):
     """Populate `root` (an existing directory) as a process container's root."""
     mounts.tmpfs(root)
     for name in EMPTY_DIRS:
@@ -60,7 +60,7 @@ def build(root, shm_dir):
             mounts.bind(host, f"{root}/{name}", readonly=True)
     if host_root():
         hide_host_secrets(root)
-    mounts.bind("/sys", f"{root}/sys", readonly=True)
+    mounts.bind("/sys", f"{root}/sys", readonly=not sys_writable)  # writable: privileged only
     mounts.tmpfs(f"{root}/tmp", mode="1777")
     mounts.tmpfs(f"{root}/run")
     os.chmod(f"{root}/var/tmp", 0o1777)
@@ -138,7 +138,7 @@ def hide_host_secrets(root):
                     os.close(fd)
 
 
-def build_image(root, image_root, shm_dir):
+def build_image(root, image_root, shm_dir, sys_writable=False):
     """Make `root` the container's root from its image: `image_root` (the
     record image.api.prepare made for this instance, whose proc, sys and dev
     are plain directories) mounted on it: an overlay of the image's layers
@@ -151,7 +151,7 @@ def build_image(root, image_root, shm_dir):
         overlay.mount(image_root, root)
     else:
         mounts.bind(image_root["root"], root, recursive=False)
-    mounts.bind("/sys", f"{root}/sys", readonly=True)
+    mounts.bind("/sys", f"{root}/sys", readonly=not sys_writable)  # writable: privileged only
     build_dev(f"{root}/dev", shm_dir)
 
 

@@ -9,6 +9,7 @@ import os
 from .libc import _libc
 
 PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
@@ -51,13 +52,18 @@ def _capset(value):
         raise OSError(err, f"capset: {os.strerror(err)}")
 
 
-def apply(uid, gid, groups, numbers, no_new_privs):
+def apply(uid, gid, groups, numbers, no_new_privs, only_available=False):
     """Become uid/gid with groups, keeping exactly the capabilities `numbers`
     (bounding, effective, permitted, inheritable, ambient); then no_new_privs
     if asked. Needs CAP_SETPCAP, CAP_SETUID, CAP_SETGID in its user namespace
-    (a container's child before execve has them all)."""
+    (a container's child before execve has them all). only_available: keep
+    those of `numbers` our bounding set still has (privileged: "every
+    capability" is every one nspod itself may give; root's bounding set may
+    lack some, e.g. in a container)."""
     top = last_cap()
     keep = {n for n in numbers if n <= top}  # a capability this kernel lacks cannot be kept
+    if only_available:
+        keep = {n for n in keep if _libc.prctl(*(ctypes.c_ulong(a) for a in (PR_CAPBSET_READ, n, 0, 0, 0))) == 1}
     for n in range(top + 1):
         if n not in keep:
             _prctl(PR_CAPBSET_DROP, n, what="drop from the bounding set")

@@ -306,7 +306,10 @@ def for_container(pod, container, settings):
     """The container's seccomp: its securityContext.seccompProfile, else the
     pod's, else RuntimeDefault. settings: the pod's stored settings, which hold
     the Localhost profiles read when it was created."""
-    chosen = pod.security(container).seccomp_profile
+    sc = pod.security(container)
+    if sc.privileged:  # as containerd's CRI: a privileged container runs without a filter
+        return Seccomp("Unconfined")
+    chosen = sc.seccomp_profile
     if chosen is None:
         return Seccomp("RuntimeDefault")
     if chosen.type == "Localhost":

@@ -93,6 +93,7 @@ class SecurityContext:
     capabilities: "Capabilities | None" = None  # container level only
     allow_privilege_escalation: bool | None = None  # container level only
     read_only_root_filesystem: bool | None = None  # container level only
+    privileged: bool | None = None  # container level only
 
     def merged_over(self, pod_level):
         """This (container-level) context with the pod's values where it has none."""

@@ -73,10 +73,10 @@ POD_SECURITY_CONTEXT = Fields(
 CONTAINER_SECURITY_CONTEXT = Fields(
     known=_set(
         "seccompProfile runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem "
-        "allowPrivilegeEscalation capabilities"
+        "allowPrivilegeEscalation capabilities privileged"
     ),
     unsupported=_set(
-        "privileged procMount seLinuxOptions appArmorProfile windowsOptions"
+        "procMount seLinuxOptions appArmorProfile windowsOptions"
     ),
 )
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))

@@ -29,6 +29,10 @@ def _parse(node, path, report, fields):
     for key, value in mapping(node, path, report, fields).items():
         attribute, parse = _PARSERS[key]
         values[attribute] = parse(value, at(path, key), report)
+    if values.get("privileged") and values.get("allow_privilege_escalation") is False:
+        # As the API server validates a container's securityContext.
+        report.problem(at(path, "allowPrivilegeEscalation"),
+                       "cannot set allowPrivilegeEscalation to false and privileged to true")
     return SecurityContext(**values)
 
 
@@ -141,4 +145,5 @@ _PARSERS = {
     "capabilities": ("capabilities", _capabilities),
     "allowPrivilegeEscalation": ("allow_privilege_escalation", boolean),
     "readOnlyRootFilesystem": ("read_only_root_filesystem", boolean),
+    "privileged": ("privileged", boolean),
 }

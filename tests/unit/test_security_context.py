@@ -69,7 +69,7 @@ def test_container_level_wins_over_pod_level():
 def test_empty_values_of_unsupported_fields_are_accepted_and_not_echoed():
     pod = load(manifest(
         pod_level="{runAsUser: null, windowsOptions: {}, seLinuxOptions: {}, seccompProfile: {type: RuntimeDefault}}",
-        container_level="{procMount: null, privileged: false, readOnlyRootFilesystem: null}",
+        container_level="{procMount: null, appArmorProfile: null, readOnlyRootFilesystem: null}",
     ))
     assert pod.manifest["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     assert "securityContext" not in pod.manifest["spec"]["containers"][0]  # nothing left in it
@@ -149,7 +149,10 @@ BAD = [
      "spec.securityContext.sysctls[0].type", "unknown field"),
     ("", "{sysctls: []}", "spec.containers[0].securityContext.sysctls", "unknown field"),
     ("{supplementalGroupsPolicy: Strict}", "", "spec.securityContext.supplementalGroupsPolicy", "is not supported"),
-    ("", "{privileged: true}", "spec.containers[0].securityContext.privileged", "is not supported"),
+    ("", "{privileged: true, allowPrivilegeEscalation: false}",
+     "spec.containers[0].securityContext.allowPrivilegeEscalation",
+     "cannot set allowPrivilegeEscalation to false and privileged to true"),
+    ("", "{privileged: yes please}", "spec.containers[0].securityContext.privileged", ""),
     ("", "{seLinuxOptions: {level: s0}}", "spec.containers[0].securityContext.seLinuxOptions", "is not supported"),
     ("", "{appArmorProfile: {type: RuntimeDefault}}", "spec.containers[0].securityContext.appArmorProfile",
      "is not supported"),
@@ -171,8 +174,8 @@ def test_bad_security_context(pod_level, container_level, path, fragment):
 
 
 def test_supported_field_beside_an_unsupported_one_still_fails():
-    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, privileged: true}"))
-    assert found == [("spec.containers[0].securityContext.privileged", "is not supported by nspod yet")]
+    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, procMount: Unmasked}"))
+    assert found == [("spec.containers[0].securityContext.procMount", "is not supported by nspod yet")]
 
 
 def test_merge_is_field_by_field():
@@ -364,3 +367,17 @@ def test_net_sysctls_are_refused_with_host_network_kernel_ones_pass():
                               "{name: net.ipv4.tcp_syncookies, value: '1'}]}").replace(
         "spec:\n", "spec:\n  hostNetwork: true\n")
     assert [p for p, _ in problems(text)] == ["spec.securityContext.sysctls[1].name"]
+
+
+def test_privileged_is_every_capability_no_seccomp_no_masks():
+    from nspod import capabilities
+    from nspod.confinement import for_container, shown
+    from nspod.seccomp import for_container as seccomp_for
+
+    pod = load(manifest(container_level="{privileged: true}"))
+    c = pod.containers[0]
+    conf = for_container(pod, c)
+    assert conf.privileged and set(conf.caps) == set(capabilities.NUMBERS)
+    assert conf.no_new_privs is False  # privileged implies allowPrivilegeEscalation
+    assert seccomp_for(pod, c, {}).mode == "Unconfined"
+    assert shown(conf)["maskedPaths"] == [] and shown(conf)["privileged"] is True

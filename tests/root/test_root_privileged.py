@@ -1,0 +1,7 @@
+"""privileged as root: real capabilities, the same checks from inside."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "integration"))
+
+from test_privileged import test_privileged_container  # noqa: E402,F401
