@@ -87,15 +87,21 @@ def check_descriptor(d, where):
     return d
 
 
-def parse(body, content_type=None, where="manifest"):
-    """(media type, document) of a manifest or an index; PullError when it is
-    not JSON, UnsupportedMediaType for schema 1 or an unknown type."""
+def _json_object(body, where):
+    """The JSON object in body; PullError naming `where` otherwise."""
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise PullError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(doc, dict):
         raise PullError(f"{where}: not a JSON object")
+    return doc
+
+
+def parse(body, content_type=None, where="manifest"):
+    """(media type, document) of a manifest or an index; PullError when it is
+    not JSON, UnsupportedMediaType for schema 1 or an unknown type."""
+    doc = _json_object(body, where)
     kind = doc.get("mediaType") or (content_type or "").split(";")[0].strip()
     if kind in DOCKER_SCHEMA1 or doc.get("schemaVersion") == 1:
         raise UnsupportedMediaType(f"{where}: Docker image manifest schema 1 is not supported "
@@ -160,12 +166,7 @@ RUNTIME_KEYS = ("Entrypoint", "Cmd", "Env", "WorkingDir", "User", "ExposedPorts"
 def parse_config(body, n_layers, where="image config"):
     """The image config's runtime part (Entrypoint, Cmd, Env, WorkingDir, User,
     ...), its layers' diff_ids, creation time and platform."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PullError(f"{where}: not valid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise PullError(f"{where}: not a JSON object")
+    doc = _json_object(body, where)
     rootfs = doc.get("rootfs") or {}
     diff_ids = rootfs.get("diff_ids") or []
     if not isinstance(diff_ids, list) or len(diff_ids) != n_layers \
