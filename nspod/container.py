@@ -152,7 +152,9 @@ def _child(plan):
 
 
 def join_pod_namespaces(pod_ns):
-    for kind in ("net", "ipc", "uts"):
+    # mnt first: the pod's (its tmpfs volumes and /dev/shm); the container's
+    # own is made next as a copy of it.
+    for kind in ("mnt", "net", "ipc", "uts"):
         if kind in pod_ns:  # a hostNetwork pod has no net and uts of its own: we are in the node's
             namespaces.setns(pod_ns[kind], kind)
 

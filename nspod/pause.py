@@ -3,6 +3,9 @@ PID namespace when the pod shares one). Minimal and long-lived; the pod lives
 as long as it does.
 
     fork (as PID 1 of a new PID namespace when shareProcessNamespace)
+    the pod's mount namespace: a new one with the pod's tmpfs mounts (its
+      /dev/shm, Memory emptyDirs), or the one the watchdog kept when the
+      sandbox is re-created, so those volumes outlive a pause holder
     new net, ipc, uts namespaces (only ipc with hostNetwork)
     set the pod's hostname
     bring up lo
@@ -16,25 +19,33 @@ import signal
 import socket
 
 from .errors import NspodError
-from .kernel import child, namespaces, sysctl
+from .kernel import child, mounts, namespaces, sysctl
 from .kernel.process import restore_signals
 from .net.loopback import loopback_up
 
 
-def start(hostname, share_pid, log_fd, host_network=False, sysctls=(), host_ipc=False):
-    """Start the pause holder; return its pid. With host_network it keeps the
-    node's network and uts namespaces (spec.hostNetwork, as Kubernetes does).
-    sysctls: (name, value) pairs written in its new namespaces (the manifest
-    check allowed only namespaced ones, and no net.* with host_network)."""
+def start(hostname, share_pid, log_fd, pod_mounts, mnt_ns=None, host_network=False, sysctls=(), host_ipc=False):
+    """Start the pause holder; return its pid. pod_mounts() runs in its new
+    mount namespace, unless mnt_ns (an fd of the pod's existing one) is given:
+    then it joins that. With host_network it keeps the node's network and uts
+    namespaces (spec.hostNetwork, as Kubernetes does). sysctls: (name, value)
+    pairs written in its new namespaces (the manifest check allowed only
+    namespaced ones, and no net.* with host_network)."""
     try:
-        return child.start(lambda: _child(hostname, log_fd, host_network, sysctls, host_ipc),
+        return child.start(lambda: _child(hostname, log_fd, pod_mounts, mnt_ns, host_network, sysctls, host_ipc),
                            pid_ns="new" if share_pid else None)
     except child.ChildFailed as e:
         raise NspodError(f"pause holder: {e}") from None
 
 
-def _child(hostname, log_fd, host_network=False, sysctls=(), host_ipc=False):
+def _child(hostname, log_fd, pod_mounts, mnt_ns, host_network=False, sysctls=(), host_ipc=False):
     restore_signals()
+    if mnt_ns is not None:
+        namespaces.setns(mnt_ns, "mnt")
+    else:
+        namespaces.unshare("mnt")
+        mounts.make_private("/")
+        pod_mounts()
     ipc = () if host_ipc else ("ipc",)  # hostIPC: the node's
     if host_network:
         if ipc:

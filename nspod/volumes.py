@@ -9,25 +9,38 @@ from .kernel import mounts
 
 
 def prepare(pod, pod_dir):
-    """Create every volume of the pod; return {volume name: host path}."""
+    """Create every volume's folder (host side); return {volume name: host path}.
+    The tmpfs of a `medium: Memory` emptyDir is mounted later, by
+    mount_memory_volumes in the pod's mount namespace."""
     paths = {}
     for vol in pod.volumes:
         if vol.kind == "emptyDir":
             path = pod_dir / "volumes" / vol.name
             path.mkdir(parents=True, exist_ok=True)
-            if vol.medium == "Memory":
-                # Mounted in the watchdog's own mount namespace: containers
-                # inherit it, the host never sees it, and it ends with the pod.
-                mounts.tmpfs(str(path), size=vol.size_limit, mode="0777")
-            else:
+            if vol.medium != "Memory":
                 path.chmod(0o777)  # as the kubelet makes emptyDir: any container user may write
-            sc = pod.security_context
-            if sc.fs_group is not None:  # emptyDir supports ownership management; hostPath does not
-                set_ownership(path, sc.fs_group, sc.fs_group_change_policy or "Always")
+                _own(pod, path)
             paths[vol.name] = path
         else:
             paths[vol.name] = check_host_path(vol)
     return paths
+
+
+def mount_memory_volumes(pod, paths):
+    """In the pod's mount namespace (the pause holder's, before it execs):
+    a tmpfs on each `medium: Memory` emptyDir. Containers get a copy of
+    that namespace, the host never sees it, and it lasts as long as the pod's
+    processes (and the watchdog's handle on it) do."""
+    for vol in pod.volumes:
+        if vol.kind == "emptyDir" and vol.medium == "Memory":
+            mounts.tmpfs(str(paths[vol.name]), size=vol.size_limit, mode="0777")
+            _own(pod, paths[vol.name])
+
+
+def _own(pod, path):
+    sc = pod.security_context
+    if sc.fs_group is not None:  # emptyDir supports ownership management; hostPath does not
+        set_ownership(path, sc.fs_group, sc.fs_group_change_policy or "Always")
 
 
 # The kubelet's masks (pkg/volume/volume_linux.go): group read-write, and

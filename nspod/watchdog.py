@@ -190,19 +190,21 @@ class Watchdog:
 
     # -- sandbox ------------------------------------------------------------
     def create_sandbox(self):
-        # A mount namespace of the pod's own: tmpfs volumes and /dev/shm live
-        # here, the host never sees them. The pause holder stays in it, so a
-        # watchdog that adopts the pod later can join it again.
-        namespaces.unshare("mnt")
-        mounts.make_private("/")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.volume_paths = volumes.prepare(self.pod, self.dir)
         self.shm_dir = self.dir / "shm"
         self.shm_dir.mkdir(exist_ok=True)
-        mounts.tmpfs(str(self.shm_dir), size="64m", mode="1777")  # the size Kubernetes gives /dev/shm
         self.open_outputs()
         self.create_cgroup()
         self.start_pause()
+
+    def mount_pod_filesystems(self):
+        """In the pause holder's new mount namespace, the pod's own: tmpfs
+        volumes and /dev/shm live there, the host never sees them, and
+        containers get a copy. We keep an fd of it (pod_ns), so they outlive
+        a pause holder that dies: the next one joins it."""
+        volumes.mount_memory_volumes(self.pod, self.volume_paths)
+        mounts.tmpfs(str(self.shm_dir), size="64m", mode="1777")  # the size Kubernetes gives /dev/shm
 
     # -- cgroups ------------------------------------------------------------
     def cgroups(self):
@@ -250,8 +252,6 @@ class Watchdog:
         self.pause_fd = os.pidfd_open(self.pause_pid)
         self.pause_child = False
         self.sel.register(self.pause_fd, selectors.EVENT_READ, ("pause", None))
-        with os.fdopen(namespaces.open_ns(self.pause_pid, "mnt")) as mnt:
-            namespaces.setns(mnt.fileno(), "mnt")  # back among the pod's tmpfs volumes
         self.volume_paths = {}
         for vol in self.pod.volumes:
             self.volume_paths[vol.name] = (self.dir / "volumes" / vol.name) if vol.kind == "emptyDir" else volumes.check_host_path(vol)
@@ -296,6 +296,7 @@ class Watchdog:
         log = os.open(self.dir / "pause.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             self.pause_pid = pause.start(self.hostname, self.pod.share_process_namespace, log,
+                                         self.mount_pod_filesystems, mnt_ns=self.pod_ns.get("mnt"),
                                          host_network=self.pod.host_network,
                                          sysctls=self.pod.security_context.sysctls or (),
                                          host_ipc=self.pod.host_ipc)
@@ -312,7 +313,7 @@ class Watchdog:
         self.network.attach(self.pod_ns, self.sel)  # eth0, its IP, ports, /etc/hosts (nspod/net/podnet.py)
 
     def open_pod_namespaces(self):
-        kinds = ([] if self.pod.host_ipc else ["ipc"]) + ([] if self.pod.host_network else ["net", "uts"])
+        kinds = ["mnt"] + ([] if self.pod.host_ipc else ["ipc"]) + ([] if self.pod.host_network else ["net", "uts"])
         kinds += ["pid"] if self.pod.share_process_namespace else []
         for fd in self.pod_ns.values():
             os.close(fd)

@@ -26,9 +26,6 @@ re-parented to us, a child subreaper, so we still get its exit status.
 not be the children of one pod's watchdog. The intermediate starts a session
 and we fork it with our subreaper attribute cleared, so the child is
 re-parented to the next subreaper above (the node holder), which reaps it.
-`drop_mounts_under`: the caller's mount namespace may hold mounts of its own
-(a watchdog's: the pod's tmpfs volumes); the child gets a copy of it without
-the mounts under that path, so it does not keep them alive after the pod.
 """
 import json
 import os
@@ -59,9 +56,9 @@ def describe(e):
     return str(e) or type(e).__name__
 
 
-def start(main, *, pid_ns=None, detached=False, drop_mounts_under=None):
+def start(main, *, pid_ns=None, detached=False):
     """Run main() in a child; return its pid once main() exec'd."""
-    pid, messages = _launch(main, (), pid_ns, detached, drop_mounts_under)
+    pid, messages = _launch(main, (), pid_ns, detached)
     _raise_error(messages, pid, reap=not detached)
     return pid
 
@@ -69,7 +66,7 @@ def start(main, *, pid_ns=None, detached=False, drop_mounts_under=None):
 def call(main, *args):
     """main(*args) in a forked child (to change namespaces without changing
     ours); return what it returned (JSON-able)."""
-    pid, messages = _launch(main, args, None, False, None)
+    pid, messages = _launch(main, args, None, False)
     os.waitpid(pid, 0)
     _raise_error(messages, None, reap=False)
     for m in messages:
@@ -168,7 +165,7 @@ def close_other_fds(*keep):
 
 
 # -- the parent's side -----------------------------------------------------------------
-def _launch(main, args, pid_ns, detached, drop_mounts_under):
+def _launch(main, args, pid_ns, detached):
     r, w = os.pipe2(os.O_CLOEXEC)
     was_subreaper = False
     if detached:
@@ -183,7 +180,7 @@ def _launch(main, args, pid_ns, detached, drop_mounts_under):
             os.close(r)
             if pid_ns is None and not detached:
                 _run(main, args, w)
-            _intermediate(main, args, w, pid_ns, detached, drop_mounts_under)
+            _intermediate(main, args, w, pid_ns, detached)
     finally:
         os.close(w)
         if was_subreaper:
@@ -241,7 +238,7 @@ def _run(main, args, w):
     os._exit(code)
 
 
-def _intermediate(main, args, w, pid_ns, detached, drop_mounts_under):
+def _intermediate(main, args, w, pid_ns, detached):
     code = 1
     try:
         if detached:
@@ -252,31 +249,9 @@ def _intermediate(main, args, w, pid_ns, detached, drop_mounts_under):
             setns(pid_ns, "pid")
         pid = os.fork()
         if pid == 0:
-            if drop_mounts_under:
-                _drop_mounts(str(drop_mounts_under))
             _run(main, args, w)
         _send(w, {"pid": pid})
         code = 0
     except BaseException as e:
         _send(w, {"error": {"reason": "StartError", "message": describe(e)}})
     os._exit(code)
-
-
-def _drop_mounts(under):
-    """A copy of our mount namespace, minus every mount at or below `under`."""
-    from . import mounts
-    from .libc import call as libc_call, cstr
-
-    unshare("mnt")
-    mounts.make_private("/")
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4].replace("\\040", " ")
-            if point == under or point.startswith(under.rstrip("/") + "/"):
-                points.append(point)
-    for point in sorted(points, key=len, reverse=True):
-        try:
-            libc_call("umount2", cstr(point), mounts.MNT_DETACH)
-        except OSError:
-            pass  # gone with a parent already

@@ -182,7 +182,7 @@ def _start_holder(bridge, gateway, prefixlen, mac):
         pause_forever()
 
     try:
-        return child.start(holder, detached=True, drop_mounts_under=state_dir() / "pods")
+        return child.start(holder, detached=True)
     except child.ChildFailed as e:
         raise NspodError(f"could not make the node network: {e}") from None
 

@@ -61,10 +61,8 @@ def start(holder_pid, api_socket, log_path, timeout=10):
         child.close_other_fds(ready_w)
         os.execv(exe, argv)
 
-    from ..paths import state_dir
-
     try:
-        pid = child.start(uplink, detached=True, drop_mounts_under=state_dir() / "pods")  # not the pod's tmpfs mounts
+        pid = child.start(uplink, detached=True)
     except child.ChildFailed as e:
         raise NspodError(f"{NAME} did not start: {e}") from None
     finally:

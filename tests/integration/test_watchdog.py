@@ -216,7 +216,18 @@ def test_new_watchdog_adopts_running_containers(pods):
 
 
 def test_killed_pause_holder_recreates_the_sandbox(pods):
-    pods.run(one_container("sandbox", ["sleep", "300"]), *FAST)
+    pods.run("""
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: sandbox}
+    spec:
+      volumes: [{name: mem, emptyDir: {medium: Memory}}]
+      containers:
+      - name: app
+        command: [sleep, "300"]
+        volumeMounts: [{name: mem, mountPath: /mem}]
+    """, *FAST)
+    nspod("exec", "sandbox", "--", "sh", "-c", "echo kept > /mem/f")
     before = pods.inspect("sandbox")
     os.kill(before["nspod"]["pause"]["pid"], signal.SIGKILL)
     after = wait_for(lambda: (p := pods.inspect("sandbox"))["status"]["containerStatuses"][0]["restartCount"] == 1
@@ -227,6 +238,10 @@ def test_killed_pause_holder_recreates_the_sandbox(pods):
     assert after["nspod"]["containers"][0]["namespaces"]["net"] == after["nspod"]["pause"]["namespaces"]["net"]
     assert "SandboxChanged" in nspod("describe", "sandbox").stdout
     assert after["status"]["phase"] == "Running"
+    # The pod's volumes outlive its sandbox, as in Kubernetes: the tmpfs too
+    # (the watchdog kept the pod's mount namespace; the new pause holder joined it).
+    assert nspod("exec", "sandbox", "--", "cat", "/mem/f").stdout == "kept\n"
+    assert after["nspod"]["pause"]["namespaces"]["mnt"] == before["nspod"]["pause"]["namespaces"]["mnt"]
 
 
 def test_config_file_sets_backoff_base(pods, tmp_path, monkeypatch):
