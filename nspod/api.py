@@ -229,11 +229,30 @@ def stop(name, timeout=None):
     if _watchdog_alive(row):
         grace = timeout if timeout is not None else json.loads(row["manifest"])["spec"].get(
             "terminationGracePeriodSeconds", 30)
-        left = process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])], signal.SIGTERM, grace + 30)
-        if left:
+        if _ask_supervisor_to_stop(name, grace + 30):
+            return
+        row = store.pod(name)
+        if _watchdog_alive(row):
             raise NspodError(f'pod "{name}": the watchdog did not stop in time')
-    else:
-        _end_orphans(store, name, timeout if timeout is not None else 0)
+    _end_orphans(store, name, timeout if timeout is not None else 0)
+
+
+def _ask_supervisor_to_stop(name, wait):
+    """Ask the node holder to stop the pod; True once it says the pod has
+    ended. False when it did not answer in `wait` seconds, or is gone (then
+    nobody supervises the pod: the caller takes over)."""
+    sock = node.connect_running()
+    if sock is None:
+        return False
+    try:
+        sock.settimeout(wait)
+        sock.sendall(json.dumps({"op": "stop", "pod": name}).encode() + b"\n")
+        reply = _read_reply(sock)
+    except OSError:
+        return False
+    finally:
+        sock.close()
+    return bool(reply) and json.loads(reply).get("supervised", True)
 
 
 def _end_orphans(store, name, grace):
@@ -276,6 +295,9 @@ def rm(name, force=False):
 
 def _remove(store, name):
     row = store.pod(name)
+    # First: a node holder that starts now (remove_in_user_ns starts one)
+    # must not adopt the pod we are taking apart.
+    store.update_pod(name, desired="stopped")
     if _watchdog_alive(row):
         try:
             stop(name, timeout=0)

@@ -4,7 +4,10 @@ NSPOD_FAULT=POINT makes the nspod process that reaches POINT kill itself
 there with SIGKILL; NSPOD_FAULT=POINT:fail makes it fail there with an
 OSError instead. So a test can crash each process at the moments that
 matter and check what the next command makes of it. The CLI passes the
-setting on to the watchdog it asks for. Unset, a point costs one comparison.
+setting on with the pod it asks the supervisor to start; the supervisor's
+own is that of the command that started it (its adoptions at start). A
+watchdog's point kills the supervisor, every pod's: that is the crash the
+tests mean. Unset, a point costs one comparison.
 
 Points: run:created (the pod's row exists, no watchdog yet), run:spawned
 (the watchdog reported), rm:stopped (the watchdog is gone, nothing torn
@@ -20,11 +23,13 @@ import signal
 wanted = os.environ.get("NSPOD_FAULT", "")
 
 
-def point(name):
-    if not wanted:
+def point(name, setting=None):
+    """setting: a pod's own (its watchdog's), else this process's."""
+    setting = wanted if setting is None else setting
+    if not setting:
         return
-    fail = wanted.endswith(":fail")
-    if (wanted[: -len(":fail")] if fail else wanted) != name:
+    fail = setting.endswith(":fail")
+    if (setting[: -len(":fail")] if fail else setting) != name:
         return
     if fail:
         raise OSError(errno.EIO, f"fault injected at {name} (NSPOD_FAULT)")

@@ -4,17 +4,15 @@ Rootless, it owns the user namespace that all of the user's pods share (as
 rootless Podman's pause process does), so one node network can later join
 their network namespaces. As root it runs without one: the node is the host.
 
-It forks one watchdog per pod on request. Forking (instead of starting a new
-interpreter) makes a pod start fast and lets the watchdogs share the node's
-memory pages copy-on-write. It exits once it has had no pod for `linger`
+It is also the supervisor of every pod of the user (nspod/supervisor.py):
+one process and one event loop for all of them, so a pod costs no process
+of ours but its pause holder. It exits once it has had no pod for `linger`
 seconds; a later command starts a new one.
 """
 import fcntl
 import gc
 import json
 import os
-import selectors
-import signal
 import socket
 import sys
 import time
@@ -51,6 +49,11 @@ def connect():
                 return sock
             time.sleep(0.01)
     raise NspodError(f"the node holder did not start; see {state_dir() / 'node.log'}")
+
+
+def connect_running():
+    """A socket connected to the running node holder; None if there is none."""
+    return _try_connect(state_dir() / "node.sock")
 
 
 def _try_connect(path):
@@ -215,10 +218,11 @@ def _members(store):
 
 
 def serve():
-    """The node holder's loop: accept spawn requests, fork watchdogs, reap them."""
+    """The node holder's life: the supervisor's loop (nspod/supervisor.py)."""
     set_name("nspod-node")
-    # Orphans of our watchdogs come to us, not to init (which may not reap
-    # them, as in a VM): the node network's holder and uplink (nspod/net).
+    # Our pods' containers and pause holders are our children; their orphans,
+    # and the node network's holder and uplink, come to us, not to init
+    # (which may not reap them, as in a VM).
     from .kernel.process import become_subreaper
 
     become_subreaper()
@@ -229,15 +233,15 @@ def serve():
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(null)
-    # Import what every watchdog needs once, here: the forks share it.
-    from . import watchdog  # noqa: F401
+    from . import faults
     from . import net  # noqa: F401
-    import pyroute2  # noqa: F401  (not PyYAML: a watchdog reads its stored manifest as JSON)
     from . import seccomp
+    from .supervisor import Supervisor
 
     seccomp.warm()  # RuntimeDefault's BPF program, built once for every container
-
-    gc.freeze()  # keep the shared pages shared: the collector won't touch them
+    # The command that started us may carry NSPOD_FAULT: it applies to our
+    # adoptions at start; each pod's own comes with its request.
+    startup_fault, faults.wanted = faults.wanted, ""
     sock_path = sd / "node.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
@@ -247,109 +251,21 @@ def serve():
     listener.bind(str(sock_path))
     listener.listen(64)
     (sd / "node.pid").write_text(str(os.getpid()))
-
-    wake_r, wake_w = socket.socketpair()
-    wake_r.setblocking(False)
-    wake_w.setblocking(False)
-    signal.set_wakeup_fd(wake_w.fileno())
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    # SIGTERM ends us as idleness does; the pods keep running (a watchdog
-    # does not need us), and the next command starts a node holder that
-    # joins their user namespace (start).
-    terminated = []
-    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, "accept")
-    sel.register(wake_r, selectors.EVENT_READ, "wake")
-    children = set()
-    idle_since = time.monotonic()
-    stopping = False
-    while True:
-        for key, _ in sel.select(timeout=1.0):
-            if key.data == "accept" and not terminated:
-                conn, _ = listener.accept()
-                pid = _handle(conn, listener, sel, wake_r, wake_w)
-                if pid:
-                    children.add(pid)
-                conn.close()
-            else:
-                try:
-                    while wake_r.recv(64):
-                        pass
-                except BlockingIOError:
-                    pass
-        children -= _reap()
-        if children:
-            idle_since = time.monotonic()
-        elif time.monotonic() - idle_since >= LINGER:
-            stopping = True
-        if terminated:
-            stopping = True
-        if stopping:
-            with open(sd / "node.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if node_pid() == os.getpid():  # (not a successor's: one started while we were unreachable)
-                    sock_path.unlink(missing_ok=True)
-                    (sd / "node.pid").unlink(missing_ok=True)
-                listener.close()
-            os._exit(0)
-
-
-def _reap():
-    done = set()
-    try:
-        while True:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
-            done.add(pid)
-    except ChildProcessError:
-        pass
-    return done
-
-
-def _handle(conn, listener, sel, *close_in_child):
-    """One request: {"op": "spawn", "pod": NAME} answers {"accepted": true},
-    then forks the pod's watchdog, which reports on conn; {"op": "ping"}
-    answers with our pid."""
-    conn.settimeout(5)
-    try:
-        request = json.loads(conn.makefile().readline())
-    except (OSError, ValueError):
-        return None
-    if request.get("op") == "ping":
-        conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")
-        return None
-    if request.get("op") != "spawn":
-        return None
-    try:  # first line: the request is taken (a CLI retries only if it never saw this)
-        conn.sendall(b'{"accepted": true}\n')
-    except OSError:
-        return None
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            signal.set_wakeup_fd(-1)
-            sel.close()
-            listener.close()
-            for s in close_in_child:
-                s.close()
-            conn.settimeout(None)
-            from . import faults
-            from .watchdog import run
-
-            faults.wanted = request.get("fault") or ""  # the CLI's NSPOD_FAULT, for the fault tier
-            status = run(request["pod"], conn, adopt=request.get("adopt", False))
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(status)
-    return pid
+    supervisor = Supervisor(listener, LINGER, startup_fault)
+    gc.freeze()  # what is loaded now stays put: the collector need not walk it
+    # SIGTERM ends us as idleness does; the pods keep running, and the next
+    # command starts a node holder that joins their user namespace (start)
+    # and adopts them.
+    supervisor.run()
+    with open(sd / "node.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if node_pid() == os.getpid():  # (not a successor's: one started while we were unreachable)
+            sock_path.unlink(missing_ok=True)
+            (sd / "node.pid").unlink(missing_ok=True)
+        listener.close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

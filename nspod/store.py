@@ -307,3 +307,7 @@ class RetryingStore:
         except StateError as e:
             self._failed(e)
             return False
+        except sqlite3.IntegrityError:  # the pod's row is gone (`rm` went ahead): nothing left to write to
+            self.pod_fields, self.container_fields, self.events = {}, {}, []
+            self.failing_since = None
+            return True

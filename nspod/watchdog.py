@@ -1,15 +1,20 @@
-"""The watchdog: one per pod, the parent of its pause holder and containers.
+"""The watchdog: one pod's supervision, hosted with every other pod's in the
+supervisor's one event loop (nspod/supervisor.py; single-threaded: joining
+namespaces fails in threaded processes). The supervisor's process is the
+parent of the pod's pause holder and containers.
 
-It creates the sandbox, starts the containers, and then waits on one event
-loop (single-threaded: joining namespaces fails in threaded processes) for
+It creates the sandbox, starts the containers, and then handles
   - a container exiting (its pidfd becomes readable): record `terminated`,
     then restart it or not by the restart policy, after the kubelet's back-off;
   - output on a container's stdout/stderr FIFO: append CRI log lines;
   - the pause holder dying: kill the containers, re-create the sandbox and
     restart them by the policy, as the kubelet does when a sandbox dies;
-  - SIGTERM from `nspod stop`: TERM each container, KILL after the grace period.
+  - `nspod stop` (through the supervisor): TERM each container, KILL after
+    the grace period.
 It reports the pod phase as the kubelet computes it, and ends with the pod:
 when `stop`ped, or when the phase is terminal (Succeeded or Failed).
+Each wake-up does bounded work for a pod (a log read is capped), so one pod
+cannot keep the loop from the others.
 """
 import heapq
 import json
@@ -19,6 +24,7 @@ import selectors
 import signal
 import socket
 import time
+import traceback
 
 from . import container as container_start
 from . import confinement, faults, pause, phase, sandbox, seccomp, volumes
@@ -38,10 +44,6 @@ from .store import RetryingStore, Store
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 
 
-def run(name, conn, adopt=False):
-    return Watchdog(name, conn).main(adopt)
-
-
 class Instance:
     """One running instance of a container (a new one after every restart).
     `child` is False for an instance adopted from a watchdog that died: we are
@@ -57,10 +59,14 @@ class Instance:
 
 
 class Watchdog:
-    def __init__(self, name, conn):
+    """sel: the supervisor's selector as this pod sees it (PodSelector: its
+    registrations carry this watchdog). store: the supervisor's Store."""
+
+    def __init__(self, name, sel, store, conn=None, fault=""):
         self.name = name
         self.conn = conn
-        self.store = RetryingStore(Store(), name)  # a failed write never stops supervision
+        self.fault = fault  # NSPOD_FAULT of the command that asked for us (nspod/faults.py)
+        self.store = RetryingStore(store, name)  # a failed write never stops supervision
         row = self.store.pod(name)
         self.uid = row["uid"]
         self.pod = load_stored(row["manifest"], f"pod {name}")
@@ -76,7 +82,7 @@ class Watchdog:
         self.pod_cg = None     # the pod's cgroup, and a leaf per container and the pause holder
         self.leaves = {}
         self.timers = []       # heap of (when, container name): restarts after back-off
-        self.sel = selectors.DefaultSelector()
+        self.sel = sel
         self.pause_pid = None
         self.pause_fd = None
         self.pause_child = True   # False when adopted: then we cannot wait for it
@@ -84,6 +90,8 @@ class Watchdog:
         self.network = PodNetwork(self.store, name, self.pod, self.settings, self.dir)
         self.stopping = False
         self.stop_deadline = None
+        self.finishing = None  # once the pod ended: until when its last state may still be written
+        self.stop_waiters = []  # connections of `nspod stop`, answered when the pod has ended
         # Images (nspod/image): pulls run in forked children (never in this loop).
         self.pulls = {}           # container name -> (child.Job, pulling?, started)
         self.prepared = {}        # container name -> {"root", "config"}: ready to start
@@ -92,50 +100,131 @@ class Watchdog:
         self.image_base = base
 
     # -- life cycle ---------------------------------------------------------
-    def main(self, adopt=False):
-        process.set_name(f"nspod-watchdog {self.name}")
-        process.become_subreaper()
-        self._signals()
-        self.store.update_pod(self.name, watchdog_pid=os.getpid(),
-                              watchdog_start=process.start_time(os.getpid()))
+    def begin(self, adopt=False):
+        """Create the sandbox and start the containers, or (adopt) take over a
+        pod whose supervisor died. False when that failed: the supervisor
+        drops us (a failed take-over leaves the pod as it found it)."""
         try:
-            adopted = adopt and self.adopt_sandbox()
-        except Exception as e:
-            # A failed take-over leaves the pod as it found it: the sandbox and
-            # its containers are not ours to end (the pod stays Unknown).
-            self.report_failure(e)
-            return 1
+            return self._begin(adopt)
+        except BaseException:
+            # A bug (the supervisor logs it): we do not supervise the pod
+            # (it shows Unknown), and the supervisor keeps none of its fds.
+            try:
+                self.release()
+            finally:
+                raise
+
+    def _begin(self, adopt):
+        if adopt:
+            try:
+                adopted = self.adopt_sandbox()
+            except Exception as e:
+                # The sandbox and its containers are not ours to end (the pod stays Unknown).
+                self.report_failure(e)
+                self.close()
+                return False
+        else:
+            adopted = False
+        self.claim()
         try:
             if not adopted:
                 self.create_sandbox()
         except Exception as e:
             self.report_failure(e)
             self.end_sandbox()
-            return 1
+            self.release()
+            return False
         if adopt:  # (with a new sandbox, if the old one was gone too)
             self.adopt_containers()
         else:
             self.store.update_pod(self.name, started=time.time(), phase="Pending")
-            faults.point("watchdog:sandbox")
+            faults.point("watchdog:sandbox", self.fault)
             for spec in self.pod.containers:
                 self.start_container(spec)
         self.update_phase()
         self.report_when_settled()
-        self.loop()
+        return True
+
+    def claim(self):
+        """The row says which process supervises the pod: ours."""
+        self.store.update_pod(self.name, watchdog_pid=os.getpid(), watchdog_start=process.start_time(os.getpid()))
+
+    def release(self):
+        """The pod is no longer supervised (it ended, or could not start):
+        the row says so, then every fd we held for it is closed."""
+        self.store.update_pod(self.name, watchdog_pid=None, watchdog_start=None)
+        self.store.flush()
+        self.close()
+        for conn in self.stop_waiters:
+            try:
+                conn.sendall(b'{"ok": true}\n')
+            except OSError:
+                pass
+            conn.close()
+        self.stop_waiters = []
+
+    def close(self):
+        """Close what we hold (the supervisor lives on; a watchdog process
+        used to close it all by exiting)."""
+        self.end_pulls()
+        fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
+        fds += [inst.pidfd for inst in self.instances.values()]
+        fds += [self.pause_fd] if self.pause_fd is not None else []
+        for fd in fds:
+            try:
+                self.sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass  # (pod_ns fds are not watched)
+            os.close(fd)
+        self.outputs.clear()
+        self.pod_ns = {}
+        self.instances.clear()
+        self.pause_fd = None
+        self.network.unwatch()
+        self.report({"ok": False, "error": "the pod ended before it was set up"})
+
+    def timeout(self):
+        """Seconds until this pod needs the loop without an event (None: never)."""
+        now = time.monotonic()
+        due = []
+        if self.store.pending or self.finishing is not None:
+            due.append(self.store.RETRY_EVERY)
+        if self.timers:
+            due.append(self.timers[0][0] - now)
+        if self.image_timers:
+            due.append(self.image_timers[0][0] - now)
+        if self.stop_deadline is not None:
+            due.append(self.stop_deadline - now)
+        return max(0.0, min(due)) if due else None
+
+    def after_events(self):
+        """After every wake-up of the loop. True once the pod has ended and its
+        final state is written (or given up on): the supervisor drops us."""
+        if self.finishing is not None:
+            return self.finish()
+        self.restart_due()
+        self.image_due()
+        self.report_when_settled()
+        self.store.flush()
+        if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
+            for name, inst in self.instances.items():
+                signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
+            self.stop_deadline = time.monotonic() + 3600  # now just wait for them
+        if not self.pod_done():
+            return False
         self.end_sandbox()
         self.update_phase(final=True)
-        self.flush_before_exit()
-        return 0
+        # State that could not be written yet is retried until it is: for
+        # 10 s when the pod was stopped, else until `nspod stop`/`rm` says the
+        # pod is going anyway. Giving up earlier would lose the final status.
+        self.finishing = time.monotonic() + (10 if self.stopping else float("inf"))
+        return self.finish()
 
-    def flush_before_exit(self):
-        """State that could not be written yet is retried until it is: for
-        10 s when the pod was stopped, else until a signal (`nspod rm`) says
-        the pod is going anyway. Exiting earlier would lose the final status."""
-        deadline = time.monotonic() + (10 if self.stopping else float("inf"))
-        while not self.store.flush() and time.monotonic() < deadline:
-            ready, _, _ = select.select([self.wake_r], [], [], self.store.RETRY_EVERY)
-            if ready:
-                return
+    def finish(self):
+        if self.store.flush() or time.monotonic() >= self.finishing:
+            self.release()
+            return True
+        return False
 
     def end_sandbox(self):
         """Kill and reap the pause holder (we are its parent), then the one
@@ -144,7 +233,7 @@ class Watchdog:
         self.end_pulls()
         self.remove_image_roots()
         self.network.unwatch()
-        faults.point("watchdog:teardown")
+        faults.point("watchdog:teardown", self.fault)
         try:
             sandbox.teardown(self.store, self.name, cgroup=self.pod_cg, in_user_ns=True)
         except NspodError as e:  # recorded; `nspod rm` tries again from the store
@@ -154,8 +243,6 @@ class Watchdog:
 
     def report_failure(self, e):
         if not isinstance(e, (NspodError, OSError)):  # a bug: keep the traceback in node.log
-            import traceback
-
             traceback.print_exc()
         self.report({"ok": False, "error": str(e) or repr(e)})
 
@@ -175,18 +262,6 @@ class Watchdog:
             pass
         self.conn.close()
         self.conn = None
-
-    def _signals(self):
-        self.wake_r, wake_w = socket.socketpair()
-        self.wake_r.setblocking(False)
-        wake_w.setblocking(False)
-        self._wake_w = wake_w
-        signal.set_wakeup_fd(wake_w.fileno())
-        self.signals = []
-        signal.signal(signal.SIGTERM, lambda s, _: self.signals.append(s))
-        signal.signal(signal.SIGINT, lambda s, _: self.signals.append(s))
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        self.sel.register(self.wake_r, selectors.EVENT_READ, ("wake", None))
 
     # -- sandbox ------------------------------------------------------------
     def create_sandbox(self):
@@ -244,7 +319,7 @@ class Watchdog:
 
     def adopt_sandbox(self):
         """Take over a pod whose watchdog died. False if its sandbox is gone too."""
-        faults.point("adopt")
+        faults.point("adopt", self.fault)
         row = self.store.pod(self.name)
         if not process.alive(row["pause_pid"], row["pause_start"]):
             return False
@@ -326,6 +401,7 @@ class Watchdog:
         self.reap_pause()
         self.sel.unregister(self.pause_fd)
         os.close(self.pause_fd)
+        self.pause_fd = None
         self.pause_pid = None
         self.store.update_pod(self.name, pause_pid=None, pause_start=None)
 
@@ -533,61 +609,43 @@ class Watchdog:
         obj = f"spec.containers{{{container}}}" if container else ""
         self.store.event(self.name, obj, type_, reason, message)
 
-    # -- the loop -----------------------------------------------------------
-    def loop(self):
-        while True:
-            timeout = self.store.RETRY_EVERY if self.store.pending else None
-            if self.timers:
-                due = max(0.0, self.timers[0][0] - time.monotonic())
-                timeout = due if timeout is None else min(timeout, due)
-            if self.image_timers:
-                due = max(0.0, self.image_timers[0][0] - time.monotonic())
-                timeout = due if timeout is None else min(timeout, due)
-            if self.stop_deadline is not None:
-                left = max(0.0, self.stop_deadline - time.monotonic())
-                timeout = left if timeout is None else min(timeout, left)
-            for key, _ in self.sel.select(timeout):
-                kind, name = key.data
-                if kind == "exit" and name in self.instances:
-                    self.on_exit(name)
-                elif kind == "log":
-                    inst = self.instances.get(name)
-                    self.read_output(key.fd, inst.log if inst else None)
-                elif kind == "pull" and name in self.pulls:
-                    self.on_image_ready(name)
-                elif kind == "pause":
-                    self.on_pause_died()
-                elif kind == "net":  # the node network's holder or uplink died
-                    try:
-                        self.network.on_event()
-                    except NspodError as e:  # e.g. the state cannot be written: the pods keep running
-                        note(f"watchdog {self.name}: repairing the node network: {e}")
-                elif kind == "wake":
-                    self.on_signals()
-            self.restart_due()
-            self.image_due()
-            self.report_when_settled()
-            self.store.flush()
-            if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
-                for name, inst in self.instances.items():
-                    signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
-                self.stop_deadline = time.monotonic() + 3600  # now just wait for them
-            if self.pod_done():
-                return
+    # -- events -------------------------------------------------------------
+    def on_event(self, kind, name, fd):
+        if self.finishing is not None:
+            return
+        if kind == "exit" and name in self.instances:
+            self.on_exit(name)
+        elif kind == "log":
+            inst = self.instances.get(name)
+            if fd in self.outputs:
+                self.read_output(fd, inst.log if inst else None)
+        elif kind == "pull" and name in self.pulls:
+            self.on_image_ready(name)
+        elif kind == "pause":
+            self.on_pause_died()
+        elif kind == "net":  # the node network's holder or uplink died
+            try:
+                self.network.on_event()
+            except NspodError as e:  # e.g. the state cannot be written: the pods keep running
+                note(f"watchdog {self.name}: repairing the node network: {e}")
 
-    def on_signals(self):
-        try:
-            while self.wake_r.recv(64):
-                pass
-        except BlockingIOError:
-            pass
-        while self.signals:
-            self.signals.pop()
-            if not self.stopping:
-                self.stop()
+    def claimed_pids(self):
+        """Our children the supervisor must leave to us to reap (their exit status is ours)."""
+        pids = [inst.pid for inst in self.instances.values() if inst.child]
+        pids += [job.pid for job, _, _ in self.pulls.values()]
+        if self.pause_pid and self.pause_child:
+            pids.append(self.pause_pid)
+        return pids
 
     def stop(self):
-        """Graceful termination: TERM now, KILL when the grace period ends."""
+        """Graceful termination: TERM now, KILL when the grace period ends.
+        Again while the pod ends (a second `stop`, or `rm`): stop waiting to
+        write its last state."""
+        if self.finishing is not None:
+            self.finishing = time.monotonic()
+            return
+        if self.stopping:
+            return
         self.stopping = True
         self.timers.clear()
         self.end_pulls()
@@ -608,6 +666,7 @@ class Watchdog:
         self.reap_pause()
         self.sel.unregister(self.pause_fd)
         os.close(self.pause_fd)
+        self.pause_fd = None
         self.pause_pid = None
         if self.stopping:
             return

@@ -54,7 +54,7 @@ def userns_processes():
 
 
 def pod_processes():
-    """Processes of pods (watchdogs, pause holders, containers): every process
+    """Processes of pods (pause holders, containers): every process
     that is not the node holder and lives in its namespaces, or is named nspod-*."""
     from nspod.node import node_pid
 
@@ -73,7 +73,7 @@ def pod_processes():
                     cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                 except OSError:
                     continue
-                if comm.startswith("nspod-watchdog") or cmd.startswith("catatonit -P") or "nspod-test-marker" in cmd:
+                if cmd.startswith("catatonit -P") or "nspod-test-marker" in cmd:
                     found.append((int(entry), cmd))
     return found
 

@@ -22,10 +22,9 @@ Why an intermediate: a PID namespace applies to the children a process forks
 after unshare/setns (and a process may switch it only once), so the
 intermediate enters it and forks the real child, then exits; the child is
 re-parented to us, a child subreaper, so we still get its exit status.
-`detached`: the node network's holder and uplink serve every pod, so they must
-not be the children of one pod's watchdog. The intermediate starts a session
-and we fork it with our subreaper attribute cleared, so the child is
-re-parented to the next subreaper above (the node holder), which reaps it.
+`detached`: the node network's holder and uplink serve every pod: the
+intermediate starts a session for them, so no terminal signal of ours
+reaches them; they are re-parented to us (the node holder) like any child.
 """
 import json
 import os
@@ -167,13 +166,6 @@ def close_other_fds(*keep):
 # -- the parent's side -----------------------------------------------------------------
 def _launch(main, args, pid_ns, detached):
     r, w = os.pipe2(os.O_CLOEXEC)
-    was_subreaper = False
-    if detached:
-        import prctl
-
-        was_subreaper = prctl.get_child_subreaper()
-        if was_subreaper:
-            prctl.set_child_subreaper(0)
     try:
         first = os.fork()
         if first == 0:
@@ -183,10 +175,6 @@ def _launch(main, args, pid_ns, detached):
             _intermediate(main, args, w, pid_ns, detached)
     finally:
         os.close(w)
-        if was_subreaper:
-            import prctl
-
-            prctl.set_child_subreaper(1)
     with os.fdopen(r, "rb") as f:
         messages = [json.loads(line) for line in f.read().splitlines() if line.strip()]
     pid = first

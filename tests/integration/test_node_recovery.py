@@ -1,13 +1,14 @@
-"""The node holder dies while pods run (kill -9, or SIGTERM): the pods keep
-running, and the next command starts a node holder that joins their user
-namespace, so new pods share the node network with the old ones and old and
-new pods reach each other by pod IP. Only when no process of the old user
+"""The node holder, every pod's supervisor, dies while pods run (kill -9, or
+SIGTERM): the pods keep running (Unknown: unsupervised), and the next command
+starts a node holder that joins their user namespace and adopts them, so they
+are supervised again, new pods share the node network with the old ones, and
+old and new pods reach each other by pod IP. Only when no process of the old user
 namespace is left is a new one made.
 
 This test process plays the part a reaping init plays on a real machine
 (systemd --user, or PID 1): it is a child subreaper, so the node holder it
 starts, and the orphans that node holder leaves when it dies (the old pods'
-watchdogs, the node network's holder and uplink), are re-parented to it and
+containers and pause holders, the node network's holder and uplink), are re-parented to it and
 reaped by it. (The init of these machines reaps orphans late or never; see
 docs/ARCHITECTURE.md.) Orphans are reaped only where no CLI runs, so that no
 CLI's exit status is taken from subprocess."""
@@ -163,7 +164,7 @@ def test_killed_node_holder_new_pod_joins_the_running_pods(pods):
     assert reaches("old1", new_ip) == "new"
     assert reaches("old2", new_ip) == "new"
     assert phases() == {"old1": "Running", "old2": "Running", "new": "Running"}
-    # rm -f of all of them leaves nothing (the old watchdogs are orphans now: reaped here).
+    # rm -f of all of them leaves nothing (what the killed node holder started is re-parented to us: reaped here).
     for name in ("old1", "old2", "new"):
         nspod("rm", "-f", name)
     reap()
@@ -186,19 +187,31 @@ def test_node_holder_and_node_network_holder_killed(pods):
     reap()
 
 
-def test_adopting_a_pod_after_its_watchdog_and_the_node_holder_died(pods):
+def test_killed_supervisor_pods_are_unknown_until_the_next_command_adopts_them(pods):
     pods.run(manifest("adopted"))
+    pods.run(manifest("ended"))
     row = pods.inspect("adopted")
     ip = row["status"]["podIP"]
+    container = row["nspod"]["containers"][0]["pid"]
+    assert row["nspod"]["watchdog"]["pid"] == node_pid()  # the node holder supervises every pod
     end_node_holder(signal.SIGKILL)
-    watchdog = row["nspod"]["watchdog"]["pid"]
-    os.kill(watchdog, signal.SIGKILL)  # an orphan of the dead node holder: re-parented to us
-    wait_for(lambda: phases()["adopted"] == "Unknown", what="the pod to show Unknown")
+    # No container stops with its supervisor; nobody vouches for their state now.
+    wait_for(lambda: phases() == {"adopted": "Unknown", "ended": "Unknown"}, what="the pods to show Unknown")
+    assert pods.inspect("adopted")["nspod"]["containers"][0]["pid"] == container
+    # One container ends while no supervisor is there to see how.
+    ended = pods.inspect("ended")["nspod"]["containers"][0]
+    os.kill(ended["pid"], signal.SIGKILL)
+    wait_for(lambda: pods.inspect("ended")["nspod"]["containers"][0]["pid"] is None, what="the container to end")
     reap()
-    # The new watchdog (a child of a new node holder) must be in the pod's
-    # user namespace to join its mount namespace and watch it again.
+    # The next command's node holder (in the pods' user namespace, so it can
+    # join their mount namespaces) adopts every pod.
     nspod("start", "adopted")
-    assert phases()["adopted"] == "Running"
+    assert phases() == {"adopted": "Running", "ended": "Running"}
+    assert pods.inspect("adopted")["nspod"]["containers"][0]["pid"] == container  # the same process
+    st = wait_for(lambda: (s := pods.status("ended", "srv"))["restartCount"] == 1 and "running" in s["state"] and s,
+                  what="the ended container to be restarted")
+    assert st["lastState"]["terminated"]["reason"] == "ContainerStatusUnknown"
+    assert "Adopted" in nspod("describe", "adopted").stdout
     pods.run(manifest("peer"))
     assert reaches("peer", ip) == "adopted"
 
@@ -230,12 +243,15 @@ def test_sigterm_ends_the_node_holder_and_the_pods_keep_running(pods):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert not (state_dir() / "node.sock").exists() and not (state_dir() / "node.pid").exists()
     after = pods.inspect("t1")
-    assert after["status"]["phase"] == "Running"
-    assert after["nspod"]["watchdog"]["pid"] == before["nspod"]["watchdog"]["pid"]
+    assert after["status"]["phase"] == "Unknown"  # running, but unsupervised
     assert after["nspod"]["containers"][0]["pid"] == before["nspod"]["containers"][0]["pid"]
-    # A later command starts a node holder that joins the pod's user namespace.
+    # A later command starts a node holder that joins the pod's user namespace
+    # and adopts the pod.
     pods.run(manifest("t2"))
     assert node_pid() not in (None, pid)
+    after = pods.inspect("t1")
+    assert after["status"]["phase"] == "Running" and after["nspod"]["watchdog"]["pid"] == node_pid()
+    assert after["nspod"]["containers"][0]["pid"] == before["nspod"]["containers"][0]["pid"]
     assert pod_userns(pods, "t2") == pod_userns(pods, "t1")
     assert reaches("t2", pod_ip(pods, "t1")) == "t1"
     assert reaches("t1", pod_ip(pods, "t2")) == "t2"

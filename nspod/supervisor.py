@@ -1,0 +1,208 @@
+"""The supervisor: the node holder's one event loop, which supervises every
+pod of the user (as the kubelet supervises every pod of a node from one
+process). A pod costs it a Watchdog object (nspod/watchdog.py), not a process.
+
+One selector holds every pod's pidfds, output FIFOs and image pulls, the
+node socket, and the wake-up of signals. Each wake-up:
+  - requests on the node socket: `spawn` (a pod to start, or to adopt),
+    `stop` (answered once the pod has ended), `ping`;
+  - each pod's events, then each pod's timers (restarts, image back-off,
+    the stop deadline); a pod that has ended is dropped;
+  - SIGCHLD: reap the children no pod claims (orphans re-parented to us,
+    a child subreaper), leaving each pod its own containers' exit statuses;
+  - SIGTERM: exit; the pods keep running and the next node holder adopts them.
+A failure in one pod's handling is logged (node.log) and reported as the
+pod's event; the others go on.
+"""
+import json
+import os
+import selectors
+import signal
+import socket
+import time
+import traceback
+
+from .kernel import process
+from .store import Store
+from .watchdog import Watchdog
+
+
+class PodSelector:
+    """The shared selector as one pod's watchdog (and its network) sees it:
+    what it registers carries the watchdog, so an event reaches its pod."""
+
+    def __init__(self, sel):
+        self.sel = sel
+        self.owner = None
+
+    def register(self, fd, events, data):
+        self.sel.register(fd, events, (self.owner, data))
+
+    def unregister(self, fd):
+        self.sel.unregister(fd)
+
+
+class Supervisor:
+    def __init__(self, listener, linger, startup_fault=""):
+        self.listener = listener
+        self.linger = linger
+        self.startup_fault = startup_fault  # for the adoptions at start (nspod/faults.py)
+        self.sel = selectors.DefaultSelector()
+        self.store = Store()  # one connection for every pod's state
+        self.pods = {}  # name -> Watchdog
+        self.terminated = False
+        self.wake_r, self.wake_w = socket.socketpair()
+        for s in (self.wake_r, self.wake_w):
+            s.setblocking(False)
+        signal.set_wakeup_fd(self.wake_w.fileno())
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "terminated", True))
+        self.sel.register(listener, selectors.EVENT_READ, "accept")
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+
+    def run(self):
+        """Until SIGTERM, or no pod for `linger` seconds. Returns then."""
+        self.adopt_orphaned_pods()
+        idle_since = time.monotonic()
+        while not self.terminated:
+            for key, _ in self.sel.select(self.timeout()):
+                if key.data == "accept":
+                    self.accept()
+                elif key.data == "wake":
+                    self.drain_wake()
+                else:
+                    watchdog, (kind, name) = key.data
+                    if self.pods.get(watchdog.name) is watchdog:
+                        self.guarded(watchdog, watchdog.on_event, kind, name, key.fd)
+            for watchdog in list(self.pods.values()):
+                if self.guarded(watchdog, watchdog.after_events):
+                    self.pods.pop(watchdog.name, None)
+            self.reap_orphans()
+            if self.pods:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.linger:
+                return
+
+    def timeout(self):
+        due = [t for t in (w.timeout() for w in self.pods.values()) if t is not None]
+        return min(due + [1.0])  # at least every second: the idle check
+
+    def guarded(self, watchdog, handler, *args):
+        """One pod's handling; an exception (a bug) stays that pod's."""
+        try:
+            return handler(*args)
+        except Exception as e:
+            traceback.print_exc()
+            try:
+                watchdog.event(None, "Warning", "SupervisionError", f"{type(e).__name__}: {e}")
+            except Exception:
+                pass
+            return False
+
+    # -- pods ----------------------------------------------------------------
+    def watchdog(self, name, conn=None, fault=""):
+        sel = PodSelector(self.sel)
+        watchdog = Watchdog(name, sel, self.store, conn=conn, fault=fault)
+        sel.owner = watchdog
+        return watchdog
+
+    def begin(self, name, conn=None, adopt=False, fault=""):
+        try:
+            watchdog = self.watchdog(name, conn, fault)
+        except Exception as e:  # the pod's row is gone or unreadable
+            traceback.print_exc()
+            _answer(conn, {"ok": False, "error": str(e) or repr(e)})
+            return
+        self.pods[name] = watchdog
+        if not self.guarded(watchdog, watchdog.begin, adopt):
+            self.pods.pop(name, None)
+
+    def adopt_orphaned_pods(self):
+        """Every pod a supervisor was running when it died: adopt it (its
+        containers still running are watched again). Not one being stopped
+        or removed: the command doing that goes on without a supervisor."""
+        for row in self.store.pods():
+            if (row["watchdog_pid"] and row["desired"] != "stopped"
+                    and not process.alive(row["watchdog_pid"], row["watchdog_start"])):
+                self.begin(row["name"], adopt=True, fault=self.startup_fault)
+
+    def reap_orphans(self):
+        """Reap our children that no pod claims: processes re-parented to us.
+        (Not waitpid(-1): it would take a container's exit status from its pod.)"""
+        claimed = set()
+        for watchdog in self.pods.values():
+            claimed.update(watchdog.claimed_pids())
+        for pid in _children():
+            if pid not in claimed:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+
+    # -- requests ------------------------------------------------------------
+    def accept(self):
+        conn, _ = self.listener.accept()
+        conn.settimeout(1)  # a client that does not send its line does not hold the loop long
+        try:
+            request = json.loads(conn.makefile().readline())
+        except (OSError, ValueError):
+            conn.close()
+            return
+        op, name = request.get("op"), request.get("pod")
+        if op == "ping":
+            _answer(conn, {"pid": os.getpid()})
+        elif op == "spawn" and isinstance(name, str):
+            try:  # first line: the request is taken (a CLI retries only if it never saw this)
+                conn.sendall(b'{"accepted": true}\n')
+            except OSError:
+                conn.close()
+                return
+            conn.settimeout(5)
+            if name in self.pods:  # (adopted when we started, say)
+                ok = bool(request.get("adopt"))
+                _answer(conn, {"ok": True} if ok else {"ok": False, "error": "it is already running"})
+            else:
+                self.begin(name, conn, adopt=bool(request.get("adopt")), fault=request.get("fault") or "")
+        elif op == "stop" and isinstance(name, str) and name in self.pods:
+            conn.settimeout(5)
+            watchdog = self.pods[name]
+            watchdog.stop_waiters.append(conn)  # answered when the pod has ended
+            self.guarded(watchdog, watchdog.stop)
+        elif op == "stop":
+            _answer(conn, {"ok": True, "supervised": False})
+        else:
+            conn.close()
+
+    def drain_wake(self):
+        try:
+            while self.wake_r.recv(64):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def _answer(conn, message):
+    if conn is None:
+        return
+    try:
+        conn.sendall(json.dumps(message).encode() + b"\n")
+    except OSError:
+        pass
+    conn.close()
+
+
+def _children():
+    """Our child processes, from the kernel's list of each thread's children."""
+    pids = set()
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
