@@ -14,7 +14,8 @@ Points: run:created (the pod's row exists, no watchdog yet), run:spawned
 down), rm:torn-down (the sandbox is gone, the row not yet), watchdog:sandbox
 (the pause holder runs, no container yet), watchdog:teardown (the pause
 holder is dead, the network and cgroups are not yet given back), adopt (a
-new watchdog is taking a pod over).
+new watchdog is taking a pod over), watchdog:event (each event of the pod's:
+its handling fails, or the supervisor dies, at the first).
 """
 import errno
 import os

@@ -11,8 +11,9 @@ node socket, and the wake-up of signals. Each wake-up:
   - SIGCHLD: reap the children no pod claims (orphans re-parented to us,
     a child subreaper), leaving each pod its own containers' exit statuses;
   - SIGTERM: exit; the pods keep running and the next node holder adopts them.
-A failure in one pod's handling is logged (node.log) and reported as the
-pod's event; the others go on.
+A failure in one pod's handling drops that pod (Unknown, its processes
+running; logged in node.log, and the pod's SupervisionError event); the
+others go on.
 """
 import json
 import os
@@ -88,15 +89,23 @@ class Supervisor:
         return min(due + [1.0])  # at least every second: the idle check
 
     def guarded(self, watchdog, handler, *args):
-        """One pod's handling; an exception (a bug) stays that pod's."""
+        """One pod's handling. An exception (a bug) costs that pod its
+        supervision, not the others theirs: it is logged, the pod gets a
+        SupervisionError event and is dropped (it shows Unknown, its
+        processes run on; `nspod start` adopts it again)."""
         try:
             return handler(*args)
         except Exception as e:
             traceback.print_exc()
+            self.pods.pop(watchdog.name, None)
             try:
-                watchdog.event(None, "Warning", "SupervisionError", f"{type(e).__name__}: {e}")
+                watchdog.event(None, "Warning", "SupervisionError",
+                               f"{type(e).__name__}: {e}; the pod is not supervised any more "
+                               f"(nspod start {watchdog.name} takes it over again)")
+                watchdog.report({"ok": False, "error": f"{type(e).__name__}: {e}"})  # (a `run` waiting)
+                watchdog.release()
             except Exception:
-                pass
+                traceback.print_exc()
             return False
 
     # -- pods ----------------------------------------------------------------
@@ -115,7 +124,7 @@ class Supervisor:
             return
         self.pods[name] = watchdog
         if not self.guarded(watchdog, watchdog.begin, adopt):
-            self.pods.pop(name, None)
+            self.pods.pop(name, None)  # (it reported why)
 
     def adopt_orphaned_pods(self):
         """Every pod a supervisor was running when it died: adopt it (its

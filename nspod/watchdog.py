@@ -104,17 +104,6 @@ class Watchdog:
         """Create the sandbox and start the containers, or (adopt) take over a
         pod whose supervisor died. False when that failed: the supervisor
         drops us (a failed take-over leaves the pod as it found it)."""
-        try:
-            return self._begin(adopt)
-        except BaseException:
-            # A bug (the supervisor logs it): we do not supervise the pod
-            # (it shows Unknown), and the supervisor keeps none of its fds.
-            try:
-                self.release()
-            finally:
-                raise
-
-    def _begin(self, adopt):
         if adopt:
             try:
                 adopted = self.adopt_sandbox()
@@ -613,6 +602,7 @@ class Watchdog:
     def on_event(self, kind, name, fd):
         if self.finishing is not None:
             return
+        faults.point("watchdog:event", self.fault)
         if kind == "exit" and name in self.instances:
             self.on_exit(name)
         elif kind == "log":

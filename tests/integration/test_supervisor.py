@@ -1,0 +1,70 @@
+"""One supervisor (the node holder) for every pod: one pod's trouble must not
+become the others'. A pod flooding its log next to a pod that restarts all
+the time; a pod whose handling fails (NSPOD_FAULT=watchdog:event:fail) next
+to a healthy one."""
+import json
+import os
+import subprocess
+import time
+
+from nspod.node import node_pid
+from podtest import NSPOD, nspod, wait_for
+
+
+def pod(name, command, policy="Always"):
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"restartPolicy": policy, "terminationGracePeriodSeconds": 0,
+                                "containers": [{"name": "app", "command": command}]}})
+
+
+def restarts(pods, name):
+    return pods.status(name, "app")["restartCount"]
+
+
+def test_a_flooding_pod_does_not_hold_up_another_pods_restarts(pods):
+    pods.run(pod("flood", ["yes"]))  # 2-byte lines as fast as it can: the costliest output to log
+    pods.run(pod("quick", ["true"]), "--backoff-base", "0")  # restarts at once, every time
+    # Both are served: the flood is logged, and the restarts go on.
+    wait_for(lambda: _log_size("flood") > 1 << 20, timeout=20, what="1 MiB of the flood logged")
+    logged = _log_files("flood")
+    before = restarts(pods, "quick")
+    time.sleep(3)
+    after = restarts(pods, "quick")
+    assert after - before >= 5, f"only {after - before} restarts in 3 s beside a flooding pod"
+    assert _log_files("flood") != logged  # and the flood is still being logged
+    assert pods.inspect("flood")["status"]["phase"] == "Running"
+
+
+def _log_files(name):
+    """{log file: size} of the pod's container (rotated files come and go)."""
+    from podtest import state_dir
+
+    logs = state_dir() / "pods" / name / "logs" / "app"
+    return {p.name: p.stat().st_size for p in logs.glob("*.log*")} if logs.exists() else {}
+
+
+def _log_size(name):
+    return sum(_log_files(name).values())
+
+
+def test_a_failure_in_one_pods_handling_leaves_the_others_supervised(pods, tmp_path):
+    pods.run(pod("healthy", ["sh", "-c", "sleep 0.2; exit 1"]), "--backoff-base", "0")
+    supervisor = node_pid()
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(pod("broken", ["sh", "-c", "exit 1"]))
+    pods.names.append("broken")
+    done = subprocess.run(NSPOD + ["run", str(manifest)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, NSPOD_FAULT="watchdog:event:fail"))
+    assert done.returncode == 0, done.stderr
+    # Its first event (the container's exit) fails: that pod is dropped...
+    wait_for(lambda: pods.inspect("broken")["status"]["phase"] == "Unknown", what="the broken pod to be Unknown")
+    assert "SupervisionError" in nspod("describe", "broken").stdout
+    # ...and only that one: the same supervisor goes on restarting the other.
+    assert node_pid() == supervisor
+    before = restarts(pods, "healthy")
+    wait_for(lambda: restarts(pods, "healthy") >= before + 2, what="the healthy pod to restart on")
+    assert pods.inspect("healthy")["nspod"]["watchdog"]["pid"] == supervisor
+    # `start` has the dropped pod taken over again (no fault this time).
+    nspod("start", "broken")
+    wait_for(lambda: restarts(pods, "broken") >= 1, what="the adopted pod to restart its container")
+    assert pods.inspect("broken")["status"]["phase"] == "Running"
