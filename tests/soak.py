@@ -52,7 +52,7 @@ def lifecycle(i, folder, user):
 
 def node_memory_kib():
     """The node holder's (PSS, private) KiB: private pages are what a leak
-    grows; PSS also moves as watchdogs sharing its pages come and go."""
+    grows. It supervises every pod, so what a pod fails to give back shows here."""
     from nspod.node import node_pid
 
     pid = node_pid()

@@ -362,45 +362,41 @@ class Nspod:
         return pid if pid and comm_of(pid) == "nspod-node" else None
 
     def memory(self, names):
-        """Per-pod PSS (kB) of what nspod adds: each pod's own processes
-        (everything under its watchdog but the containers: the watchdog and the
-        pause holder), plus an equal share of what serves all pods: the node
-        holder, the node network's holder and uplink (`nspod inspect` names
-        them), and any other process nspod started that is no pod's."""
+        """Per-pod PSS (kB) of what nspod adds: each pod's own processes (its
+        pause holder and anything under it but the containers), plus an equal
+        share of what serves all pods: the node holder (the supervisor of every
+        pod), the node network's holder and uplink (`nspod inspect` names them),
+        and any other process nspod started that is no pod's."""
         infos = {n: self.inspect(n) for n in names}
         table = proc_table()
         node = self.node_pid()
         if node is None:
             raise BenchError(f"no nspod node holder found ({STATE / 'node.pid'})")
-        own, parts = {}, {"watchdog": [], "pause holder (catatonit)": [], "other per-pod processes": [],
-                          "watchdog's private memory (USS)": []}
-        watchdogs, containers = set(), set()
+        own, parts = {}, {"pause holder (catatonit)": [], "other per-pod processes": []}
+        pauses, containers = set(), set()
         shared_roots = {node}
-        labels = {node: "node holder"}
-        for n, info in infos.items():
-            wd = info["nspod"]["watchdog"]["pid"]
+        labels = {node: "node holder, the supervisor"}
+        for info in infos.values():
             pause = info["nspod"]["pause"]["pid"]
-            if not wd or not pause:
-                raise BenchError(f"pod {n}: no watchdog or pause pid in nspod inspect")
-            watchdogs.add(wd)
-            mine_c = set()
+            if not pause:
+                raise BenchError(f"pod {info['metadata']['name']}: no pause pid in nspod inspect")
+            pauses.add(pause)
             for c in info["nspod"]["containers"]:
                 if c["pid"]:
-                    mine_c |= descendants(c["pid"], table)
-            containers |= mine_c
+                    containers |= descendants(c["pid"], table)
             node_net = (info["nspod"].get("network") or {}).get("node") or {}
             for part, label in (("holder", "node network holder"), ("uplink", "node network uplink")):
                 pid = (node_net.get(part) or {}).get("pid")
                 if isinstance(pid, int) and pid > 0:
                     labels[pid] = label
             shared_roots |= set(_pids_in(node_net))
-            mine = descendants(wd, table) - mine_c
+        for n, info in infos.items():
+            pause = info["nspod"]["pause"]["pid"]
+            mine = descendants(pause, table) - containers
             kb = {pid: pss_kb(pid) for pid in mine}
             own[n] = sum(kb.values())
-            parts["watchdog"].append(kb.get(wd, 0))
             parts["pause holder (catatonit)"].append(kb.get(pause, 0))
-            parts["other per-pod processes"].append(sum(v for q, v in kb.items() if q not in (wd, pause)))
-            parts["watchdog's private memory (USS)"].append(uss_kb(wd))
+            parts["other per-pod processes"].append(sum(v for q, v in kb.items() if q != pause))
         # Detached helpers are re-parented to us (a child subreaper): any child
         # of ours that is neither Podman's nor the node holder is nspod's too.
         me, pause_pm = os.getpid(), Podman.pause_pid()
@@ -411,8 +407,8 @@ class Nspod:
         shared = set()
         for root in shared_roots:
             shared |= descendants(root, table)
-        for wd in watchdogs:
-            shared -= descendants(wd, table)
+        for pause in pauses:  # (the node holder is their parent: not shared)
+            shared -= descendants(pause, table)
         shared -= containers
         shared_kb = {pid: pss_kb(pid) for pid in shared}
         all_pods = len(self.ps()) or len(names)
@@ -423,6 +419,7 @@ class Nspod:
             by_name[label] = by_name.get(label, 0) + v
         detail = {f"shared: {k} (whole)": [v] for k, v in sorted(by_name.items())}
         detail[f"shared processes' share (/{all_pods})"] = [share]
+        detail["node holder's private memory (USS, whole)"] = [uss_kb(node)]
         detail.update(parts)
         return {"per_pod": [v + share for v in own.values()], "detail": detail}
 
@@ -1231,9 +1228,9 @@ the log path never hold a container back: compare the log rates in the notes.
   the next instance's first timestamp minus the previous instance's last one,
   for the first {args.restarts} restarts; it includes starting `sh` and `date`.
 - **Memory**: `Pss` from `/proc/PID/smaps_rollup`, {SETTLE:.0f} s after the
-  pods started. nspod: every process under the pod's watchdog except the
-  containers (the watchdog and the pause holder), plus an equal share of what
-  serves all pods: the node holder, the node network's holder and uplink
+  pods started. nspod: the pod's pause holder (and anything under it but the
+  containers), plus an equal share of what serves all pods: the node holder
+  (the supervisor of every pod), the node network's holder and uplink
   (pids from `nspod inspect`), and any other process nspod started outside a
   pod (the bench is a child subreaper, so such processes become its children).
   Podman: conmon for each of the 3 containers (infra included), the infra
@@ -1243,8 +1240,8 @@ the log path never hold a container back: compare the log rates in the notes.
   (they share `catatonit` and libc pages, which would lower both figures a
   little). "Each further pod" is (the {args.pods} pods' total − 1 pod) ÷
   {args.pods - 1}: what one more pod costs once the shared processes exist.
-  USS (private memory) is listed where a process is a copy of a shared parent
-  (nspod's watchdogs are forks of the node holder).
+  The node holder's USS (private memory) is listed too: it is what the
+  supervisor of all pods holds of its own.
 - **Log throughput**: one container runs, in both tools, the same
   `sh -c '…; echo END'`: `head -c 52428800 /dev/zero | tr '\\0' x | fold -w 100`
   (50 MiB in 100-byte lines), and `yes | head -c 10485760` (10 MiB in 2-byte
