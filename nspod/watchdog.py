@@ -156,6 +156,8 @@ class Watchdog:
         """Close what we hold (the supervisor lives on; a watchdog process
         used to close it all by exiting)."""
         self.end_pulls()
+        for name, inst in self.instances.items():  # (still running only when we are dropped: a bug)
+            self.logged(name, inst.log and inst.log.close)
         fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
         fds += [inst.pidfd for inst in self.instances.values()]
         fds += [self.pause_fd] if self.pause_fd is not None else []
