@@ -18,9 +18,11 @@ from .store import Store
 def run(text, source, backoff_base=None, no_limits=False, warn=print):
     """Create and start every pod in a manifest; return their names.
     Returns once every container has started (or failed to)."""
+    from .confinement import check_user_namespace
     from .spec import load_pods, port_conflicts  # (only the verbs that need manifests import them: CLI start time)
 
     pods, warnings = load_pods(text, source)
+    check_user_namespace(pods, node.rootless())  # spec.hostUsers names what nspod does (bad input: exit 2)
     for w in warnings:
         warn(w)
     for pod in pods:
@@ -377,7 +379,15 @@ def exec_(name, container, argv, stdin=True, tty=False):
     confinement = confinement_for(pod, spec, row["uid"])
     started = json.loads(c["security"]) if c["security"] else {}
     image_config = json.loads(c["image_config"]) if c["image_config"] else None  # its Env and WorkingDir
-    user = (started.get("uid") or 0, started.get("gid") or 0), tuple(started.get("groups") or ())
+    if started.get("uid") is not None:
+        user = started["uid"], started["gid"], tuple(started.get("groups") or ())
+    else:  # not recorded (it ended at once): as planned without an image (runAsUser, else root)
+        from .confinement import NonRootRefused
+
+        try:
+            user = confinement.identity()[:3]
+        except NonRootRefused as e:
+            raise NspodError(f'container "{c["name"]}" in pod "{name}": {e}') from None
     ours, theirs = socket.socketpair() if tty else (None, None)  # the pty master comes back on it
     pid = os.fork()
     if pid == 0:
@@ -434,7 +444,7 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
                 env = environment(spec, socket.gethostname(), image_config)
                 os.chdir(working_dir(spec, image_config))
                 confine(seccomp, confinement.caps, confinement.no_new_privs)  # before dropping CAP_SYS_ADMIN, as in the container
-                set_identity(confinement, *user)
+                set_identity(confinement, user)
                 os.execve(resolve(argv[0], env["PATH"]), argv, env)
             except StartError as e:
                 os.write(2, f"nspod exec: {e}\n".encode())

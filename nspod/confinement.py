@@ -1,12 +1,14 @@
 """A container's confinement from its effective securityContext (pod's
 merged under the container's, as Kubernetes merges them): who it runs as,
-the capabilities it keeps, no_new_privs, a read-only root. Pure: computed
+the capabilities it keeps, no_new_privs, a read-only root, the kernel paths
+it sees masked. Pure: computed
 when the watchdog plans a start (and by `exec`, `run`'s up-front checks and
 `inspect`); nspod/container.py `set_identity` applies it in the child."""
 from dataclasses import dataclass
 
 from . import capabilities
-from .errors import HostUnsupported
+from .errors import HostUnsupported, ManifestError
+from .image.runtime import MAX_ID, Accounts, CreateContainerError
 
 
 @dataclass(frozen=True)
@@ -18,38 +20,59 @@ class Confinement:
     caps: tuple = capabilities.DEFAULT  # the effective set, canonical names
     no_new_privs: bool = True
     read_only_root: bool = False
-    privileged: bool = False            # every capability, no seccomp, no masks, /sys writable
+    privileged: bool = False            # every capability, no seccomp, no masks, /sys writable, host devices
+    proc_mount: str = "Default"         # Unmasked: no masked or read-only kernel paths
     pod: str = ""                       # as the kubelet names it in messages: name_namespace(uid)
     container: str = ""
 
-    def identity(self, image_user=(0, 0), image_groups=()):
-        """(uid, gid, groups) the process runs as. image_user: (uid, gid) of the
-        image's User ((0, 0) for a process container, which has no image);
-        image_groups: what the image's /etc/group gives that user. As the kubelet
-        and containerd decide: runAsUser over the image's uid; runAsGroup over the
-        gid, else the image user's gid (0 when runAsUser names another uid); groups
-        = gid, the image's groups, supplementalGroups. Raises NonRootRefused as
-        the kubelet's verifyRunAsNonRoot does."""
-        image_uid, image_gid = image_user
-        if self.run_as_non_root:
+    def identity(self, image_user=0, accounts=None):
+        """(uid, gid, groups, home) the process runs as, decided as the kubelet
+        and containerd's CRI decide. image_user: the image's User as the
+        kubelet sees it (image/runtime.py image_user: a uid or a name; 0
+        without one); accounts: the image's /etc/passwd and /etc/group
+        (runtime.Accounts; none for a process container). Raises
+        NonRootRefused (the kubelet's verifyRunAsNonRoot) and
+        CreateContainerError (a user name the image does not have)."""
+        self.check_non_root(image_user)
+        accounts = accounts or Accounts()
+        user = image_user if self.run_as_user is None else self.run_as_user
+        if isinstance(user, int) and user > MAX_ID:
+            raise CreateContainerError(f'"{user}" is not a valid uid')
+        entry = accounts.user(user)
+        if entry is None and isinstance(user, str):  # containerd's WithUsername
+            raise CreateContainerError(f"unable to find user {user}: no matching entries in passwd file")
+        uid = entry.uid if entry else user
+        # WithUser: the passwd entry's gid, 0 without one; runAsGroup over both.
+        gid = self.run_as_group if self.run_as_group is not None else (entry.gid if entry else 0)
+        # supplementalGroupsPolicy Merge (the default): WithAdditionalGIDs adds
+        # the gid and the groups listing the user, WithSupplementalGroups
+        # fsGroup and supplementalGroups; mergeGids sorts them.
+        member_of = accounts.member_of(entry.name) if entry else []
+        groups = tuple(sorted({gid, *member_of, *self.supplemental_groups}))
+        home = entry.home if entry else ("/root" if uid == 0 else "/")
+        return uid, gid, groups, home
+
+    def check_non_root(self, image_user):
+        """The kubelet's verifyRunAsNonRoot: on runAsUser when set, else on the
+        image's user, which must then be numeric to be verified."""
+        if not self.run_as_non_root:
+            return
+        where = f"(pod: \"{self.pod}\", container: {self.container})"
+        if self.run_as_user is not None:
             if self.run_as_user == 0:
-                raise NonRootRefused(f"container's runAsUser breaks non-root policy "
-                                     f"(pod: \"{self.pod}\", container: {self.container})")
-            if self.run_as_user is None and image_uid == 0:
-                raise NonRootRefused(f"container has runAsNonRoot and image will run as root "
-                                     f"(pod: \"{self.pod}\", container: {self.container})")
-        uid = image_uid if self.run_as_user is None else self.run_as_user
-        if self.run_as_group is not None:
-            gid = self.run_as_group
-        elif self.run_as_user is None or self.run_as_user == image_uid:
-            gid = image_gid
-        else:
-            gid = 0
-        groups = []
-        for g in (gid, *image_groups, *self.supplemental_groups):
-            if g not in groups:
-                groups.append(g)
-        return uid, gid, tuple(groups)
+                raise NonRootRefused(f"container's runAsUser breaks non-root policy {where}")
+        elif isinstance(image_user, str):
+            raise NonRootRefused(f"container has runAsNonRoot and image has non-numeric user ({image_user}), "
+                                 f"cannot verify user is non-root {where}")
+        elif image_user == 0:
+            raise NonRootRefused(f"container has runAsNonRoot and image will run as root {where}")
+
+    @property
+    def masks_kernel_paths(self):
+        """containerd's masked and read-only paths (rootfs.KERNEL_PATHS) apply:
+        not for privileged (WithPrivileged clears them) nor procMount
+        Unmasked (the kubelet then sends empty lists)."""
+        return not self.privileged and self.proc_mount != "Unmasked"
 
     def requested_ids(self):
         """The uids and gids the manifest names: they must exist in the pod's user namespace."""
@@ -84,6 +107,7 @@ def for_container(pod, container, pod_uid=""):
         no_new_privs=sc.allow_privilege_escalation is not True and not sc.privileged,
         read_only_root=bool(sc.read_only_root_filesystem),
         privileged=bool(sc.privileged),
+        proc_mount=sc.proc_mount or "Default",
         pod=f"{pod.name}_{pod.namespace}({pod_uid})",
         container=container.name,
     )
@@ -102,6 +126,27 @@ def check_ids(pods, maps):
                 for value in sorted(wanted):
                     if not any(inside <= value < inside + count for inside, _, count in maps[kind]):
                         raise HostUnsupported(_unmapped(pod.name, c.name, kind, value, maps))
+
+
+def check_user_namespace(pods, rootless):
+    """Up front: spec.hostUsers must name what nspod does. Rootless, every pod
+    lives in the user's user namespace (false); as root, in the host's (true).
+    Unset means either. The other value is bad input, exit 2."""
+    problems = []
+    for d, pod in enumerate(pods):
+        if pod.host_users is None or pod.host_users != rootless:
+            continue
+        field = (f"[{d}]." if len(pods) > 1 else "") + "spec.hostUsers"
+        if rootless:
+            problems.append((field, "true is not possible rootless: nspod runs every rootless pod in your "
+                                    "user namespace (its root is you on the host); leave hostUsers out or "
+                                    "set it to false, or run nspod as root"))
+        else:
+            problems.append((field, "false is not supported as root: root pods run in the host's user "
+                                    "namespace; leave hostUsers out (or true), or run the pod rootless, "
+                                    "where every pod has a user namespace"))
+    if problems:
+        raise ManifestError(problems)
 
 
 def _unmapped(pod, container, kind, value, maps):
@@ -130,7 +175,7 @@ def shown(conf, pid=None, seccomp_mode="RuntimeDefault"):
         no_new_privs = status.get("NoNewPrivs", "0").strip() == "1"
     else:
         try:
-            uid, gid, groups = conf.identity()
+            uid, gid, groups, _ = conf.identity()
         except NonRootRefused:
             uid = gid = groups = None
         groups = list(groups) if groups is not None else None
@@ -138,9 +183,9 @@ def shown(conf, pid=None, seccomp_mode="RuntimeDefault"):
     return {
         "uid": uid, "gid": gid, "groups": groups, "capabilities": caps,
         "noNewPrivs": no_new_privs, "readOnlyRootFilesystem": conf.read_only_root,
-        "seccomp": seccomp_mode, "privileged": conf.privileged,
-        "maskedPaths": [] if conf.privileged else [p for p, how in KERNEL_PATHS if how == MASK],
-        "readonlyPaths": [] if conf.privileged else [p for p, how in KERNEL_PATHS if how == READ_ONLY],
+        "seccomp": seccomp_mode, "privileged": conf.privileged, "procMount": conf.proc_mount,
+        "maskedPaths": [p for p, how in KERNEL_PATHS if how == MASK and conf.masks_kernel_paths],
+        "readonlyPaths": [p for p, how in KERNEL_PATHS if how == READ_ONLY and conf.masks_kernel_paths],
     }
 
 

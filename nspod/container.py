@@ -5,12 +5,17 @@
     new mount namespace, private propagation
     join the container's cgroup leaf
     root filesystem: tmpfs + read-only host dirs + /dev + /tmp (a process container),
-                     or this instance's overlay (or copy) of its image + /dev (nspod/image)
+                     or this instance's overlay (or copy) of its image + /dev (nspod/image);
+                     every mount nodev but devpts and the bound default device nodes,
+                     unless privileged
+    the host's devices in /dev (privileged)
+    the image's /etc/passwd and /etc/group, read inside its root (an image's user and groups)
     the pod's /etc/hosts and /etc/resolv.conf over the host's
     volumes at their mountPaths (every target resolved inside the root)
     stdio to the output FIFOs
     /proc of the container's PID namespace, then pivot_root into the new root
-    mask and make read-only the kernel paths containerd hides (/proc, /sys)
+    mask and make read-only the kernel paths containerd hides (/proc, /sys),
+        unless privileged or procMount: Unmasked
     the root read-only (securityContext.readOnlyRootFilesystem)
     working directory, environment
     seccomp filter (RuntimeDefault unless the securityContext says otherwise)
@@ -23,13 +28,14 @@ Kubernetes StartError) from "exited".
 """
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 
 from . import capabilities
 from .confinement import Confinement, NonRootRefused
 from .errors import NspodError
 from .kernel import caps as kernel_caps
-from .kernel import child, mounts, namespaces
+from .kernel import child, inroot, mounts, namespaces
 from .kernel.process import restore_signals
 from . import rootfs
 from .image import runtime
@@ -92,14 +98,21 @@ def _child(plan):
         step = "build the root filesystem"
         privileged = plan.confinement.privileged
         if plan.image:
-            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir, sys_writable=privileged)
+            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir, privileged=privileged)
         else:
-            rootfs.build(plan.root, plan.shm_dir, sys_writable=privileged)
+            rootfs.build(plan.root, plan.shm_dir, privileged=privileged)
+        if privileged:
+            step = "add the host's devices"
+            rootfs.add_host_devices(plan.root)
+        accounts = None
+        if plan.image:
+            step = "read the image's /etc/passwd and /etc/group"
+            accounts = image_accounts(plan.root)  # before volumes and /proc: the image's own files
         step = "mount /etc/hosts and /etc/resolv.conf"
         hosts.bind_into(plan.root, plan.etc_files, create=bool(plan.image))
         step = "mount volumes"
         for vm in plan.spec.volume_mounts:
-            rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]))
+            rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]), privileged)
         step = "open stdout and stderr"
         redirect_stdio(plan.stdout, plan.stderr)
         step = "mount /proc"
@@ -109,12 +122,12 @@ def _child(plan):
             # Rootless, the node's PID namespace belongs to the host's user
             # namespace: no proc of it can be mounted here. The host's /proc
             # is bound instead, as rootless Podman does with --pid=host.
-            mounts.bind("/proc", f"{plan.root}/proc")
+            mounts.bind("/proc", f"{plan.root}/proc", nodev=True)
         else:
             mounts.proc(f"{plan.root}/proc")
         step = "pivot_root"
         mounts.pivot_root(plan.root)
-        if not privileged:  # (privileged: containerd masks nothing)
+        if plan.confinement.masks_kernel_paths:  # (not privileged, nor procMount: Unmasked)
             step = "mask /proc and /sys paths"
             # After pivot_root, as runc does: the paths are the container's own
             # (its /proc just mounted, its /sys), and nothing outside is reachable.
@@ -123,9 +136,9 @@ def _child(plan):
             step = "make the root read-only"
             rootfs.make_root_readonly(own_tmp=not plan.image)
         step = "set up the process"
-        user = container_user(plan)
+        uid, gid, groups, home = container_identity(plan, accounts)
         config = plan.image["config"] if plan.image else None
-        env = environment(plan.spec, plan.hostname, config, home=user[2])
+        env = environment(plan.spec, plan.hostname, config, home=home)
         argv = runtime.process_args(plan.spec, config) if plan.image else plan.spec.argv()
         workdir = runtime.working_dir(plan.spec, config)
         os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
@@ -135,7 +148,7 @@ def _child(plan):
         # true) loading it needs CAP_SYS_ADMIN, which they drop (runc's order then too).
         seccomp.confine(plan.seccomp, plan.confinement.caps, plan.confinement.no_new_privs)
         step = "set the user and capabilities"
-        set_identity(plan.confinement, user[:2])
+        set_identity(plan.confinement, (uid, gid, groups))
         step = "exec"
         exe = resolve(argv[0], env["PATH"])
         os.execve(exe, argv, env)
@@ -172,34 +185,60 @@ def environment(spec, hostname, image_config=None, home="/root"):
     return runtime.environment(defaults, image_config, spec.environment())
 
 
-def container_user(plan):
-    """(uid, gid, home) the container runs as, read after pivot_root (the
-    image's own /etc/passwd and /etc/group). The one place that decides it:
-    today the image's User, else uid 0 of the pod's user namespace."""
-    user = (plan.image["config"] or {}).get("User") if plan.image else None
-    if not user:
-        return 0, 0, "/root"
-    return runtime.resolve_user(user, _read_small("/etc/passwd"), _read_small("/etc/group"))
+def container_identity(plan, accounts=None):
+    """(uid, gid, groups, home) the container runs as: the one place that
+    decides it (nspod/confinement.py identity), from the securityContext
+    over the image's User and its /etc/passwd and /etc/group (`accounts`).
+    A process container has no image: uid 0 unless runAsUser, HOME /root.
+    Raises NonRootRefused and runtime.CreateContainerError."""
+    if not plan.image:
+        uid, gid, groups, _ = plan.confinement.identity()
+        return uid, gid, groups, "/root"
+    user = runtime.image_user((plan.image["config"] or {}).get("User"))
+    return plan.confinement.identity(user, accounts)
 
 
-def set_identity(confinement, image_user=(0, 0), image_groups=()):
+def image_accounts(root):
+    """The image's /etc/passwd and /etc/group (runtime.Accounts), read from
+    its root before volumes are mounted (containerd reads the image's own
+    files) and looked up inside it (kernel/inroot.py): no symlink leads out."""
+    root_fd = inroot.open_root(root)
+    try:
+        passwd = _image_file(root_fd, "/etc/passwd")
+        # As runc: where setgroups(2) is denied (no subordinate gid range) the
+        # image's groups are left out, not an error; the pod asked for none.
+        group = _image_file(root_fd, "/etc/group") if kernel_caps.setgroups_allowed() else ""
+        return runtime.Accounts(passwd, group)
+    finally:
+        os.close(root_fd)
+
+
+def _image_file(root_fd, path, limit=1 << 20):
+    """A small regular file of the image, "" when it has none. Anything else
+    is refused unopened (a FIFO would hang the start, a device open may act)."""
+    try:
+        fd = inroot.lookup(root_fd, path)  # O_PATH: found, not opened
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    except OSError as e:
+        raise runtime.CreateContainerError(f"cannot read the image's {path}: {e.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise runtime.CreateContainerError(f"the image's {path} is not a regular file")
+        with open(inroot.fd_path(fd), "rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
+
+
+def set_identity(confinement, identity):
     """The user step, the one place that sets who a container process (and
-    `nspod exec`'s) is: uid, gid and groups from the securityContext over the
-    image's user (image_user: (uid, gid) its User resolves to, (0, 0) without
-    an image or User; image_groups: the groups its /etc/group gives that
-    user), then the capabilities it keeps in every set and no_new_privs.
-    Raises NonRootRefused (runAsNonRoot, and it would run as root)."""
-    uid, gid, groups = confinement.identity(image_user, image_groups)
+    `nspod exec`'s) is: identity (uid, gid, groups), from container_identity
+    (exec: what the container started with); then the capabilities it keeps
+    in every set and no_new_privs."""
+    uid, gid, groups = identity
     numbers = [capabilities.NUMBERS[c] for c in confinement.caps]
     kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs, only_available=confinement.privileged)
-
-
-def _read_small(path, limit=1 << 20):
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def redirect_stdio(out, err):

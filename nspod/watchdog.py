@@ -692,7 +692,7 @@ class Watchdog:
         except InvalidImageName as e:
             message = f'Failed to apply default image tag "{text}": couldn\'t parse image name "{text}": {e}'
             self.event(spec.name, "Warning", "InspectFailed", message)
-            self.set_waiting(spec, "InvalidImageName", message)
+            self.image_error(spec, "InvalidImageName", message)
             # The kubelet tries again at every sync, to the same end; the pod stays Pending.
             self.schedule_image(spec.name, self.image_delay(text), "retry")
             return
@@ -705,7 +705,7 @@ class Watchdog:
         if policy == "Never" and not present:
             message = f'Container image "{text}" is not present with pull policy of Never'
             self.event(spec.name, "Warning", "ErrImageNeverPull", message)
-            self.set_waiting(spec, "ErrImageNeverPull", message)
+            self.image_error(spec, "ErrImageNeverPull", message)
             self.schedule_image(spec.name, self.image_delay(text), "retry")  # a later `nspod pull` lets it start
             return
         pulling = policy == "Always" or not present
@@ -762,8 +762,7 @@ class Watchdog:
     def image_failed(self, spec, reason, message):
         """ErrImagePull now, ImagePullBackOff once the next sync finds the image
         in back-off (half-way here), then another pull when it ends."""
-        self.event(spec.name, "Warning", "Failed", f"Error: {reason}")
-        self.set_waiting(spec, reason, message)
+        self.image_error(spec, reason, message)
         delay = self.image_delay(spec.image)
         self.schedule_image(spec.name, delay / 2, "backoff")
         self.schedule_image(spec.name, delay, "retry")
@@ -788,10 +787,16 @@ class Watchdog:
             if action == "backoff":
                 message = f'Back-off pulling image "{spec.image}"'
                 self.event(name, "Normal", "BackOff", message)
-                self.set_waiting(spec, "ImagePullBackOff", message)
+                self.image_error(spec, "ImagePullBackOff", message)
             else:
                 self.start_container(spec)
             self.update_phase()
+
+    def image_error(self, spec, reason, message):
+        """The container waits on its image: as the kubelet's startContainer
+        does for any error of EnsureImageExists, a Warning "Error: REASON"."""
+        self.event(spec.name, "Warning", "Failed", f"Error: {reason}")
+        self.set_waiting(spec, reason, message)
 
     def set_waiting(self, spec, reason, message=None):
         st = self.status[spec.name]

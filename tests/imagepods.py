@@ -3,6 +3,7 @@ tiers): a tiny image built here from the machine's static busybox, pushed to
 a real registry (tests/imagetest.py)."""
 import gzip
 import io
+import os
 import tarfile
 
 import pytest
@@ -17,8 +18,8 @@ GROUP = b"root:x:0:\nwww:x:33:\n"
 
 def layer(entries):
     """(gzip blob, diff_id): entries are (name, kind, value, uid): kind 'dir',
-    'file' (bytes), 'link' (symlink target), 'whiteout', 'opaque' (the
-    directory `name`'s lower content hidden)."""
+    'file' (bytes), 'link' (symlink target), 'fifo', 'blockdev' ((major, minor)),
+    'whiteout', 'opaque' (the directory `name`'s lower content hidden)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind, value, uid in entries:
@@ -34,6 +35,13 @@ def layer(entries):
                 tar.addfile(info)
             elif kind == "link":
                 info.type, info.linkname = tarfile.SYMTYPE, value
+                tar.addfile(info)
+            elif kind == "fifo":
+                info.type, info.mode = tarfile.FIFOTYPE, 0o644
+                tar.addfile(info)
+            elif kind == "blockdev":  # value: (major, minor)
+                info.type, info.mode = tarfile.BLKTYPE, 0o666
+                info.devmajor, info.devminor = value
                 tar.addfile(info)
             else:
                 info.size, info.mode = len(value), 0o755 if name.startswith("bin/") else 0o644
@@ -51,6 +59,24 @@ def base_entries():
                 ("etc/gone", "file", b"lower\n", 0), ("etc/image-file", "file", b"from the image\n", 0),
                 ("tmp", "dir", None, 0), ("data", "dir", None, 33), ("data/owned", "file", b"33\n", 33),
                 ("var", "dir", None, 0), ("var/www", "dir", None, 33)]
+    return entries
+
+
+def tree_entries(top):
+    """`layer` entries of a folder of this machine, named as on the host
+    (relative to /): directories, files, symlinks; owned by root."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel = os.path.relpath(dirpath, "/")
+        entries.append((rel, "dir", None, 0))
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path):
+                entries.append((os.path.join(rel, name), "link", os.readlink(path), 0))
+            elif os.path.isfile(path):
+                with open(path, "rb") as f:
+                    entries.append((os.path.join(rel, name), "file", f.read(), 0))
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
     return entries
 
 
@@ -115,3 +141,28 @@ def image_dir(tmp_path, monkeypatch):
     path = tmp_path / "images"
     monkeypatch.setenv("NSPOD_IMAGE_DIR", str(path))
     return path
+
+
+ACCOUNTS_PASSWD = (b"root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n"
+                   b"app:x:1000:1000::/home/app:/bin/sh\n")
+# app is a member of staff and audio; the group named "app" (1001) is not a supplementary
+# group of app (WithAdditionalGIDs leaves out the group named as the user).
+ACCOUNTS_GROUP = b"root:x:0:\nwww:x:33:\nstaff:x:50:app,www\naudio:x:63:app\napp:x:1001:app\n"
+SHOW_IDENTITY = ('while read -r line; do case $line in Uid:*|Gid:*|Groups:*) echo $line;; esac; '
+                 'done < /proc/self/status; echo HOME $HOME')
+
+
+def accounts_image(user, etc="files"):
+    """busybox_image's first layer, then the image's own /etc/passwd and
+    /etc/group: as files, as symlinks that point out of the root (which must
+    be resolved inside it), or /etc/passwd as a FIFO."""
+    top = [("etc", "dir", None, 0)]
+    if etc == "files":
+        top += [("etc/passwd", "file", ACCOUNTS_PASSWD, 0), ("etc/group", "file", ACCOUNTS_GROUP, 0)]
+    elif etc == "links":
+        top += [("srv", "dir", None, 0), ("srv/passwd", "file", ACCOUNTS_PASSWD, 0),
+                ("srv/group", "file", ACCOUNTS_GROUP, 0),
+                ("etc/passwd", "link", "../../../../../../srv/passwd", 0), ("etc/group", "link", "/srv/group", 0)]
+    elif etc == "fifo":
+        top += [("etc/passwd", "fifo", None, 0)]
+    return LayeredImage([base_entries(), top], {"User": user})

@@ -284,15 +284,20 @@ class FakeRegistry:
 
     def __init__(self, routes):
         self.routes = routes   # path -> (status, headers, body)
+        self.gates = {}        # path -> threading.Event: its answer waits until the test sets it
+        self.requests = []     # every path asked for, in order of arrival
         self.port = free_port()
         self.netloc = f"127.0.0.1:{self.port}"
         self.server = None
 
     def start(self):
-        routes = self.routes
+        routes, gates, requests = self.routes, self.gates, self.requests
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                requests.append(self.path)
+                if self.path in gates:
+                    gates[self.path].wait(60)
                 status, headers, body = routes.get(self.path, (404, {}, b'{"errors":[{"code":"NOT_FOUND"}]}'))
                 self.send_response(status)
                 for k, v in headers.items():

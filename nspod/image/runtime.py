@@ -7,10 +7,13 @@ CRI plugin and the kubelet merge them (pure: no syscalls).
   before containerd sees them; the image's words are never expanded.
 - env: the image's Env first, the container's env overriding by name.
 - working directory: the pod's, else the image's, else "/".
-- user: the image's `User` ("uid", "name", "uid:gid", "name:group"),
-  numeric or looked up in the image's /etc/passwd and /etc/group, as runc's
-  user.GetExecUser does.
+- user: the image's `User` as the kubelet sees it (`image_user`: the part
+  before ":", a uid or a name); `Accounts` reads the image's /etc/passwd and
+  /etc/group for containerd's WithUser and WithAdditionalGIDs
+  (nspod/confinement.py `identity` decides).
 """
+from dataclasses import dataclass
+
 from ..errors import NspodError
 
 
@@ -61,45 +64,63 @@ def working_dir(spec, config):
     return spec.working_dir or (config or {}).get("WorkingDir") or "/"
 
 
+MAX_ID = 2**31 - 1  # runc's (and so containerd's) largest uid and gid
+
+
 def _entries(text):
     for line in (text or "").splitlines():
-        if line and not line.startswith("#"):
+        if line.strip() and not line.startswith("#"):
             yield line.split(":")
 
 
-def resolve_user(user, passwd_text, group_text):
-    """(uid, gid, home) for the image's User, as runc's GetExecUser: a name
-    must be in /etc/passwd; a number need not be (its gid is then 0, or the
-    passwd entry's); a group given by name must be in /etc/group.
-    Empty means root. CreateContainerError when a name is unknown."""
-    user = (user or "").strip()
-    if not user:
-        return 0, 0, "/root"
-    name, _, group = user.partition(":")
-    uid = gid = None
-    home = "/"
-    for fields in _entries(passwd_text):
-        if len(fields) < 6:
-            continue
-        if fields[0] == name or (name.isdigit() and fields[2] == name):
-            try:
-                uid, gid, home = int(fields[2]), int(fields[3]), fields[5] or "/"
-            except ValueError:
-                continue
-            break
-    if uid is None:
-        if not name.isdigit():
-            raise CreateContainerError(f'unable to find user {name}: no matching entries in passwd file')
-        uid, gid = int(name), 0
-        home = "/root" if uid == 0 else "/"
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            for fields in _entries(group_text):
-                if len(fields) >= 3 and fields[0] == group:
-                    gid = int(fields[2])
-                    break
-            else:
-                raise CreateContainerError(f'unable to find group {group}: no matching entries in group file')
-    return uid, gid, home
+def image_user(user):
+    """The image's User as the kubelet takes it from the runtime (containerd's
+    getUserFromImage): the part before ":" (the group is dropped, kubernetes
+    issue 61967), an int when numeric, else a name; nothing is uid 0."""
+    name = (user or "").strip().split(":")[0]
+    if not name:
+        return 0
+    number = _number(name)
+    return name if number is None else number
+
+
+def _number(text):
+    """An id written in ASCII digits, else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+class Accounts:
+    """An image's /etc/passwd and /etc/group (their text; "" when absent),
+    looked up as containerd's oci package does: the first passwd entry with
+    the name or uid; the groups that list a user as a member."""
+
+    def __init__(self, passwd_text="", group_text=""):
+        self.users = []
+        for fields in _entries(passwd_text):
+            if len(fields) >= 4 and None not in (_number(fields[2]), _number(fields[3])):
+                home = fields[5] if len(fields) > 5 and fields[5] else "/"
+                self.users.append(Account(fields[0], _number(fields[2]), _number(fields[3]), home))
+        self.groups = []  # (name, gid, members)
+        for fields in _entries(group_text):
+            if len(fields) >= 3 and _number(fields[2]) is not None:
+                members = [m.strip() for m in fields[3].split(",")] if len(fields) > 3 else []
+                self.groups.append((fields[0], _number(fields[2]), members))
+
+    def user(self, user):
+        """The entry of a uid (int) or a name (str); None when there is none."""
+        key = "uid" if isinstance(user, int) else "name"
+        return next((u for u in self.users if getattr(u, key) == user), None)
+
+    def member_of(self, name):
+        """The gids of the groups that list `name` as a member, but not the
+        group named like the user (WithAdditionalGIDs: "we only want
+        supplemental groups")."""
+        return [gid for group, gid, members in self.groups if group != name and name in members]

@@ -95,6 +95,30 @@ class _Lock:
         os.close(self.fd)
 
 
+def _open_index(path, patience=30):
+    """The index's connection, in WAL mode with its tables. Processes that
+    open a new index at once (two pods pulling their first image) can get
+    "database is locked" at once, the busy timeout notwithstanding: each
+    holds a read lock and wants a write lock to switch the new file to WAL,
+    and SQLite refuses one of them rather than wait in a deadlock. The
+    refused one lets go of everything and tries again."""
+    deadline = time.monotonic() + patience
+    while True:
+        db = sqlite3.connect(path, timeout=patience, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.executescript(SCHEMA)
+            return db
+        except sqlite3.OperationalError as e:
+            db.close()
+            busy = getattr(e, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class ImageStore:
     def __init__(self, root=None):
         self.root = Path(root) if root else image_dir()
@@ -107,11 +131,7 @@ class ImageStore:
             raise StateError(f"cannot make the image store {self.root}: {e.strerror}") from None
         self.db_path = self.root / "images.db"
         try:
-            self.db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
+            self.db = _open_index(self.db_path)
         except sqlite3.Error as e:
             raise StateError(f"the image store's index {self.db_path}: {e}") from None
 

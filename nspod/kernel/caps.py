@@ -68,7 +68,7 @@ def apply(uid, gid, groups, numbers, no_new_privs, only_available=False):
         if n not in keep:
             _prctl(PR_CAPBSET_DROP, n, what="drop from the bounding set")
     _prctl(PR_SET_KEEPCAPS, 1, what="keep capabilities")
-    if _setgroups_allowed():
+    if setgroups_allowed():
         os.setgroups(list(groups))
     elif list(groups) not in ([], [gid]):
         # Only a user namespace mapped without newgidmap denies it: then
@@ -88,7 +88,8 @@ def apply(uid, gid, groups, numbers, no_new_privs, only_available=False):
         _prctl(PR_SET_NO_NEW_PRIVS, 1, what="no_new_privs")
 
 
-def _setgroups_allowed():
+def setgroups_allowed():
+    """False in a user namespace mapped without newgidmap (no subordinate gid range)."""
     try:
         with open("/proc/self/setgroups") as f:
             return f.read().strip() != "deny"

@@ -23,9 +23,11 @@ MS_SLAVE = 1 << 19
 MS_RELATIME = 1 << 21
 MNT_DETACH = 2
 
-# statvfs f_flag bit -> mount flag. A read-only remount inside a user namespace
-# must keep the flags the kernel locked on the original mount, or it fails.
-_LOCKED = {
+# statvfs f_flag bit -> mount flag. A remount inside a user namespace must
+# keep the flags the kernel locked on the original mount, or it fails; and
+# adding nodev must not make a read-only mount writable.
+_KEPT = {
+    os.ST_RDONLY: MS_RDONLY,
     os.ST_NOSUID: MS_NOSUID,
     os.ST_NODEV: MS_NODEV,
     os.ST_NOEXEC: MS_NOEXEC,
@@ -47,35 +49,44 @@ def make_private(path="/"):
     mount(None, path, None, MS_REC | MS_PRIVATE)
 
 
-def tmpfs(target, size=None, mode="0755"):
+def tmpfs(target, size=None, mode="0755", nodev=True):
+    """nodev=False only where device nodes are made on purpose (a privileged /dev)."""
     data = f"mode={mode}" + (f",size={size}" if size else "")
-    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data)
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | (MS_NODEV if nodev else 0), data)
 
 
-def bind(source, target, readonly=False, recursive=True):
+def bind(source, target, readonly=False, recursive=True, nodev=False):
     """Bind source (with its submounts, when recursive) on target; readonly
-    holds for the submounts too: the host's /sys carries its cgroup
-    hierarchies, its /etc the files a container runtime bound there."""
+    and nodev hold for the submounts too: the host's /sys carries its cgroup
+    hierarchies, its /etc the files a container runtime bound there. A bind
+    keeps its source's flags until then (a bound /dev/null stays a device)."""
     mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
-    if readonly:
-        remount_readonly(target, recursive=recursive)
+    flags = (MS_RDONLY if readonly else 0) | (MS_NODEV if nodev else 0)
+    if flags:
+        add_flags(target, flags, recursive=recursive)
 
 
-def bind_onto(source, root_fd, target_fd, readonly=False, recursive=True):
+def bind_onto(source, root_fd, target_fd, readonly=False, recursive=True, nodev=False):
     """Bind source onto target_fd, an fd from `inroot` (resolved inside
     root_fd): the kernel mounts on what the fd names, not on a path that could
-    have been swapped since. A read-only remount must name the new mount,
-    which the fd does not: its path is looked up again inside root_fd and
-    must be the source's root."""
+    have been swapped since. A remount must name the new mount, which the fd
+    does not: its path is looked up again inside root_fd and must be the
+    source's root. readonly: the top mount only (as a Kubernetes volume's
+    readOnly); nodev: every submount too (a volume of the host's / holds its
+    /dev)."""
     mount(source, inroot.fd_path(target_fd), None, MS_BIND | (MS_REC if recursive else 0))
-    if readonly:
-        top = inroot.reopen(root_fd, target_fd)
-        try:
-            if not _same_inode(os.fstat(top), os.stat(source)):
-                raise OSError(f"mount on {os.readlink(inroot.fd_path(top))}: the mount point moved")
-            remount_readonly(inroot.fd_path(top))
-        finally:
-            os.close(top)
+    if not (readonly or nodev):
+        return
+    top = inroot.reopen(root_fd, target_fd)
+    try:
+        if not _same_inode(os.fstat(top), os.stat(source)):
+            raise OSError(f"mount on {os.readlink(inroot.fd_path(top))}: the mount point moved")
+        if nodev:
+            add_flags(inroot.fd_path(top), MS_NODEV, recursive=recursive)
+        if readonly:
+            add_flags(inroot.fd_path(top), MS_RDONLY)
+    finally:
+        os.close(top)
 
 
 def _same_inode(a, b):
@@ -97,40 +108,51 @@ def mask(target_fd):
 
 
 def remount_readonly(target, recursive=False):
-    """Make the mount at target read-only; with recursive, every mount below
-    it too: mount_setattr(2) (Linux 5.12) in one call, else each one."""
+    """Make the mount at target read-only; with recursive, every mount below it too."""
+    add_flags(target, MS_RDONLY, recursive=recursive)
+
+
+def add_flags(target, flags, recursive=False):
+    """Add MS_RDONLY and/or MS_NODEV to the mount at target, keeping its other
+    flags; with recursive, to every mount below it too: mount_setattr(2)
+    (Linux 5.12) in one call, else a remount of each."""
     if recursive:
         try:
-            _mount_setattr_readonly(target)
+            _mount_setattr(target, flags)
             return
         except OSError as e:
             if e.errno != errno.ENOSYS:
-                raise OSError(e.errno, f"mount_setattr {target} read-only: {e.strerror}") from None
+                raise OSError(e.errno, f"mount_setattr {target} {_names(flags)}: {e.strerror}") from None
         for point in sorted(_mounts_under(target), key=len):
-            _remount_one_readonly(point)
+            _remount_one(point, flags)
         return
-    _remount_one_readonly(target)
+    _remount_one(target, flags)
 
 
-def _remount_one_readonly(target):
-    kept = 0
-    flags = os.statvfs(target).f_flag
-    for st, ms in _LOCKED.items():
-        if flags & st:
+def _names(flags):
+    return "+".join(name for bit, name in ((MS_RDONLY, "ro"), (MS_NODEV, "nodev")) if flags & bit)
+
+
+def _remount_one(target, flags):
+    kept = flags
+    current = os.statvfs(target).f_flag
+    for st, ms in _KEPT.items():
+        if current & st:
             kept |= ms
-    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | kept)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | kept)
 
 
 _SYS_MOUNT_SETATTR = 442  # the same on every architecture (a syscall newer than 5.0)
 _AT_FDCWD = -100
 _AT_RECURSIVE = 0x8000
-_MOUNT_ATTR_RDONLY = 0x1
+_MOUNT_ATTR = {MS_RDONLY: 0x1, MS_NODEV: 0x4}  # MOUNT_ATTR_RDONLY, MOUNT_ATTR_NODEV
 
 
-def _mount_setattr_readonly(target):
+def _mount_setattr(target, flags):
     import ctypes
 
-    attr = (ctypes.c_uint64 * 4)(_MOUNT_ATTR_RDONLY, 0, 0, 0)  # attr_set, attr_clr, propagation, userns_fd
+    attr_set = sum(bit for ms, bit in _MOUNT_ATTR.items() if flags & ms)
+    attr = (ctypes.c_uint64 * 4)(attr_set, 0, 0, 0)  # attr_set, attr_clr, propagation, userns_fd
     long = ctypes.c_long  # syscall(2) is variadic: pass every number full width
     call("syscall", long(_SYS_MOUNT_SETATTR), long(_AT_FDCWD), cstr(target), long(_AT_RECURSIVE),
          ctypes.byref(attr), long(ctypes.sizeof(attr)))

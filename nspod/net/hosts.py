@@ -81,7 +81,8 @@ def bind_into(root, files, create=False):
     target is resolved inside the root (kernel/inroot.py): a link such as
     /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf is followed
     there, and its missing target is made in the root's own /run. `create`:
-    made where the root has none (an image's root: the kubelet always mounts them)."""
+    made where the root has none (an image's root: the kubelet always mounts them).
+    nodev, as every other mount of a container."""
     if not files:
         return
     root_fd = inroot.open_root(root)
@@ -91,7 +92,7 @@ def bind_into(root, files, create=False):
                 continue  # no /etc/hosts on this host (or no /etc): nothing to cover
             where = inroot.make(root_fd, target, directory=False)
             try:
-                mounts.bind_onto(source, root_fd, where, recursive=False)
+                mounts.bind_onto(source, root_fd, where, recursive=False, nodev=True)
             finally:
                 os.close(where)
     finally:

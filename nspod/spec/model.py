@@ -94,6 +94,7 @@ class SecurityContext:
     allow_privilege_escalation: bool | None = None  # container level only
     read_only_root_filesystem: bool | None = None  # container level only
     privileged: bool | None = None  # container level only
+    proc_mount: str | None = None  # container level only: Default | Unmasked (needs spec.hostUsers: false)
 
     def merged_over(self, pod_level):
         """This (container-level) context with the pod's values where it has none."""
@@ -143,6 +144,7 @@ class Pod:
     host_network: bool = False  # spec.hostNetwork: the node's network namespace
     host_pid: bool = False  # spec.hostPID: the node's PID namespace (rootless: seen through the host's /proc)
     host_ipc: bool = False  # spec.hostIPC: the node's IPC namespace and /dev/shm
+    host_users: bool | None = None  # spec.hostUsers; None: unset (rootless pods have a user namespace anyway)
     host_aliases: tuple = ()  # HostAlias entries for /etc/hosts
     security_context: SecurityContext = field(default_factory=SecurityContext)  # pod level
     # The normalized Kubernetes object (defaults filled, cluster-only fields

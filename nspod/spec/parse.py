@@ -153,6 +153,9 @@ def _spec(node, report):
             if name.startswith("kernel."):
                 report.problem(f"spec.securityContext.sysctls[{i}].name",
                                f'"{name}" is not allowed with hostIPC: it would change the node\'s IPC namespace')
+    host_users = boolean(spec.get("hostUsers"), "spec.hostUsers", report)
+    _host_users_rules(host_users, {"hostNetwork": host_network, "hostPID": host_pid, "hostIPC": host_ipc},
+                      containers, report)
     return {
         "containers": containers,
         "volumes": volumes,
@@ -164,9 +167,24 @@ def _spec(node, report):
         "host_network": host_network,
         "host_pid": host_pid,
         "host_ipc": host_ipc,
+        "host_users": host_users,
         "host_aliases": _host_aliases(spec.get("hostAliases"), report),
         "security_context": security_context,
     }
+
+
+def _host_users_rules(host_users, host_namespaces, containers, report):
+    """As the API server validates spec.hostUsers: false rules out the node's
+    namespaces, and procMount: Unmasked needs it (unset means true there).
+    Which value nspod honours depends on how it runs (confinement.check_user_namespace)."""
+    if host_users is False:
+        for field, shared in host_namespaces.items():
+            if shared:
+                report.problem(f"spec.{field}", "forbidden when `hostUsers` is false")
+    for i, container in enumerate(containers):
+        if container.security_context.proc_mount == "Unmasked" and host_users is not False:
+            report.problem(f"spec.containers[{i}].securityContext.procMount",
+                           '"Unmasked": `hostUsers` must be false to use `Unmasked` (set spec.hostUsers: false)')
 
 
 def _sysctls_with_host_network(security_context, host_network, report):

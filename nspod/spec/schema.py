@@ -31,7 +31,8 @@ METADATA = Fields(
 SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
-        "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext hostPID hostIPC"
+        "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext hostPID hostIPC "
+        "hostUsers"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -42,7 +43,7 @@ SPEC = Fields(
     ),
     unsupported=_set(
         "initContainers ephemeralContainers "
-        "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN hostUsers "
+        "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN "
         "resourceClaims"
     ),
 )
@@ -73,10 +74,10 @@ POD_SECURITY_CONTEXT = Fields(
 CONTAINER_SECURITY_CONTEXT = Fields(
     known=_set(
         "seccompProfile runAsUser runAsGroup runAsNonRoot readOnlyRootFilesystem "
-        "allowPrivilegeEscalation capabilities privileged"
+        "allowPrivilegeEscalation capabilities privileged procMount"
     ),
     unsupported=_set(
-        "procMount seLinuxOptions appArmorProfile windowsOptions"
+        "seLinuxOptions appArmorProfile windowsOptions"
     ),
 )
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
@@ -114,6 +115,8 @@ PUBLISHED_PROTOCOLS = ("TCP", "UDP")
 EMPTY_DIR_MEDIA = ("", "Memory")
 SECCOMP_PROFILE_TYPES = ("RuntimeDefault", "Unconfined", "Localhost")
 FS_GROUP_CHANGE_POLICIES = ("OnRootMismatch", "Always")
+# securityContext.procMount: Unmasked only with spec.hostUsers: false (the API server's rule).
+PROC_MOUNT_TYPES = ("Default", "Unmasked")
 # The sysctls the kubelet allows by default (pkg/kubelet/sysctl/safe_sysctls.go,
 # Kubernetes 1.32): namespaced, and without effect on other pods. kernel.* is
 # the pod's IPC namespace's, net.* its network namespace's. Others (the

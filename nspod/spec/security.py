@@ -10,7 +10,7 @@ from nspod.spec.fields import at, boolean, integer, item, listing, mapping, one_
 from nspod.spec.model import Capabilities, SeccompProfile, SecurityContext
 from nspod.spec.schema import (
     CAPABILITIES, CONTAINER_SECURITY_CONTEXT, FS_GROUP_CHANGE_POLICIES, POD_SECURITY_CONTEXT,
-    SAFE_SYSCTLS, SECCOMP_PROFILE, SECCOMP_PROFILE_TYPES, SYSCTL,
+    PROC_MOUNT_TYPES, SAFE_SYSCTLS, SECCOMP_PROFILE, SECCOMP_PROFILE_TYPES, SYSCTL,
 )
 
 MAX_ID = 2**31 - 1  # the API server's limit for uids and gids (IsValidUserID)
@@ -99,6 +99,12 @@ def _fs_group_change_policy(value, path, report):
     return one_of(string(value, path, report), FS_GROUP_CHANGE_POLICIES, path, report)
 
 
+def _proc_mount(value, path, report):
+    """Default or Unmasked; Unmasked needs spec.hostUsers: false (parse.py
+    checks that, it is a pod-level field)."""
+    return one_of(string(value, path, report), PROC_MOUNT_TYPES, path, report)
+
+
 def _sysctls(node, path, report):
     """name and value, both required; a name with '/' separators means the
     same as with dots (as the kubelet converts it). Only the safe set: the
@@ -146,4 +152,5 @@ _PARSERS = {
     "allowPrivilegeEscalation": ("allow_privilege_escalation", boolean),
     "readOnlyRootFilesystem": ("read_only_root_filesystem", boolean),
     "privileged": ("privileged", boolean),
+    "procMount": ("proc_mount", _proc_mount),
 }

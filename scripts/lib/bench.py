@@ -15,20 +15,29 @@ alternating, so that the ratios hold even on a noisy machine:
   3. memory (PSS) each tool adds per two-container pod, with 1 and 10 pods;
   4. log throughput: a container writes 50 MiB (100-byte lines), and 10 MiB of
      2-byte lines (`yes`), to stdout; the time from `run` until its last line is
-     in its CRI-format log file.
+     in its CRI-format log file;
+  5. images: one image (busybox-static and three folders of Python's standard
+     library, four layers) served by Debian's docker-registry on 127.0.0.1,
+     which the bench starts: the start of a pod from the cached image, the
+     first pull + start after removing it from both stores, and the disk each
+     store grows by for it;
+  6. scaling: 50 pods of each tool, pods 41-50 against pods 1-10.
 
-Only the standard library: the measurements are subprocess wall times
-(time.perf_counter) and `Pss` from /proc/PID/smaps_rollup.
+The measurements use the standard library only: subprocess wall times
+(time.perf_counter), `Pss` from /proc/PID/smaps_rollup and allocated blocks
+(st_blocks). The image section builds and pushes its image with the tests'
+helpers (tests/imagetest.py, tests/imagepods.py).
 
 Everything it makes is named with the prefix `nbench-` and removed at the end,
 also after an error, Ctrl-C or SIGTERM. nspod runs with a state directory of its
 own (NSPOD_STATE_DIR under the bench's work directory), so the bench neither
 sees nor disturbs the user's other pods and always starts a node holder with the
 current code; Podman runs with a containers.conf of the bench's own
-(CONTAINERS_CONF: runtime runc, default_ulimits = []).
+(CONTAINERS_CONF: runtime runc, default_ulimits = []); nspod's image store is
+the bench's own too (NSPOD_IMAGE_DIR), Podman's is the user's.
 
   python3 scripts/lib/bench.py [--runs N] [--quick] [--restarts R] [--pods K]
-                               [--only start,restart,memory,logs]
+                               [--only start,restart,memory,logs,image,scale]
                                [--doc FILE] [--invocation TEXT]
   python3 scripts/lib/bench.py --cleanup-only
 """
@@ -44,6 +53,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -57,6 +67,10 @@ TS = BASE / "ts"                # restart timestamps (a hostPath / -v volume)
 PODS = BASE / "pods"            # manifests
 LOGS = BASE / "logs"            # Podman's container logs (--log-opt path=)
 CONF = BASE / "containers.conf"
+IMAGES = BASE / "images"        # NSPOD_IMAGE_DIR for this run
+REGISTRY_DIR = BASE / "registry"  # the loopback registry's config, storage and log
+REGISTRY_PID = BASE / "registry.pid"  # so a cleaning-only run can stop it
+TESTS = Path(__file__).resolve().parents[2] / "tests"  # the registry and image helpers
 PAUSE_BEFORE = BASE / "podman-pause-before"  # the pid of Podman's pause process when we began
 CMD_TIMEOUT = 120
 SETTLE = 1.0                    # seconds a pod runs before its memory is read
@@ -69,7 +83,9 @@ GOALS = {  # the goals, as nspod:podman ratios (median over median)
     "restart": 0.05,  # a crashed container runs again in a twentieth
     "memory1": 1.0,   # memory per pod, 1 pod
     "memory": 0.5,    # memory per pod, 10 pods: half of Podman's
-}
+    "image_cached": 0.5,  # a pod starts from a cached image in half Podman's time
+    "image_pull": 1.0,    # the first pull + start of an image is no slower than Podman's
+}  # disk per image has no goal: its ratio is reported
 SCALE_GROWTH_GOAL = 1.1  # start time and memory per pod, pods 41–50 against pods 1–10, each tool
 
 # The log section: the same shell command in both tools, ending with the line END.
@@ -79,6 +95,15 @@ LOG_WORKLOADS = (  # (row, MiB written, command)
     ("container writing 10 MiB to stdout (2-byte lines: yes), until all is logged", 10,
      "yes | head -c 10485760; echo END"),
 )
+
+# The image section's image: the tests' busybox layer, then one layer per
+# folder of this machine's Python standard library (as installed, with its
+# __pycache__): a few MiB, so that a pull has something to move and unpack.
+IMAGE_REPO, IMAGE_TAG = f"{PREFIX}image", "v1"
+IMAGE_TREES = ("encodings", "asyncio", "email")
+IMAGE_TEXT = ("busybox-static with applet links, a passwd and files of uid 33 (the tests' base layer), then "
+              + ", ".join(f"`{t}`" for t in IMAGE_TREES) + " of this machine's Python standard library "
+              "(with their `__pycache__`), one layer each")
 
 
 class BenchError(Exception):
@@ -316,6 +341,18 @@ spec:
     command: {command}
 """
 
+IMAGE_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  containers:
+  - name: a
+    image: "{image}"
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "1000"]
+"""
+
 
 class Nspod:
     label = "nspod"
@@ -345,13 +382,51 @@ class Nspod:
         _, out = run([self.exe, "inspect", name, "-o", "json"])
         return json.loads(out)
 
-    def check_running(self, name):
+    def check_running(self, name, containers=2):
         info = self.inspect(name)
         states = [c.get("state", {}) for c in info["status"].get("containerStatuses", [])]
         pids = [c.get("pid") for c in info["nspod"]["containers"]]
-        if len(states) != 2 or not all("running" in s for s in states) or not all(pids):
-            raise BenchError(f"nspod run {name} returned, but its containers are not both running: "
-                             f"{json.dumps(info['status'])}")
+        if len(states) != containers or not all("running" in s for s in states) or not all(pids):
+            raise BenchError(f"nspod run {name} returned, but its {containers} container(s) are not all "
+                             f"running: {json.dumps(info['status'])}")
+
+    def image_start(self, name, ref):
+        """`nspod run` of a pod whose one container runs the image (pulled
+        first when the store lacks it: IfNotPresent)."""
+        path = self.manifest(name, IMAGE_YAML.format(name=name, image=ref))
+        self.pods.add(name)
+        t, _ = run([self.exe, "run", str(path)])
+        self.check_running(name, containers=1)
+        return {"start": t}
+
+    def drop_image(self, ref):
+        """Remove the image from the store, and check that none of its blobs or
+        unpacked layers stayed (the next start must pull everything)."""
+        run([self.exe, "rmi", ref])
+        left = [p.name for d in ("blobs/sha256", "layers/sha256") if (IMAGES / d).is_dir()
+                for p in (IMAGES / d).iterdir()]
+        if left:
+            raise BenchError(f"nspod rmi {ref} left {len(left)} blob(s) or layer(s) in {IMAGES}")
+
+    @staticmethod
+    def disk():
+        """Bytes on disk of the bench's image store, by top-level folder."""
+        return disk_bytes(IMAGES)
+
+    def remove_images(self):
+        """Every image of the bench's store (it has no other), then what
+        `prune` finds: unpacked layers hold files of subordinate ids, which
+        only nspod (in the node's user namespace) can remove."""
+        try:
+            _, out = run([self.exe, "images"], new_session=True)
+            ids = sorted({line.split()[2] for line in out.splitlines()[1:] if len(line.split()) > 2})
+            if ids:
+                run([self.exe, "rmi", "-f", *ids], timeout=60, new_session=True)
+            run([self.exe, "image", "prune"], timeout=60, new_session=True)
+        except BenchError as e:
+            say(f"warning: could not remove nspod's images in {IMAGES}: {e}")
+            return False
+        return True
 
     def ps(self):
         _, out = run([self.exe, "ps"], check=False)
@@ -471,12 +546,14 @@ class Nspod:
                     continue
                 say(f"warning: could not remove nspod pod {n}: {e}")
                 ok = False
-        if not STATE.exists():
+        if not STATE.exists() and not IMAGES.exists():
             return ok
         left = self.ps()
         if left:
             say(f"warning: nspod pods left: {' '.join(left)} (NSPOD_STATE_DIR={STATE} nspod rm -f ...)")
             return False
+        if IMAGES.exists():  # before the node holder goes: removing layers may need it
+            ok = self.remove_images() and ok
         node = self.node_pid()
         if node:
             kill_and_wait(node, "nspod node holder")
@@ -494,12 +571,16 @@ class Podman:
         self.vol_args = rootfs_volume_args()
         self.pods = set()
 
-    def start(self, name):
+    def create_pod(self, name):
         create = ["podman", "pod", "create", "--name", name]
         if self.network:
             create[3:3] = ["--network", self.network]
         self.pods.add(name)
-        t1, _ = run(create)
+        t, _ = run(create)
+        return t
+
+    def start(self, name):
+        t1 = self.create_pod(name)
         t2, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-a", *self.vol_args,
                      "--rootfs", str(ROOTFS), "sleep", "1000"])
         t3, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-b", *self.vol_args,
@@ -510,6 +591,49 @@ class Podman:
         t, _ = run(["podman", "pod", "rm", "-f", "-t", "0", name])
         self.pods.discard(name)
         return t
+
+    def image_start(self, name, ref):
+        """As `start`, with one container of the image (pulled when missing,
+        Podman's IfNotPresent; plain HTTP to the loopback registry)."""
+        t1 = self.create_pod(name)
+        t2, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-a", "--pull", "missing",
+                     "--tls-verify=false", ref, "sleep", "1000"])
+        _, out = run(["podman", "inspect", "--format", "{{.State.Running}}", f"{name}-a"])  # untimed
+        if out.strip() != "true":
+            raise BenchError(f"podman run of {ref} in pod {name} returned, but the container is not running")
+        return {"start": t1 + t2, "pod create": t1, "run": t2}
+
+    @staticmethod
+    def drop_image(ref):
+        run(["podman", "rmi", ref])
+        if subprocess.run(["podman", "image", "exists", ref], capture_output=True).returncode != 1:
+            raise BenchError(f"podman rmi {ref} left the image in the store")
+
+    @staticmethod
+    def storage():
+        """(graph root, storage driver) of the user's Podman storage."""
+        _, out = run(["podman", "info", "--format", "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}"])
+        root, _, driver = out.strip().rpartition(" ")
+        return Path(root), driver
+
+    @classmethod
+    def disk(cls):
+        """Bytes on disk of the user's Podman storage, by top-level folder;
+        not libpod/, Podman's database of containers and pods."""
+        return disk_bytes(cls.storage()[0], skip=("libpod",))
+
+    @staticmethod
+    def remove_images():
+        """The bench's images (from the loopback registry, named PREFIX...)."""
+        try:
+            _, out = run(["podman", "images", "--format", "{{.ID}} {{.Repository}}"], new_session=True)
+            ids = bench_image_ids(out.splitlines())
+            if ids:
+                run(["podman", "rmi", "-f", *ids], timeout=60, new_session=True)
+        except BenchError as e:
+            say(f"warning: could not remove the bench's Podman images: {e}")
+            return False
+        return True
 
     @staticmethod
     def pause_pidfile():
@@ -622,7 +746,8 @@ class Podman:
     def cleanup(self):
         ok = True
         try:
-            _, out = run(["podman", "pod", "ps", "-a", "--filter", f"name=^{PREFIX}", "--format", "{{.Name}}"],
+            # (`pod ps` lists every pod; Podman 4.3 has no -a for it)
+            _, out = run(["podman", "pod", "ps", "--filter", f"name=^{PREFIX}", "--format", "{{.Name}}"],
                          new_session=True)
             pods = set(out.split())
         except BenchError:
@@ -642,7 +767,50 @@ class Podman:
                 say(f"warning: {e}")
                 ok = False
         self.pods.clear()
-        return ok
+        return self.remove_images() and ok
+
+
+def bench_image_ids(lines):
+    """IDs of the bench's images in `podman images` lines ("ID REPOSITORY"):
+    those from a loopback registry whose repository starts with PREFIX."""
+    ids = set()
+    for line in lines:
+        image_id, _, repo = line.strip().partition(" ")
+        host, _, path = repo.partition("/")
+        if host.startswith("127.0.0.1:") and path.startswith(PREFIX):
+            ids.add(image_id)
+    return sorted(ids)
+
+
+def disk_bytes(top, skip=()):
+    """{top-level entry: bytes allocated under it} (st_blocks, as du counts;
+    an inode with several links once; symlinks not followed). The entries
+    named in `skip` are left out; a missing `top` is empty."""
+    top = Path(top)
+    if not top.exists():
+        return {}
+    seen, parts = set(), {}
+
+    def fail(err):
+        raise BenchError(f"cannot measure the disk used under {top}: {err}")
+
+    for dirpath, dirnames, filenames in os.walk(top, onerror=fail):
+        if dirpath == str(top):
+            dirnames[:] = [d for d in dirnames if d not in skip]
+            filenames = [f for f in filenames if f not in skip]
+        part = Path(dirpath).relative_to(top).parts[:1]
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue  # removed while we looked
+            except OSError as e:
+                fail(e)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                key = part[0] if part else name
+                parts[key] = parts.get(key, 0) + st.st_blocks * 512
+    return parts
 
 
 def rootfs_volume_args():
@@ -862,7 +1030,7 @@ def machine():
 # ---------------------------------------------------------------------------
 # the run
 # ---------------------------------------------------------------------------
-def preflight(nspod_exe):
+def preflight(nspod_exe, sections):
     if not shutil.which("podman"):
         raise BenchError(f"podman is not installed; rootless Podman is what nspod is measured against.\n"
                          f"  fix: {APT_HINT}")
@@ -871,6 +1039,9 @@ def preflight(nspod_exe):
                          f"  fix: sudo apt-get install -y runc")
     if not nspod_exe:
         raise BenchError("nspod is not on PATH (run scripts/setup, or scripts/bench, which does)")
+    if "image" in sections and not shutil.which("docker-registry"):
+        raise BenchError("docker-registry is not installed (the image section serves its image from it).\n"
+                         "  fix: sudo apt-get install -y docker-registry (scripts/setup does)")
     if os.geteuid() == 0:
         raise BenchError("the measurements run as an unprivileged user: start scripts/bench "
                          "(as root it switches to the test user)")
@@ -886,7 +1057,7 @@ def prepare_dirs():
     BASE.mkdir(mode=0o700, exist_ok=True)
     if BASE.stat().st_uid != UID:
         raise BenchError(f"{BASE} belongs to someone else")
-    for d in (STATE, ROOTFS, TS, PODS, LOGS):
+    for d in (STATE, ROOTFS, TS, PODS, LOGS, IMAGES, REGISTRY_DIR):
         if d.exists():
             shutil.rmtree(d)
     STATE.mkdir(mode=0o700)
@@ -904,6 +1075,7 @@ def write_conf():
 
 def setup_env(nspod_exe):
     os.environ["NSPOD_STATE_DIR"] = str(STATE)
+    os.environ["NSPOD_IMAGE_DIR"] = str(IMAGES)
     if not CONF.exists():
         write_conf()
     os.environ["CONTAINERS_CONF"] = str(CONF)
@@ -920,7 +1092,7 @@ def progress(msg, i=None, n=None):
         say(f"{msg} {n}/{n}")
 
 
-SECTIONS = ("start", "restart", "memory", "logs", "scale")
+SECTIONS = ("start", "restart", "memory", "logs", "image", "scale")
 
 
 def bench(args, ns, pm, pm_nonet, res):
@@ -934,6 +1106,8 @@ def bench(args, ns, pm, pm_nonet, res):
         bench_memory(args, ns, pm, res, t)
     if "logs" in args.only:
         bench_logs(args, ns, pm, res)
+    if "image" in args.only:
+        bench_image(args, ns, pm, res)
     if "scale" in args.only:
         bench_scale(args, ns, pm, res)
 
@@ -1166,6 +1340,120 @@ def bench_logs(args, ns, pm, res):
                          f"the log (medians; nspod:podman rate {med(rate['nspod']) / med(rate['podman']):.2f}).")
 
 
+def image_helpers():
+    """The tests' registry and image builders (imported only here: they load
+    pytest, which the other sections need not)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    from imagepods import LayeredImage, base_entries, tree_entries
+    from imagetest import Registry
+
+    return Registry, LayeredImage, base_entries, tree_entries
+
+
+def build_image(LayeredImage, base_entries, tree_entries):
+    """The image of IMAGE_TREES and a description of it. Each
+    layer holds a file naming this run, so no layer is ever one a store kept
+    from an earlier run (e.g. a pull a killed bench left half done: Podman
+    keeps its layers and would not download them again)."""
+    stdlib = Path(sysconfig.get_path("stdlib"))
+    layers = [base_entries()] + [tree_entries(stdlib / t) for t in IMAGE_TREES]
+    run_id = os.urandom(8).hex().encode()
+    for i, entries in enumerate(layers):
+        entries.append((f".nbench-layer-{i}", "file", run_id, 0))
+    image = LayeredImage(layers)
+    unpacked = sum(len(v) for entries in layers for _, kind, v, _ in entries if kind == "file")
+    files = sum(1 for entries in layers for _, kind, _, _ in entries if kind == "file")
+    compressed = sum(len(image.blobs[d]) for d in image.layer_digests)
+    what = (f"{IMAGE_TEXT} (in {stdlib}): {len(layers)} layers, {files} files, "
+            f"{unpacked / 2**20:.1f} MiB unpacked, {compressed / 2**20:.1f} MiB as pulled (gzip)")
+    return image, what
+
+
+def stop_leftover_registry():
+    """The registry a bench that was killed (SIGKILL) left running."""
+    pid = read_pid(REGISTRY_PID)
+    if pid and alive(pid) and "docker-registry" in cmdline(pid) and str(REGISTRY_DIR) in cmdline(pid):
+        kill_and_wait(pid, "docker-registry")
+    REGISTRY_PID.unlink(missing_ok=True)
+
+
+def bench_image(args, ns, pm, res):
+    """One image from a registry on loopback, for both tools, alternating:
+    pull + start after the image was removed from both stores, then a start
+    from the cached image; before that, untimed, the disk each store grows by
+    for the image (after a warm-up, so Podman's infra image exists)."""
+    Registry, *builders = image_helpers()
+    registry = Registry(REGISTRY_DIR)
+    try:
+        registry.start()
+        REGISTRY_PID.write_text(f"{registry.proc.pid}\n")
+        image, what = build_image(*builders)
+        registry.push(IMAGE_REPO, IMAGE_TAG, image)
+        ref = f"{registry.netloc}/{IMAGE_REPO}:{IMAGE_TAG}"
+        progress(f"image: {ref}: {what}")
+        disk = image_disk(ns, pm, ref)
+        first, cached, parts = image_starts(args.runs, ns, pm, ref)
+    except AssertionError as e:  # the helpers' checks of the registry's answers
+        raise BenchError(f"the loopback registry: {e}") from None
+    finally:
+        registry.stop()
+        REGISTRY_PID.unlink(missing_ok=True)
+    res.add("pod start from a cached image (1 container)", "ms", cached["nspod"], cached["podman"], "image_cached")
+    res.add("first pull + pod start of that image", "ms", first["nspod"], first["podman"], "image_pull")
+    total = {k: sum(v.values()) / 1024 for k, v in disk.items()}
+    res.add("disk per image (store growth)", "MiB", [total["nspod"]], [total["podman"]])
+    _, driver = pm.storage()
+    res.notes.append(f"Image of the image rows: {what}; served by docker-registry on 127.0.0.1. "
+                     f"Podman's storage driver: {driver}.")
+    res.notes.append(f"Disk per image (no goal): nspod {total['nspod'] / 1024:.1f} MiB, Podman "
+                     f"{total['podman'] / 1024:.1f} MiB ({driver}), "
+                     f"nspod:podman {total['nspod'] / total['podman']:.2f}.")
+    res.details.append(("Disk per image: what the image added under each top-level entry of the store", [
+        (f"{k}: {f}", [v / 1024], "MiB") for k in ("nspod", "podman") for f, v in sorted(disk[k].items()) if v]))
+    res.details.append(("Podman's image pod start, by step (median (min–max))", [
+        (p, v, "ms") for p, v in parts.items()]))
+
+
+def image_disk(ns, pm, ref):
+    """What each store grows by for the image: a warm-up pull + start, the
+    image removed, the store measured, pulled and started again, its pod
+    removed, measured again. {tool: {folder: bytes}}."""
+    disk = {}
+    for a in (ns, pm):
+        name = f"{PREFIX}imgwarm"
+        a.image_start(name, ref)  # warm-up: node holder, Podman's infra image
+        a.remove(name)
+        a.drop_image(ref)
+        before = a.disk()
+        a.image_start(name, ref)
+        a.remove(name)
+        after = a.disk()
+        disk[a.label] = {k: after.get(k, 0) - before.get(k, 0) for k in after.keys() | before.keys()}
+        progress(f"image: disk per image, {a.label}: {sum(disk[a.label].values()) / 2**20:.1f} MiB")
+    return disk
+
+
+def image_starts(n, ns, pm, ref):
+    """n rounds, the tools in turn: remove the image, time pull + start,
+    remove the pod, time a start from the cache, remove the pod."""
+    first, cached = {"nspod": [], "podman": []}, {"nspod": [], "podman": []}
+    parts = {f"{w}: {p}": [] for w in ("first pull", "cached") for p in ("pod create", "run")}
+    for i in range(n):
+        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+            name = f"{PREFIX}img{i}"
+            a.drop_image(ref)
+            for label, times in (("first pull", first), ("cached", cached)):
+                r = a.image_start(name, ref)
+                a.remove(name)
+                times[a.label].append(r["start"])
+                if a is pm:
+                    parts[f"{label}: pod create"].append(r["pod create"])
+                    parts[f"{label}: run"].append(r["run"])
+        progress("image: first pull + start, then start from the cache, alternating", i + 1, n)
+    return first, cached, parts
+
+
 def write_doc(path, res, info, args, started, elapsed):
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# Benchmarks: nspod vs rootless Podman
@@ -1184,12 +1472,15 @@ hold from run to run far better than the times do.
 
 {res.table(markdown=True)}
 
-Times in milliseconds, memory in MiB of PSS per pod; each cell is the median
-with the minimum and maximum in brackets. The goals are the design's: a pod
+Times in milliseconds, memory in MiB of PSS per pod, disk in MiB; each cell is
+the median with the minimum and maximum in brackets. The goals are the design's: a pod
 starts in at most half Podman's time, a crashed container runs again in a tenth
 of Podman's restart time, and nspod adds no more memory per pod than Podman. The
 log rows have no verdict (they include each tool's start); the design asks that
 the log path never hold a container back: compare the log rates in the notes.
+The image rows' goals (issue 8): a pod starts from a cached image in at most
+half Podman's time, and the first pull + start of an image takes no longer than
+Podman's; disk per image has no goal (the ratio is reported).
 
 ## Notes
 
@@ -1255,6 +1546,36 @@ the log path never hold a container back: compare the log rates in the notes.
   returning until then. Afterwards, untimed, the bench checks that the
   container exited 0 (and `nspod logs --tail 1` prints END). One untimed
   warm-up run of each first.
+- **Images**: the bench starts Debian's `docker-registry` with a config of its
+  own on `127.0.0.1` and a free port, and pushes one image with the registry's
+  HTTP API (the integration tests' helpers build it):
+  {IMAGE_TEXT}
+  (the notes give its size); each layer also holds a 16-byte file naming the
+  run, so neither store can reuse a layer kept from an earlier run. Both tools
+  pull it from there: nspod over plain HTTP, as it does for loopback
+  registries; Podman with `--tls-verify=false`, with which it tries HTTPS
+  first and falls back to HTTP. **Start from a cached image**: nspod: `nspod
+  run` of a pod with one container of the image (`imagePullPolicy:
+  IfNotPresent`, `sleep 1000`); Podman: `podman pod create` + `podman run -d
+  --pod P --pull missing IMAGE sleep 1000`, as the pod start rows start
+  Podman's pods; then `inspect` checks, untimed, that the container runs.
+  **First pull + start**: the same start right after the image was removed
+  from both stores (`nspod rmi`, `podman rmi`; the bench checks that nspod
+  kept none of its blobs and layers and that Podman no longer has it), so
+  each tool downloads, verifies and unpacks every layer. Each round removes
+  the image, times the first pull + start, removes the pod, times a start
+  from the cache, removes the pod; the tools take turns. **Disk per image**:
+  what the image adds to each tool's store once pulled and started (its pod
+  removed): allocated blocks (`st_blocks`, as `du` counts; each inode once)
+  of the store with the image minus without it. nspod: its image store (the
+  bench's own `NSPOD_IMAGE_DIR`): the blobs as served (compressed) plus each
+  layer unpacked once. Podman: the user's own storage folder (`GraphRoot`)
+  without `libpod/` (its database of containers), with the driver Podman
+  picks for it (named in the notes; Debian's Podman without a `storage.conf`
+  picks `vfs` here, which stores each layer as a full copy of the tree up to
+  it, and copies the image's tree for each container). The registry, the
+  image in both stores and everything else the section made are removed at
+  the end, also on an error or Ctrl-C.
 - Podman runs with the bench's own containers.conf (`CONTAINERS_CONF`):
   `runtime = "runc"` (crun refuses the hybrid cgroup layout here) and
   `default_ulimits = []` (RLIMIT_NOFILE cannot be raised here). nspod runs with
@@ -1322,8 +1643,8 @@ def main(argv=None):
     ns = pm = pm_nonet = None
     try:
         pause_before = Podman.pause_pid()  # before preflight's `podman info` may start one
-        preflight(nspod_exe)
-        if BASE.exists() and (STATE.exists() or ROOTFS.exists()):
+        preflight(nspod_exe, args.only)
+        if BASE.exists() and any(d.exists() for d in (STATE, ROOTFS, IMAGES, REGISTRY_DIR, REGISTRY_PID)):
             say(f"cleaning up after an earlier run in {BASE}")
             setup_env(nspod_exe)
             cleanup(Nspod(nspod_exe), [Podman()], nspod_exe, quiet=True)
@@ -1380,6 +1701,7 @@ def cleanup(ns, podmans, nspod_exe, quiet=False):
     if shutil.which("podman"):
         for pm in podmans or [Podman()]:
             ok = pm.cleanup() and ok
+    stop_leftover_registry()
     reap()
     # Podman's rootless pause process outlives its containers by design. One
     # that the bench started (there was none when it began, or it ended the one
@@ -1399,7 +1721,7 @@ def cleanup(ns, podmans, nspod_exe, quiet=False):
                 say(f"warning: {comm} (pid {pid}) was left behind by the tools; ending it")
             kill_and_wait(pid, comm)
     if ok:
-        for d in (STATE, ROOTFS, TS, PODS, LOGS):
+        for d in (STATE, ROOTFS, TS, PODS, LOGS, IMAGES, REGISTRY_DIR):
             shutil.rmtree(d, ignore_errors=True)
         CONF.unlink(missing_ok=True)
         PAUSE_BEFORE.unlink(missing_ok=True)
@@ -1408,7 +1730,7 @@ def cleanup(ns, podmans, nspod_exe, quiet=False):
         except OSError:
             pass
     else:
-        say(f"some of the bench's pods could not be removed; state kept in {BASE}")
+        say(f"some of what the bench made could not be removed; state kept in {BASE}")
     return ok
 
 

@@ -4,10 +4,12 @@ container start by the pull policy, with the kubelet's states and events;
 the root is the image's; command/args/env/workingDir/User merged as
 containerd's CRI does."""
 import json
+import os
+import textwrap
 
 import pytest
 
-from imagepods import busybox_image, image_dir, registry  # noqa: F401 (fixtures)
+from imagepods import SHOW_IDENTITY, accounts_image, busybox_image, image_dir, registry  # noqa: F401 (fixtures)
 from podtest import nspod, wait_for
 
 MERGE_CONFIG = {"Entrypoint": ["/bin/echo", "ep"], "Cmd": ["cmd"], "Env": ["A=img", "B=img", "PATH=/bin"],
@@ -364,3 +366,189 @@ def fuse_daemons(pod):
         if argv[0].endswith(b"fuse-overlayfs") and f"{state_dir()}/pods/{pod}/".encode() in b" ".join(argv):
             out.append(int(pid))
     return out
+
+
+# -- the kubelet's image manager at every container start, and pulls shared between pods -----
+def version_image(version):
+    """busybox_image's first layer (the same blob every time) and a top layer
+    holding /etc/version: two such images share all but one layer."""
+    from imagepods import LayeredImage, base_entries
+
+    return LayeredImage([base_entries(), [("etc", "dir", None, 0), ("etc/version", "file", version, 0)]])
+
+
+def event_count(name, reason, prefix):
+    """How often the events of `name` with `reason` and a message starting
+    with `prefix` happened (the store counts repeats of one event)."""
+    from nspod import api
+
+    return sum(e["count"] for e in api.events(name) if e["reason"] == reason and e["message"].startswith(prefix))
+
+
+def logs(name):
+    return nspod("logs", name, check=False).stdout
+
+
+def test_always_runs_the_moved_tag_at_the_next_start(pods, registry, image_dir):
+    """imagePullPolicy Always resolves the tag on every container start: a
+    container that exits and restarts after the tag moved runs the new image
+    (a new imageID), and only the blobs the store lacks are downloaded."""
+    first = registry.push("test/moving", "latest", version_image(b"1\n"))
+    ref = f"{registry.netloc}/test/moving:latest"  # :latest: Always by default
+    pods.run(manifest("img-moving", ref, command=("/bin/sh", "-c", "cat /etc/version; sleep 0.5; exit 1")),
+             "--backoff-base", "500ms")
+    assert pods.status("img-moving", "app")["imageID"] == f"{registry.netloc}/test/moving@{first.digest}"
+    wait_for(lambda: logs("img-moving") == "1\n", what="the first image's output")
+    second = registry.push("test/moving", "latest", version_image(b"2\n"))
+    wait_for(lambda: pods.status("img-moving", "app")["imageID"] == f"{registry.netloc}/test/moving@{second.digest}",
+             timeout=30, what="a start from the moved tag")
+    wait_for(lambda: logs("img-moving") == "2\n", timeout=10, what="the new image's output")
+    st = pods.status("img-moving", "app")
+    assert st["restartCount"] >= 1 and st["image"] == ref
+    # every start pulled (Always); none was "already present"; each blob came once
+    assert event_count("img-moving", "Pulling", f'Pulling image "{ref}"') >= 2
+    assert event_count("img-moving", "Pulled", f'Successfully pulled image "{ref}" in ') >= 2
+    assert event_count("img-moving", "Pulled", f'Container image "{ref}" already present') == 0
+    for digest in set(first.blobs) | set(second.blobs):
+        assert registry.blob_gets(digest) == 1, digest
+    # the old image lost its name, the new one has it
+    shown = {line.split()[2]: line.split()[1] for line in nspod("images").stdout.splitlines()[1:]}
+    assert shown == {first.config_digest[7:19]: "<none>", second.config_digest[7:19]: "latest"}, shown
+
+
+def test_registry_down_then_back_if_not_present(pods, registry, image_dir):
+    """IfNotPresent with the image absent and the registry stopped:
+    ErrImagePull, then ImagePullBackOff, with the kubelet's events; a new
+    registry process on the same port, and the next try starts the pod."""
+    image = registry.push("test/down", "v1", busybox_image())
+    ref = f"{registry.netloc}/test/down:v1"
+    registry.stop()
+    pods.run(manifest("img-down", ref), "--backoff-base", "1s")
+    st = pods.status("img-down", "app")
+    assert st["state"]["waiting"]["reason"] == "ErrImagePull", st
+    assert "connection refused" in st["state"]["waiting"]["message"].lower(), st
+    assert pods.inspect("img-down")["status"]["phase"] == "Pending"
+    assert pods.inspect("img-down")["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    ev = events("img-down")
+    assert ev[:3] == [("Pulling", f'Pulling image "{ref}"'),
+                      ("Failed", f'Failed to pull image "{ref}": {st["state"]["waiting"]["message"]}'),
+                      ("Failed", "Error: ErrImagePull")], ev
+    wait_for(lambda: waiting(pods, "img-down") == "ImagePullBackOff", timeout=10, what="ImagePullBackOff")
+    ev = events("img-down")
+    assert ev[3:5] == [("BackOff", f'Back-off pulling image "{ref}"'), ("Failed", "Error: ImagePullBackOff")], ev
+    assert pods.inspect("img-down")["status"]["phase"] == "Pending"
+    registry.start()  # the same port and storage: the registry is back
+    wait_for(lambda: "running" in pods.status("img-down", "app")["state"], timeout=20, what="the pod to start")
+    st = pods.status("img-down", "app")
+    assert st["restartCount"] == 0 and st["imageID"] == f"{registry.netloc}/test/down@{image.digest}"
+    assert pods.inspect("img-down")["status"]["phase"] == "Running"
+    ev = events("img-down")
+    assert any(r == "Pulled" and m.startswith(f'Successfully pulled image "{ref}" in ') for r, m in ev), ev
+    assert ev[-2:] == [("Created", "Created container app"), ("Started", "Started container app")], ev
+
+
+def test_two_pods_pulling_one_image_at_once_download_each_blob_once(pods, image_dir):
+    """Two pods started together, their image not in the store: each pull
+    runs in its own watchdog's child; both are held at the manifest until
+    both asked for it, then each blob is downloaded once and each layer
+    unpacked once. (A registry of the test: it holds answers back and
+    counts requests.)"""
+    import subprocess
+    import sys
+    import threading
+
+    from imagepods import LayeredImage, base_entries
+
+    image = LayeredImage([base_entries(), [("big", "file", os.urandom(4 << 20), 0)]])
+    fake = fake_registry(image)
+    gate = fake.gates["/v2/x/manifests/1"] = threading.Event()
+    fake.start()
+    procs = []
+    try:
+        ref = f"{fake.netloc}/x:1"
+        for name in ("img-share-a", "img-share-b"):
+            path = pods.tmp / f"{name}.yaml"
+            path.write_text(textwrap.dedent(manifest(name, ref)))
+            pods.names.append(name)
+            procs.append(subprocess.Popen([sys.executable, "-m", "nspod.cli", "run", str(path)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        wait_for(lambda: fake.requests.count("/v2/x/manifests/1") == 2, timeout=30, what="both pulls")
+        gate.set()
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        gate.set()
+        fake.stop()
+    assert [p.returncode for p in procs] == [0, 0], outs
+    for name in ("img-share-a", "img-share-b"):
+        st = pods.status(name, "app")
+        assert "running" in st["state"] and st["imageID"] == f"{fake.netloc}/x@{image.digest}", st
+        assert ("Pulling", f'Pulling image "{ref}"') in events(name)
+    for digest in image.blobs:
+        assert fake.requests.count(f"/v2/x/blobs/{digest}") == 1, digest
+    found, left = layer_dirs(image_dir)
+    assert len(found) == 2 and not left, (found, left)
+    assert os.listdir(image_dir / "tmp") == [] and os.listdir(image_dir / "locks") == []
+
+
+def fake_registry(image):
+    """A registry of the test (imagetest.FakeRegistry) serving `image` as x:1."""
+    from imagetest import FakeRegistry
+
+    routes = {"/v2/": (200, {}, b"{}"),
+              "/v2/x/manifests/1": (200, {"Content-Type": image.media_type}, image.manifest)}
+    routes.update({f"/v2/x/blobs/{d}": (200, {}, data) for d, data in image.blobs.items()})
+    return FakeRegistry(routes)
+
+
+def test_pulling_is_container_creating_and_a_corrupted_blob_is_err_image_pull(pods, image_dir):
+    """While the pull runs, the pod is Pending and its container
+    waiting{ContainerCreating} (`nspod ps`: ContainerCreating); a blob whose
+    bytes do not match its digest is ErrImagePull naming the digest, and
+    nothing of it is stored; served right, the next try starts the pod.
+    A tiny registry of the test serves the image (a real one never serves
+    wrong bytes, nor holds an answer back)."""
+    import subprocess
+    import sys
+    import threading
+
+    image = busybox_image()
+    fake = fake_registry(image)
+    gate = fake.gates[f"/v2/x/blobs/{image.config_digest}"] = threading.Event()
+    fake.start()
+    try:
+        ref = f"{fake.netloc}/x:1"
+        path = pods.tmp / "img-creating.yaml"
+        path.write_text(textwrap.dedent(manifest("img-creating", ref)))
+        pods.names.append("img-creating")
+        run = subprocess.Popen([sys.executable, "-m", "nspod.cli", "run", str(path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: "img-creating" in nspod("ps").stdout and
+                     waiting(pods, "img-creating") == "ContainerCreating", timeout=20, what="ContainerCreating")
+            assert pods.inspect("img-creating")["status"]["phase"] == "Pending"
+            assert nspod("ps").stdout.split("\n")[1].split()[:3] == ["img-creating", "0/1", "ContainerCreating"]
+            assert run.poll() is None  # `nspod run` waits for the pull
+        finally:
+            gate.set()
+            out = run.communicate(timeout=60)
+        assert run.returncode == 0, out
+        assert "running" in pods.status("img-creating", "app")["state"]
+
+        # A corrupted layer: same size, other bytes.
+        top = image.layer_digests[1]
+        fake.routes[f"/v2/x/blobs/{top}"] = (200, {}, bytes(b ^ 0xFF for b in image.blobs[top]))
+        nspod("rmi", "-f", ref)
+        nspod("image", "prune")
+        pods.run(manifest("img-corrupt", ref), "--backoff-base", "2s")
+        st = pods.status("img-corrupt", "app")
+        assert st["state"]["waiting"]["reason"] == "ErrImagePull", st
+        message = st["state"]["waiting"]["message"]
+        assert "digest mismatch" in message and top in message, message
+        assert ("Failed", f'Failed to pull image "{ref}": {message}') in events("img-corrupt")
+        assert not (image_dir / "blobs" / "sha256" / top[7:]).exists()
+        assert os.listdir(image_dir / "tmp") == []
+        fake.routes[f"/v2/x/blobs/{top}"] = (200, {}, image.blobs[top])
+        wait_for(lambda: "running" in pods.status("img-corrupt", "app")["state"], timeout=20,
+                 what="the pod to start once the blob is served right")
+    finally:
+        fake.stop()

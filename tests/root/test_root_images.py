@@ -103,3 +103,28 @@ def test_root_fuse_overlayfs_and_copy_fallbacks(pods, registry, image_dir, monke
                     "test -e /etc/gone || echo hidden; ls /opq; stat -c %u /data/owned; echo x > /data/new").stdout
         assert out == "hidden\nnew\n33\n", out
         nspod("rm", "-f", name)
+
+
+def test_root_image_user_groups(pods, registry, image_dir):
+    """As root: the image's User by name, its groups from the image's
+    /etc/group merged with fsGroup and supplementalGroups, for the container
+    and for `exec` into it."""
+    from imagepods import SHOW_IDENTITY, accounts_image
+
+    registry.push("test/rootusers", "v1", accounts_image("app"))
+    pods.run(f"""
+    apiVersion: v1
+    kind: Pod
+    metadata: {{name: img-rootusers}}
+    spec:
+      securityContext: {{fsGroup: 2000, supplementalGroups: [3000]}}
+      containers:
+      - name: app
+        image: "{registry.netloc}/test/rootusers:v1"
+        command: [sleep, "60"]
+    """)
+    out = nspod("exec", "img-rootusers", "--", "/bin/sh", "-c", SHOW_IDENTITY.replace("/proc/self/", "/proc/1/")
+                + "; " + SHOW_IDENTITY).stdout.split("\n")
+    expected = ["Uid: 1000 1000 1000 1000", "Gid: 1000 1000 1000 1000", "Groups: 50 63 1000 2000 3000"]
+    assert out[:3] == expected and out[4:7] == expected, out
+    nspod("rm", "-f", "img-rootusers")

@@ -1,7 +1,9 @@
 """containerd's CRI merge of an image's config with the container's spec."""
 import pytest
 
-from nspod.image.runtime import CreateContainerError, environment, process_args, resolve_user, working_dir
+from nspod.confinement import Confinement, NonRootRefused
+from nspod.image.runtime import (Accounts, CreateContainerError, environment, image_user, process_args,
+                                 working_dir)
 from nspod.spec.model import Container, EnvVar
 
 IMAGE = {"Entrypoint": ["/ep"], "Cmd": ["c1", "c2"], "Env": ["A=img", "B=img", "PATH=/img"], "WorkingDir": "/w"}
@@ -35,19 +37,61 @@ def test_environment_and_working_dir():
     assert working_dir(Container(name="c"), {}) == "/"
 
 
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/sh\n"
-GROUP = "root:x:0:\nstaff:x:50:\n"
+PASSWD = ("root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/sh\n"
+          "app:x:1000:1000::/home/app:/bin/sh\n# comment:x:5:5::/:\nbad:x:x:1::/:\n")
+GROUP = "root:x:0:\nstaff:x:50:app,www\naudio:x:63:app\napp:x:1001:app\nwww:x:34:www\n"
+ACCOUNTS = Accounts(PASSWD, GROUP)
 
 
 @pytest.mark.parametrize("user,expected", [
-    ("", (0, 0, "/root")), ("www", (33, 34, "/var/www")), ("33", (33, 34, "/var/www")),
-    ("1000", (1000, 0, "/")), ("www:staff", (33, 50, "/var/www")), ("1000:7", (1000, 7, "/")),
+    ("", 0), ("  ", 0), ("0", 0), ("1000", 1000), ("www", "www"),
+    ("1000:7", 1000), ("www:staff", "www"), (":50", 0),      # the group part is dropped, as the kubelet does
+    ("²", "²"), ("-1", "-1"),                                 # not ASCII digits: a name
 ])
-def test_resolve_user(user, expected):
-    assert resolve_user(user, PASSWD, GROUP) == expected
+def test_image_user_as_the_kubelet_sees_it(user, expected):
+    assert image_user(user) == expected
 
 
-@pytest.mark.parametrize("user", ["nobody", "www:nogroup"])
-def test_unknown_user_or_group(user):
-    with pytest.raises(CreateContainerError):
-        resolve_user(user, PASSWD, GROUP)
+def test_accounts_lookups():
+    assert ACCOUNTS.user("app").uid == 1000 and ACCOUNTS.user(33).name == "www"
+    assert ACCOUNTS.user("nobody") is None and ACCOUNTS.user(7) is None
+    assert ACCOUNTS.user("bad") is None and ACCOUNTS.user("# comment") is None  # malformed, comment
+    assert ACCOUNTS.member_of("app") == [50, 63]    # not 1001: the group named as the user
+    assert ACCOUNTS.member_of("www") == [50]        # (www is its own group's member too)
+    assert Accounts().user(0) is None and Accounts().member_of("root") == []
+
+
+POD = dict(pod="web_default(u1)", container="app")
+
+
+@pytest.mark.parametrize("context, user, expected", [
+    # (uid, gid, groups, home): containerd's WithUser + WithAdditionalGIDs + WithSupplementalGroups
+    ({}, "app", (1000, 1000, (50, 63, 1000), "/home/app")),
+    ({}, 1000, (1000, 1000, (50, 63, 1000), "/home/app")),          # by uid: its name's groups
+    ({}, 33, (33, 34, (34, 50), "/var/www")),
+    ({}, 4242, (4242, 0, (0,), "/")),                                # not in passwd: gid 0, no groups
+    ({}, 0, (0, 0, (0,), "/root")),
+    ({"supplemental_groups": (2000, 3000, 50)}, "app", (1000, 1000, (50, 63, 1000, 2000, 3000), "/home/app")),
+    ({"run_as_group": 7}, "app", (1000, 7, (7, 50, 63), "/home/app")),
+    ({"run_as_user": 33}, "app", (33, 34, (34, 50), "/var/www")),    # runAsUser looked up in passwd
+    ({"run_as_user": 4242, "run_as_group": 5}, "app", (4242, 5, (5,), "/")),
+    ({"run_as_non_root": True}, 1000, (1000, 1000, (50, 63, 1000), "/home/app")),
+    ({"run_as_non_root": True, "run_as_user": 1000}, "app", (1000, 1000, (50, 63, 1000), "/home/app")),
+])
+def test_identity_of_an_image_user(context, user, expected):
+    assert Confinement(**context, **POD).identity(user, ACCOUNTS) == expected
+
+
+@pytest.mark.parametrize("context, user, error, message", [
+    ({}, "nobody", CreateContainerError, "unable to find user nobody: no matching entries in passwd file"),
+    ({}, 2**31, CreateContainerError, '"2147483648" is not a valid uid'),
+    ({"run_as_non_root": True}, "app", NonRootRefused,
+     'container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root '
+     '(pod: "web_default(u1)", container: app)'),
+    ({"run_as_non_root": True}, 0, NonRootRefused,
+     'container has runAsNonRoot and image will run as root (pod: "web_default(u1)", container: app)'),
+])
+def test_identity_refused(context, user, error, message):
+    with pytest.raises(error) as caught:
+        Confinement(**context, **POD).identity(user, ACCOUNTS)
+    assert str(caught.value) == message

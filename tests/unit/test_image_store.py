@@ -87,6 +87,38 @@ def test_concurrent_ingest_of_one_blob_fetches_once(store):
     assert os.listdir(store.root / "locks") == []
 
 
+def _open_and_list(root, go, results):
+    go.wait()
+    try:
+        s = ImageStore(root)
+        s.images()
+        s.close()
+        results.put("ok")
+    except Exception as e:  # noqa: BLE001 (reported to the test, which names it)
+        results.put(repr(e))
+
+
+def test_processes_opening_a_new_store_at_once_all_get_it(tmp_path):
+    """Two pods pulling their first image open a new index at once: SQLite
+    refuses one of two connections that both want to switch the new file to
+    WAL ("database is locked", without waiting); the store tries again."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for n in range(25):
+        go, results = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_open_and_list, args=(tmp_path / f"s{n}", go, results)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        time.sleep(0.02)  # all four waiting on `go`
+        go.set()
+        outcomes += [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join()
+    assert outcomes == ["ok"] * 100, sorted(set(outcomes))
+
+
 def fake_image(store, name="docker.io/library/app", tag="1", layer=b"L"):
     config = json.dumps({"n": name, "t": tag, "l": layer.decode()}).encode()
     manifest = json.dumps({"c": digest(config), "l": digest(layer)}).encode()

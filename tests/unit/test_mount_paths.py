@@ -5,6 +5,7 @@ link inside the root it is given. The lookups run in a temporary directory:
 no privileges, no mounts."""
 import errno
 import os
+import stat
 
 import pytest
 
@@ -162,3 +163,38 @@ def test_magic_links_are_never_followed():
         assert caught.value.errno == errno.ELOOP
     finally:
         os.close(fd)
+
+
+def test_host_devices_walk_as_containerd_walks_dev(tmp_path):
+    """The walk a privileged container's /dev comes from (rootfs.host_devices):
+    device nodes only, links and fifos not taken or followed, no console and
+    nothing under pts, shm, fd, mqueue; a filter; a bound that is an error."""
+    from nspod import rootfs
+    from nspod.errors import NspodError
+
+    found = dict(rootfs.host_devices())
+    assert "null" in found and "zero" in found, sorted(found)
+    for path, st in found.items():
+        assert stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode), path
+        assert path.split("/")[0] not in rootfs.HOST_DEV_SKIPPED and os.path.basename(path) != "console", path
+        assert not os.path.islink(f"/dev/{path}"), path
+    assert [p for p, _ in rootfs.host_devices(usable=lambda p: p == "/dev/null")] == ["null"]
+    with pytest.raises(NspodError, match="more than 1 device nodes"):
+        rootfs.host_devices(limit=1)
+    # A tree with no device node: links (even to one), a fifo, files, skipped directories.
+    (tmp_path / "sub" / "pts").mkdir(parents=True)
+    os.symlink("/dev/null", tmp_path / "null")
+    os.symlink("/dev", tmp_path / "sub" / "dev")
+    os.mkfifo(tmp_path / "sub" / "fifo")
+    (tmp_path / "console").write_text("")
+    assert rootfs.host_devices(str(tmp_path)) == []
+
+
+def test_user_may_open_leaves_out_virtual_consoles(tmp_path):
+    from nspod import rootfs
+
+    for name in ("tty1", "tty63", "ttyS0", "tty", "fuse"):
+        (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(0o666)
+    assert [n for n in sorted(os.listdir(tmp_path)) if rootfs.user_may_open(str(tmp_path / n))] == \
+        ["fuse", "tty", "ttyS0"]

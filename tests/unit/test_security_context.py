@@ -10,6 +10,7 @@ import pytest
 from nspod import capabilities
 from nspod.confinement import Confinement, NonRootRefused, check_ids, for_container
 from nspod.errors import HostUnsupported, ManifestError
+from nspod.image.runtime import Accounts
 from nspod.spec import SeccompProfile, SecurityContext, load_pods, load_stored
 from nspod.spec.model import Capabilities
 
@@ -69,7 +70,7 @@ def test_container_level_wins_over_pod_level():
 def test_empty_values_of_unsupported_fields_are_accepted_and_not_echoed():
     pod = load(manifest(
         pod_level="{runAsUser: null, windowsOptions: {}, seLinuxOptions: {}, seccompProfile: {type: RuntimeDefault}}",
-        container_level="{procMount: null, appArmorProfile: null, readOnlyRootFilesystem: null}",
+        container_level="{seLinuxOptions: null, appArmorProfile: null, readOnlyRootFilesystem: null}",
     ))
     assert pod.manifest["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     assert "securityContext" not in pod.manifest["spec"]["containers"][0]  # nothing left in it
@@ -159,7 +160,11 @@ BAD = [
     # Container-level only, pod-level only.
     ("{capabilities: {add: [ALL]}}", "", "spec.securityContext.capabilities", "unknown field"),
     ("", "{supplementalGroups: [1]}", "spec.containers[0].securityContext.supplementalGroups", "unknown field"),
-    ("", "{procMount: Unmasked}", "spec.containers[0].securityContext.procMount", "is not supported"),
+    ("{procMount: Unmasked}", "", "spec.securityContext.procMount", "unknown field"),
+    ("", "{procMount: Masked}", "spec.containers[0].securityContext.procMount", "must be one of Default, Unmasked"),
+    ("", "{procMount: 1}", "spec.containers[0].securityContext.procMount", "must be a string"),
+    ("", "{procMount: Unmasked}", "spec.containers[0].securityContext.procMount",
+     '"Unmasked": `hostUsers` must be false to use `Unmasked`'),
     # Fields of the other level are typos here, as the API server says.
     ("{privileged: true}", "", "spec.securityContext.privileged", "unknown field"),
     ("", "{fsGroup: 1}", "spec.containers[0].securityContext.fsGroup", "unknown field"),
@@ -174,8 +179,8 @@ def test_bad_security_context(pod_level, container_level, path, fragment):
 
 
 def test_supported_field_beside_an_unsupported_one_still_fails():
-    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, procMount: Unmasked}"))
-    assert found == [("spec.containers[0].securityContext.procMount", "is not supported by nspod yet")]
+    found = problems(manifest(container_level="{seccompProfile: {type: Unconfined}, appArmorProfile: {type: x}}"))
+    assert found == [("spec.containers[0].securityContext.appArmorProfile", "is not supported by nspod yet")]
 
 
 def test_merge_is_field_by_field():
@@ -236,27 +241,29 @@ def confinement(pod_level="", container_level=""):
 
 
 @pytest.mark.parametrize("pod_level, container_level, image_user, expected", [
-    ("", "", (0, 0), (0, 0, (0,))),                                        # a process container: root
-    ("{runAsUser: 1000}", "", (0, 0), (1000, 0, (0,))),                    # gid 0 unless runAsGroup
-    ("{runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000, 3000]}", "", (0, 0), (1000, 3000, (3000, 4000))),
-    ("{runAsGroup: 3000}", "{runAsUser: 5}", (0, 0), (5, 3000, (3000,))),
-    ("", "", (1000, 1000), (1000, 1000, (1000,))),                         # the image's user
-    ("{runAsUser: 1000}", "", (1000, 50), (1000, 50, (50,))),              # runAsUser = image's: its gid
-    ("{runAsUser: 7}", "", (1000, 50), (7, 0, (0,))),                      # another uid: gid 0
+    ("", "", 0, (0, 0, (0,))),                                             # a process container: root
+    ("{runAsUser: 1000}", "", 0, (1000, 0, (0,))),                         # gid 0 unless runAsGroup
+    ("{runAsUser: 1000, runAsGroup: 3000, supplementalGroups: [4000, 3000]}", "", 0, (1000, 3000, (3000, 4000))),
+    ("{runAsGroup: 3000}", "{runAsUser: 5}", 0, (5, 3000, (3000,))),
+    ("", "", 1000, (1000, 0, (0,))),                                       # an image's uid no passwd names
+    ("{runAsUser: 7}", "", 1000, (7, 0, (0,))),                            # runAsUser over it
 ])
 def test_identity(pod_level, container_level, image_user, expected):
-    assert confinement(pod_level, container_level).identity(image_user) == expected
+    assert confinement(pod_level, container_level).identity(image_user)[:3] == expected
 
 
-def test_image_groups_come_before_supplemental_groups():
-    conf = confinement("{supplementalGroups: [9]}")
-    assert conf.identity((10, 20), (30, 20)) == (10, 20, (20, 30, 9))
+def test_groups_are_merged_sorted_and_unique():
+    """containerd's mergeGids: the gid, the image's groups of the user and
+    supplementalGroups, once each, sorted (tests/unit/test_image_runtime.py
+    has the image's side)."""
+    conf = confinement("{supplementalGroups: [9, 30]}")
+    assert conf.identity(10, Accounts("u:x:10:20::/home/u:\n", "g:x:30:u\n")) == (10, 20, (9, 20, 30), "/home/u")
 
 
 @pytest.mark.parametrize("pod_level, container_level, image_user, message", [
-    ("{runAsNonRoot: true}", "", (0, 0),
+    ("{runAsNonRoot: true}", "", 0,
      'container has runAsNonRoot and image will run as root (pod: "web_default(u1)", container: app)'),
-    ("{runAsNonRoot: true}", "{runAsUser: 0}", (1000, 1000),
+    ("{runAsNonRoot: true}", "{runAsUser: 0}", 1000,
      'container\'s runAsUser breaks non-root policy (pod: "web_default(u1)", container: app)'),
 ])
 def test_run_as_non_root_refuses_root(pod_level, container_level, image_user, message):
@@ -267,10 +274,11 @@ def test_run_as_non_root_refuses_root(pod_level, container_level, image_user, me
 
 
 @pytest.mark.parametrize("pod_level, container_level, image_user", [
-    ("{runAsNonRoot: true, runAsUser: 1000}", "", (0, 0)),
-    ("{runAsNonRoot: true}", "", (1000, 1000)),
-    ("{runAsNonRoot: false}", "", (0, 0)),
-    ("{runAsNonRoot: true}", "{runAsNonRoot: false}", (0, 0)),  # the container's wins
+    ("{runAsNonRoot: true, runAsUser: 1000}", "", 0),
+    ("{runAsNonRoot: true, runAsUser: 1000}", "", "www"),       # runAsUser is checked, not the image's name
+    ("{runAsNonRoot: true}", "", 1000),
+    ("{runAsNonRoot: false}", "", 0),
+    ("{runAsNonRoot: true}", "{runAsNonRoot: false}", 0),  # the container's wins
 ])
 def test_run_as_non_root_allows(pod_level, container_level, image_user):
     confinement(pod_level, container_level).identity(image_user)
@@ -324,7 +332,7 @@ def test_ids_outside_the_map_name_the_fix(pod_level, container_level, maps, frag
 def test_fs_group_joins_the_groups_before_supplemental_groups():
     pod = load(manifest(pod_level="{runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000, supplementalGroups: [4000]}"))
     conf = for_container(pod, pod.containers[0])
-    assert conf.identity() == (1000, 3000, (3000, 2000, 4000))
+    assert conf.identity()[:3] == (1000, 3000, (2000, 3000, 4000))
     assert conf.requested_ids() == ({1000}, {3000, 2000, 4000})
     assert pod.security_context.fs_group_change_policy is None
 
@@ -381,3 +389,60 @@ def test_privileged_is_every_capability_no_seccomp_no_masks():
     assert conf.no_new_privs is False  # privileged implies allowPrivilegeEscalation
     assert seccomp_for(pod, c, {}).mode == "Unconfined"
     assert shown(conf)["maskedPaths"] == [] and shown(conf)["privileged"] is True
+
+
+def with_host_users(text, value, extra=""):
+    return text.replace("spec:\n", f"spec:\n  hostUsers: {value}\n{extra}", 1)
+
+
+def test_proc_mount_default_masks_unmasked_with_host_users_false_does_not():
+    from nspod.confinement import shown
+
+    default = load(manifest(container_level="{procMount: Default}"))
+    conf = for_container(default, default.containers[0])
+    assert conf.proc_mount == "Default" and conf.masks_kernel_paths
+    assert "/proc/kcore" in shown(conf)["maskedPaths"] and "/proc/sys" in shown(conf)["readonlyPaths"]
+    unmasked = load(with_host_users(manifest(container_level="{procMount: Unmasked}", second_container="{}"), "false"))
+    app, side = (for_container(unmasked, c) for c in unmasked.containers)
+    assert app.proc_mount == "Unmasked" and not app.masks_kernel_paths and side.masks_kernel_paths
+    assert shown(app)["maskedPaths"] == [] and shown(app)["readonlyPaths"] == [] and shown(app)["procMount"] == "Unmasked"
+    assert unmasked.host_users is False and unmasked.manifest["spec"]["hostUsers"] is False
+    assert unmasked.manifest["spec"]["containers"][0]["securityContext"] == {"procMount": "Unmasked"}
+    assert load_stored(json.dumps(unmasked.manifest), "stored") == unmasked
+
+
+@pytest.mark.parametrize("host_users", ["true", "null"])
+def test_unmasked_needs_host_users_false(host_users):
+    found = problems(with_host_users(manifest(container_level="{procMount: Unmasked}"), host_users))
+    assert found == [("spec.containers[0].securityContext.procMount",
+                      '"Unmasked": `hostUsers` must be false to use `Unmasked` (set spec.hostUsers: false)')]
+
+
+@pytest.mark.parametrize("field", ["hostNetwork", "hostPID", "hostIPC"])
+def test_host_users_false_forbids_the_node_namespaces(field):
+    found = problems(with_host_users(manifest(), "false", f"  {field}: true\n"))
+    assert found == [(f"spec.{field}", "forbidden when `hostUsers` is false")]
+    load(with_host_users(manifest(), "true", f"  {field}: true\n"))  # hostUsers true: allowed
+
+
+def test_host_users_must_be_a_boolean():
+    assert problems(with_host_users(manifest(), "'no'")) == [("spec.hostUsers", "must be a boolean (true or false)")]
+
+
+def test_host_users_must_name_what_nspod_does():
+    """Rootless every pod has a user namespace (false), as root none (true);
+    unset is either; the other value is bad input naming the field."""
+    from nspod.confinement import check_user_namespace
+
+    pods = [load(with_host_users(manifest(), v)) for v in ("true", "false")] + [load(manifest())]
+    check_user_namespace(pods[1:], rootless=True)
+    check_user_namespace([pods[0], pods[2]], rootless=False)
+    with pytest.raises(ManifestError) as rootless:
+        check_user_namespace(pods[:1], rootless=True)
+    assert rootless.value.problems[0][0] == "spec.hostUsers"
+    assert "true is not possible rootless" in rootless.value.problems[0][1]
+    with pytest.raises(ManifestError) as as_root:
+        check_user_namespace(pods, rootless=False)
+    assert as_root.value.problems == [("[1].spec.hostUsers", as_root.value.problems[0][1])]
+    assert "false is not supported as root" in as_root.value.problems[0][1]
+    assert as_root.value.exit_code == 2
