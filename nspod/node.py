@@ -232,7 +232,6 @@ def serve():
     # Import what every watchdog needs once, here: the forks share it.
     from . import watchdog  # noqa: F401
     from . import net  # noqa: F401
-    import pyroute2  # noqa: F401  (not PyYAML: a watchdog reads its stored manifest as JSON)
     from . import seccomp
 
     seccomp.warm()  # RuntimeDefault's BPF program, built once for every container
