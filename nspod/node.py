@@ -235,7 +235,7 @@ def serve():
     os.close(null)
     from . import faults
     from . import net  # noqa: F401
-    import pyroute2  # noqa: F401  (loaded once here, not by every netlink helper we fork)
+    from .net import netlink, rtnl  # noqa: F401  (loaded once here, not by every helper we fork)
     from . import seccomp
     from .supervisor import Supervisor
 

@@ -49,9 +49,6 @@ def describe(e):
     if isinstance(e, OSError):
         text = e.strerror or str(e)
         return f"{text}: {e.filename}" if e.filename else text
-    code = getattr(e, "code", None)
-    if isinstance(code, int) and code > 0:  # pyroute2's NetlinkError(code, message)
-        return f"{os.strerror(code)} (netlink error {code})"
     return str(e) or type(e).__name__
 
 

@@ -1,4 +1,4 @@
-"""Pod networking. pyroute2 (netlink) is imported lazily: it costs ~100 ms.
+"""Pod networking.
 
     podnet.py        a pod's network: attach/detach (watchdog), release (CLI), inspect
     node_network.py  the per-user node network: holder, bridge, lock, repair, removal
@@ -7,5 +7,6 @@
     ports.py         published ports: test-bind, forward, record
     hosts.py         the pod's /etc/hosts and /etc/resolv.conf
     netlink.py       the netlink steps, in forked helpers inside the namespaces
+    rtnl.py          a small rtnetlink client (stdlib sockets): the requests those steps make
     loopback.py      lo up in a new network namespace (the pause holder)
 """

@@ -1,9 +1,7 @@
 """Bring up `lo` in a fresh network namespace (it starts down)."""
+from . import rtnl
 
 
 def loopback_up():
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ip:
-        (lo,) = ip.link_lookup(ifname="lo")
-        ip.link("set", index=lo, state="up")
+    with rtnl.Rtnl() as ip:
+        ip.do(rtnl.set_up(ip.link_index("lo")))

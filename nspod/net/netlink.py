@@ -1,4 +1,4 @@
-"""The netlink steps of pod networking (pyroute2, imported lazily).
+"""The netlink steps of pod networking (on our own rtnetlink client, rtnl.py).
 
 A netlink socket talks to the network namespace it was opened in. A rootless
 process that joins another network namespace can never go back to the host's,
@@ -6,10 +6,12 @@ so every step that works inside the node's or a pod's namespace runs in a
 short-lived forked helper: join the namespace, open a socket there, maybe join
 the next one and open another, do the work, exit. Errors come back as text.
 """
+import errno
 import time
 
 from ..errors import NspodError
 from ..kernel import child, namespaces
+from . import rtnl
 
 
 def run_forked(what, fn, *args):
@@ -33,15 +35,12 @@ def configure_node(bridge, gateway, prefixlen, mac, mtu):
     gateway address; forward between the bridge and the uplink's tap0, and
     answer ARP on tap0 for pod addresses (proxy_arp), so the uplink sends
     replies for any pod to the node, which routes them over the bridge."""
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ip:
-        (lo,) = ip.link_lookup(ifname="lo")
-        ip.link("set", index=lo, state="up")
-        ip.link("add", ifname=bridge, kind="bridge", address=mac, mtu=mtu)
-        (br,) = ip.link_lookup(ifname=bridge)
-        ip.addr("add", index=br, address=gateway, prefixlen=prefixlen)
-        ip.link("set", index=br, state="up")
+    with rtnl.Rtnl() as ip:
+        ip.do(rtnl.set_up(ip.link_index("lo")))
+        ip.do(rtnl.add_bridge(bridge, mac, mtu))
+        br = ip.link_index(bridge)
+        ip.do(rtnl.add_address(br, gateway, prefixlen))
+        ip.do(rtnl.set_up(br))
     _sysctl("net.ipv4.ip_forward", 1)
     _sysctl("net.ipv4.conf.all.proxy_arp", 1)
 
@@ -58,44 +57,33 @@ def attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac, 
 def _attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac, mtu):
     # Links are found by name with one request each (RTM_GETLINK by name),
     # never by listing them all: the cost must not grow with the pod count.
-    import errno
-
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-
     with open(f"/proc/{node_pid}/ns/net") as node_ns:
         namespaces.setns(node_ns.fileno(), "net")
-    node = IPRoute()  # a socket in the node's namespace ...
-    namespaces.setns(pod_net_fd, "net")
-    pod = IPRoute()   # ... and one in the pod's; both stay where they were opened
-    try:
-        br = node.link("get", ifname=bridge)[0]["index"]
-        pair = dict(ifname=veth, kind="veth", mtu=mtu, master=br, state="up",
-                    peer={"ifname": "eth0", "net_ns_fd": pod_net_fd, "address": mac, "mtu": mtu})
-        for attempt in range(40):
-            try:
-                node.link("add", **pair)
-                break
-            except NetlinkError as e:
-                if e.code != errno.EEXIST or attempt == 39:
-                    raise
-            # A stale end of an old pair: `veth` in the node (a sandbox that
-            # died a moment ago), or `eth0` in the pod (the old node network's
-            # namespace is being torn down by the kernel, asynchronously).
-            for sock, name in ((node, veth), (pod, "eth0")):
+    with rtnl.Rtnl() as node:             # a socket in the node's namespace ...
+        namespaces.setns(pod_net_fd, "net")
+        with rtnl.Rtnl() as pod:          # ... and one in the pod's; both stay where they were opened
+            pair = rtnl.add_veth(veth, mtu, node.link_index(bridge), "eth0", pod_net_fd, mac)
+            for attempt in range(40):
                 try:
-                    sock.link("del", ifname=name)
-                except NetlinkError as e:
-                    if e.code != errno.ENODEV:
+                    node.do(pair)
+                    break
+                except rtnl.NetlinkError as e:
+                    if e.errno != errno.EEXIST or attempt == 39:
                         raise
-            time.sleep(0.05)
-        eth0 = pod.link("get", ifname="eth0")[0]["index"]
-        pod.addr("add", index=eth0, address=ip, prefixlen=prefixlen)
-        pod.link("set", index=eth0, state="up")
-        pod.route("add", dst="0.0.0.0/0", gateway=gateway)
-    finally:
-        node.close()
-        pod.close()
+                # A stale end of an old pair: `veth` in the node (a sandbox that
+                # died a moment ago), or `eth0` in the pod (the old node network's
+                # namespace is being torn down by the kernel, asynchronously).
+                for sock, name in ((node, veth), (pod, "eth0")):
+                    try:
+                        sock.do(rtnl.delete_link(name))
+                    except rtnl.NetlinkError as e:
+                        if e.errno != errno.ENODEV:
+                            raise
+                time.sleep(0.05)
+            eth0 = pod.link_index("eth0")
+            pod.do(rtnl.add_address(eth0, ip, prefixlen))
+            pod.do(rtnl.set_up(eth0))
+            pod.do(rtnl.add_default_route(gateway))
 
 
 def delete_link(node_pid, name):
@@ -104,15 +92,14 @@ def delete_link(node_pid, name):
 
 
 def _delete_link(node_pid, name):
-    from pyroute2 import IPRoute
-
     with open(f"/proc/{node_pid}/ns/net") as node_ns:
         namespaces.setns(node_ns.fileno(), "net")
-    with IPRoute() as ip:
+    with rtnl.Rtnl() as ip:
         try:
-            ip.link("del", ifname=name)
-        except Exception:  # gone already, with the pod's namespace
-            pass
+            ip.do(rtnl.delete_link(name))
+        except rtnl.NetlinkError as e:
+            if e.errno != errno.ENODEV:  # else gone already, with the pod's namespace
+                raise
 
 
 def node_links(node_pid):
@@ -121,29 +108,26 @@ def node_links(node_pid):
 
 
 def _node_links(node_pid):
-    from pyroute2 import IPRoute
-
     with open(f"/proc/{node_pid}/ns/net") as node_ns:
         namespaces.setns(node_ns.fileno(), "net")
-    with IPRoute() as ip:
-        return sorted(link.get("ifname") for link in ip.get_links())
+    with rtnl.Rtnl() as ip:
+        return sorted(rtnl.link_name(reply) for reply in ip.do(rtnl.links()))
 
 
 # -- the host ---------------------------------------------------------------------
 def primary_ipv4():
     """The host's main IPv4 address (the source of its default route, else its
     first global address, else 127.0.0.1): a hostNetwork pod's IP."""
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ip:
+    with rtnl.Rtnl() as ip:
         try:
-            for route in ip.route("get", dst="192.0.2.1"):  # TEST-NET-1: never sent, only looked up
-                src = route.get("RTA_PREFSRC")
+            for route in ip.do(rtnl.get_route("192.0.2.1")):  # TEST-NET-1: never sent, only looked up
+                src = rtnl.route_source(route)
                 if src:
                     return src
-        except Exception:  # no default route
+        except rtnl.NetlinkError:  # no default route
             pass
-        for addr in ip.get_addr(family=2):
-            if addr["scope"] == 0:  # universe (global)
-                return addr.get("IFA_ADDRESS")
+        for reply in ip.do(rtnl.ipv4_addresses()):
+            scope, address = rtnl.address_of(reply)
+            if scope == rtnl.RT_SCOPE_UNIVERSE and address:
+                return address
     return "127.0.0.1"
