@@ -1473,9 +1473,10 @@ hold from run to run far better than the times do.
 {res.table(markdown=True)}
 
 Times in milliseconds, memory in MiB of PSS per pod, disk in MiB; each cell is
-the median with the minimum and maximum in brackets. The goals are the design's: a pod
-starts in at most half Podman's time, a crashed container runs again in a tenth
-of Podman's restart time, and nspod adds no more memory per pod than Podman. The
+the median with the minimum and maximum in brackets. The goals (issue 13): a
+two-container pod starts in a third of Podman's time and the first pod (cold) in
+half, a crashed container runs again in a twentieth of Podman's restart time, one
+pod costs no more memory than a Podman pod and each of ten pods half as much. The
 log rows have no verdict (they include each tool's start); the design asks that
 the log path never hold a container back: compare the log rates in the notes.
 The image rows' goals (issue 8): a pod starts from a cached image in at most
