@@ -330,8 +330,7 @@ def remove_in_user_ns(*paths):
     from .image.unpack import remove_tree
     from .kernel import child
 
-    node.connect().close()  # a node holder, so its user namespace, exists
-    pid = node.node_pid()
+    pid = node.ping()  # a node holder (started if need be), so its user namespace, exists
     if not pid:
         raise NspodError(f"cannot remove {', '.join(map(str, paths))}: "
                          "no node holder to enter the user namespace through")

@@ -51,6 +51,22 @@ def connect():
     raise NspodError(f"the node holder did not start; see {state_dir() / 'node.log'}")
 
 
+def ping():
+    """The pid of the running node holder, started if need be (asked, not read
+    from node.pid: a node holder accepts connections a moment before it writes
+    that); None if it did not answer."""
+    sock = connect()
+    try:
+        sock.settimeout(10)
+        sock.sendall(b'{"op": "ping"}\n')
+        line = sock.makefile().readline()
+        return json.loads(line).get("pid") if line else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
+
+
 def connect_running():
     """A socket connected to the running node holder; None if there is none."""
     return _try_connect(state_dir() / "node.sock")
