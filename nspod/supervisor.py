@@ -24,6 +24,7 @@ import time
 import traceback
 
 from .kernel import process
+from .kernel.libc import trim_heap
 from .store import Store
 from .watchdog import Watchdog
 
@@ -78,6 +79,7 @@ class Supervisor:
             for watchdog in list(self.pods.values()):
                 if self.guarded(watchdog, watchdog.after_events):
                     self.pods.pop(watchdog.name, None)
+                    trim_heap()  # what the pod's supervision held goes back to the kernel
             self.reap_orphans()
             if self.pods:
                 idle_since = time.monotonic()

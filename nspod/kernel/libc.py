@@ -17,3 +17,9 @@ def call(name, *args):
 
 def cstr(value):
     return None if value is None else os.fsencode(value)
+
+
+def trim_heap():
+    """Give the C heap's free pages back to the kernel (glibc's malloc_trim):
+    a long-lived process keeps what start-up and finished work freed, else."""
+    _libc.malloc_trim(0)
