@@ -173,6 +173,7 @@ def ps():
             "age": time.time() - row["created"],
             "uid": row["uid"],
             "ip": ips.get(row["name"]),
+            "labels": json.loads(row["manifest"])["metadata"].get("labels") or {},
         })
     return out
 

@@ -67,9 +67,45 @@ def read_manifest(path):
                        "a manifest is YAML or JSON") from None
 
 
+def _selector(a):
+    """-l/--selector, parsed (bad input is exit 2), or None."""
+    if getattr(a, "selector", None) is None:
+        return None
+    from .selector import SelectorError, parse
+
+    try:
+        return parse(a.selector)
+    except SelectorError as e:
+        raise BadInput(f"-l: {e}") from None
+
+
+def _pods(a, api, listing=None):
+    """The pods named on the command line, or those the -l selector matches
+    (as kubectl: not both; a selector matching nothing is an error)."""
+    selector = _selector(a)
+    if selector is None:
+        return a.pods
+    if a.pods:
+        raise BadInput("name cannot be provided when a selector is specified")
+    names = [p["name"] for p in (listing or api.ps()) if selector.matches(p["labels"])]
+    if not names:
+        raise NspodError(f"no pods match the selector {a.selector}")
+    return names
+
+
+def _listed(a, api):
+    """`ps`: every pod, or those -l selects."""
+    selector = _selector(a)
+    return [p for p in api.ps() if selector is None or selector.matches(p["labels"])]
+
+
+def _labels_column(labels):
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
+
+
 def cmd_ps(a, api):
     if a.output in ("json", "yaml", "name"):
-        names = [p["name"] for p in api.ps()]
+        names = [p["name"] for p in _listed(a, api)]
         if a.output == "name":
             for name in names:
                 print(f"pod/{name}")
@@ -85,10 +121,12 @@ def cmd_ps(a, api):
         return
     wide = a.output == "wide"
     # As kubectl get pods; -o wide adds the IP and the pod's phase.
-    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE") + (("IP", "PHASE") if wide else ())]
-    for p in api.ps():
+    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE") + (("IP", "PHASE") if wide else ())
+            + (("LABELS",) if a.show_labels else ())]
+    for p in _listed(a, api):
         rows.append((p["name"], p["ready"], p["status"], p["restarts"], _age(p["age"]))
-                    + ((p.get("ip") or "<none>", p["phase"]) if wide else ()))
+                    + ((p.get("ip") or "<none>", p["phase"]) if wide else ())
+                    + ((_labels_column(p["labels"]),) if a.show_labels else ()))
     _table(rows)
 
 
@@ -151,7 +189,9 @@ def cmd_start(a, api):
 
 
 def cmd_rm(a, api):
-    for name in a.pods:
+    if not a.pods and a.selector is None:
+        raise BadInput("rm: name the pods, or select them with -l")
+    for name in _pods(a, api):
         api.rm(name, force=a.force)
         print(name)
 
@@ -159,9 +199,21 @@ def cmd_rm(a, api):
 def cmd_logs(a, api):
     if a.tail is not None and a.tail < 0:
         a.tail = None  # kubectl: -1 means all
-    for line in api.logs(a.pod, a.container, follow=a.follow, previous=a.previous,
-                         timestamps=a.timestamps, tail=a.tail):
-        print(line, flush=a.follow)
+    if (a.pod is None) == (a.selector is None):
+        raise BadInput("logs: name one pod, or select pods with -l")
+    if a.selector is not None and a.follow:
+        raise BadInput("logs: -f follows one pod; with -l, drop -f")
+    pods = [a.pod] if a.pod else _pods(argparse.Namespace(selector=a.selector, pods=[]), api)
+    for pod in pods:  # with -l: each selected pod in turn, as kubectl logs -l does
+        prefix = f"[pod/{pod}/{a.container or _only_container(api, pod)}] " if a.prefix else ""
+        for line in api.logs(pod, a.container, follow=a.follow, previous=a.previous,
+                             timestamps=a.timestamps, tail=a.tail):
+            print(prefix + line, flush=a.follow)
+
+
+def _only_container(api, pod):
+    names = [c["name"] for c in api.inspect(pod)["spec"]["containers"]]
+    return names[0] if len(names) == 1 else "?"
 
 
 def cmd_wait(a, api):
@@ -169,7 +221,9 @@ def cmd_wait(a, api):
     if timeout < 0:  # kubectl: negative means a week
         timeout = 7 * 24 * 3600
     condition = api.parse_wait_condition(a.condition)
-    api.wait(a.pods, condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
+    if not a.pods and a.selector is None:
+        raise BadInput("wait: name the pods, or select them with -l")
+    api.wait(_pods(a, api), condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
 
 
 def cmd_top(a, api):
@@ -274,6 +328,8 @@ def parser():
                    help="return once every pod is Ready (default timeout 5m); exit 1 if one is not by then")
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
+    s.add_argument("-l", "--selector", help="only pods whose labels match, e.g. app=web,tier!=db or 'env in (a,b)'")
+    s.add_argument("--show-labels", action="store_true", help="a LABELS column")
     s.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"],
                    help="wide: also each pod's IP and phase; json, yaml: the pods as a v1 List; name: pod/NAME")
     s.set_defaults(fn=cmd_ps)
@@ -286,7 +342,9 @@ def parser():
     s.add_argument("pod")
     s.set_defaults(fn=cmd_describe)
     s = sub.add_parser("logs", help="a container's output")
-    s.add_argument("pod")
+    s.add_argument("pod", nargs="?")
+    s.add_argument("-l", "--selector", help="the pods whose labels match, one after another (instead of POD)")
+    s.add_argument("--prefix", action="store_true", help="begin each line with [pod/NAME/CONTAINER]")
     s.add_argument("-c", "--container", help="may be left out for a one-container pod")
     s.add_argument("-f", "--follow", action="store_true", help="keep printing until the container ends")
     s.add_argument("-p", "--previous", action="store_true", help="the instance before the last restart")
@@ -305,7 +363,8 @@ def parser():
     s.add_argument("--timeout", type=float, help="grace period in seconds (default: the pod's)")
     s.set_defaults(fn=cmd_stop)
     s = sub.add_parser("wait", help="wait until pods meet a condition, as kubectl wait")
-    s.add_argument("pods", nargs="+")
+    s.add_argument("pods", nargs="*")
+    s.add_argument("-l", "--selector", help="the pods whose labels match (instead of names)")
     s.add_argument("--for", dest="condition", required=True, metavar="CONDITION",
                    help="delete | create | condition=Ready[=false] | jsonpath='{.status.phase}'=Running")
     s.add_argument("--timeout", default="30s", help="how long to wait, for all the pods (default 30s; 0: look once; negative: a week)")
@@ -325,7 +384,8 @@ def parser():
     s.set_defaults(fn=cmd_start)
     s = sub.add_parser("rm", help="remove pods")
     s.add_argument("-f", "--force", action="store_true", help="stop a running pod first (no grace period)")
-    s.add_argument("pods", nargs="+")
+    s.add_argument("-l", "--selector", help="the pods whose labels match (instead of names)")
+    s.add_argument("pods", nargs="*")
     s.set_defaults(fn=cmd_rm)
     s = sub.add_parser("pull", help="download an image from its registry")
     s.add_argument("image", help="e.g. busybox, docker.io/library/busybox:1.36, host:5000/app@sha256:...")
