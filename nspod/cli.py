@@ -104,15 +104,21 @@ def _labels_column(labels):
 
 
 def cmd_ps(a, api):
-    if a.output in ("json", "yaml", "name"):
+    jsonpath = a.output and a.output.startswith("jsonpath=")
+    if a.output not in (None, "wide", "json", "yaml", "name") and not jsonpath:
+        raise BadInput(f"-o {a.output}: use wide, json, yaml, name or jsonpath=TEMPLATE")
+    template = _jsonpath_template(a.output) if jsonpath else None
+    if a.output in ("json", "yaml", "name") or jsonpath:
         names = [p["name"] for p in _listed(a, api)]
         if a.output == "name":
             for name in names:
                 print(f"pod/{name}")
             return
         listing = {"apiVersion": "v1", "kind": "List", "items": [api.inspect(n) for n in names],
-                   "metadata": {"resourceVersion": ""}}  # as kubectl get pods -o json|yaml
-        if a.output == "yaml":
+                   "metadata": {"resourceVersion": ""}}  # as kubectl get pods -o json|yaml|jsonpath
+        if jsonpath:
+            _print_jsonpath(listing, template)
+        elif a.output == "yaml":
             import yaml
 
             print(yaml.safe_dump(listing, sort_keys=False), end="")
@@ -130,26 +136,32 @@ def cmd_ps(a, api):
     _table(rows)
 
 
+def _jsonpath_template(output):
+    """The TEMPLATE of -o jsonpath=TEMPLATE, checked (a bad one is exit 2)."""
+    from .jsonpath import JSONPathError, compile_template
+
+    template = output[len("jsonpath="):]
+    try:
+        compile_template(template)
+    except JSONPathError as e:
+        raise BadInput(f"-o jsonpath: {e}") from None
+    return template
+
+
+def _print_jsonpath(obj, template):
+    from .jsonpath import render
+
+    print(render(obj, template))
+
+
 def cmd_inspect(a, api):
     """-o json (the default), yaml, or jsonpath=TEMPLATE as kubectl prints them."""
     output = a.output or "json"
     if output not in ("json", "yaml") and not output.startswith("jsonpath="):
         raise BadInput(f"-o {output}: use json, yaml or jsonpath=TEMPLATE")
     if output.startswith("jsonpath="):
-        from .jsonpath import JSONPathError, parse, render
-
-        template = output[len("jsonpath="):]
-        try:  # checked before looking the pod up: a bad template is bad input
-            for part in template.split("{")[1:]:
-                if not part.lstrip().startswith(("'", '"')):
-                    parse("{" + part.split("}", 1)[0] + "}")
-        except JSONPathError as e:
-            raise BadInput(f"-o jsonpath: {e}") from None
-        pod = api.inspect(a.pod)
-        try:
-            print(render(pod, template))
-        except JSONPathError as e:
-            raise BadInput(f"-o jsonpath: {e}") from None
+        template = _jsonpath_template(output)  # checked before looking the pod up: bad input first
+        _print_jsonpath(api.inspect(a.pod), template)
         return
     pod = api.inspect(a.pod)
     if output == "yaml":
@@ -330,8 +342,9 @@ def parser():
     s = sub.add_parser("ps", help="list pods")
     s.add_argument("-l", "--selector", help="only pods whose labels match, e.g. app=web,tier!=db or 'env in (a,b)'")
     s.add_argument("--show-labels", action="store_true", help="a LABELS column")
-    s.add_argument("-o", "--output", choices=["wide", "json", "yaml", "name"],
-                   help="wide: also each pod's IP and phase; json, yaml: the pods as a v1 List; name: pod/NAME")
+    s.add_argument("-o", "--output", metavar="FORMAT",
+                   help="wide: also each pod's IP and phase; json, yaml: the pods as a v1 List; name: pod/NAME; "
+                        "jsonpath=TEMPLATE over that List, e.g. '{range .items[*]}{.metadata.name}{\"\\n\"}{end}'")
     s.set_defaults(fn=cmd_ps)
     s = sub.add_parser("inspect", help="a pod as a Kubernetes object, plus pids and namespaces")
     s.add_argument("pod")

@@ -6,6 +6,7 @@
     {.status.containerStatuses[*].name}                every element
     {.status.conditions[?(@.type=="Ready")].status}   elements whose field equals a value
     {.metadata.labels.app\\.kubernetes\\.io/name}       a dot inside a key, escaped
+    {range .items[*]}{.metadata.name}{"\\n"}{end}     a template repeated for each value (render)
 
 `find(obj, path)` returns the list of values found (empty when the path
 leads nowhere, as kubectl's allowMissingKeys does for wait).
@@ -25,7 +26,7 @@ def parse(path):
     if not (text.startswith("{") and text.endswith("}")):
         raise JSONPathError(f"{path}: a JSONPath expression is written in braces, e.g. {{.status.phase}}")
     text = text[1:-1].strip()
-    if text.startswith("$"):
+    if text.startswith(("$", "@")):  # the root, or (in a range) the current value
         text = text[1:]
     steps, i = [], 0
     while i < len(text):
@@ -108,26 +109,69 @@ def text(value):
     return json.dumps(value, separators=(",", ":"))
 
 
-def render(obj, template):
-    """A `-o jsonpath=TEMPLATE` as kubectl prints it: literal text, and each
-    {EXPR} replaced by the values it finds, space-separated; {"\\n"} and
-    {'text'} are literal strings. (range/end are not supported.)"""
-    out, i = [], 0
+def compile_template(template):
+    """A `-o jsonpath=TEMPLATE` parsed (and its expressions checked): a list
+    of ("text", s) | ("expr", "{...}") | ("range", "{...}", body) nodes."""
+    tokens, i = [], 0
     while i < len(template):
         start = template.find("{", i)
         if start < 0:
-            out.append(template[i:])
+            tokens.append(("text", template[i:]))
             break
-        out.append(template[i:start])
+        if start > i:
+            tokens.append(("text", template[i:start]))
         end = template.find("}", start)
         if end < 0:
             raise JSONPathError(f"{template}: unclosed {{")
         inner = template[start + 1:end].strip()
+        word = inner.split()[:1]
         if len(inner) >= 2 and inner[0] == inner[-1] and inner[0] in "'\"":
-            out.append(inner[1:-1].encode().decode("unicode_escape"))
-        elif inner.split()[:1] in (["range"], ["end"]):
-            raise JSONPathError(f"{template}: {{{inner}}} is not supported")
+            tokens.append(("text", inner[1:-1].encode().decode("unicode_escape")))
+        elif word == ["range"]:
+            expr = "{" + inner[len("range"):].strip() + "}"
+            parse(expr)
+            tokens.append(("range", expr))
+        elif word == ["end"]:
+            tokens.append(("end",))
         else:
-            out.append(" ".join(text(v) for v in find(obj, "{" + inner + "}")))
+            parse("{" + inner + "}")
+            tokens.append(("expr", "{" + inner + "}"))
         i = end + 1
-    return "".join(out)
+    return _nest(tokens, template)
+
+
+def _nest(tokens, template, inside=False):
+    """Nodes up to the {end} that closes the range we are inside (if any)."""
+    nodes = []
+    while tokens:
+        token = tokens.pop(0)
+        if token[0] == "end":
+            if not inside:
+                raise JSONPathError(f"{template}: {{end}} without {{range}}")
+            return nodes
+        if token[0] == "range":
+            nodes.append(("range", token[1], _nest(tokens, template, inside=True)))
+        else:
+            nodes.append(token)
+    if inside:
+        raise JSONPathError(f"{template}: {{range}} without {{end}}")
+    return nodes
+
+
+def render(obj, template):
+    """A `-o jsonpath=TEMPLATE` as kubectl prints it: literal text, each
+    {EXPR} replaced by the values it finds, space-separated, {"\\n"} and
+    {'text'} literal strings, and {range EXPR}...{end} repeating its body for
+    each value found, with expressions inside relative to that value."""
+    return "".join(_render(obj, compile_template(template)))
+
+
+def _render(obj, nodes):
+    for node in nodes:
+        if node[0] == "text":
+            yield node[1]
+        elif node[0] == "expr":
+            yield " ".join(text(v) for v in find(obj, node[1]))
+        else:
+            for value in find(obj, node[1]):
+                yield from _render(value, node[2])

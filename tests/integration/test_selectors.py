@@ -30,6 +30,9 @@ def test_selectors_pick_pods_for_every_verb(pods):
     assert {line.split()[0]: line.split()[-1] for line in table[1:]} == {
         "sel-web": "app=web,tier=front", "sel-db": "app=db,tier=back"}
     assert "<none>" in nspod("ps", "--show-labels", "-l", "!app").stdout
+    # kubectl get pods -o jsonpath over the List, with range/end
+    out = nspod("ps", "-l", "tier", "-o", 'jsonpath={range .items[*]}{.metadata.name}:{.metadata.labels.app}{"\\n"}{end}')
+    assert sorted(out.stdout.split()) == ["sel-db:db", "sel-web:web"]
 
     met = sorted(nspod("wait", "-l", "tier", "--for=condition=Ready").stdout.splitlines())
     assert met == ["pod/sel-db condition met", "pod/sel-web condition met"]
@@ -56,4 +59,7 @@ def test_selector_errors(pods):
     neither = nspod("logs", check=False)
     assert neither.returncode == 2 and "name one pod, or select pods with -l" in neither.stderr
     assert nspod("rm", check=False).returncode == 2
+    unclosed = nspod("ps", "-o", "jsonpath={range .items[*]}{.metadata.name}", check=False)
+    assert unclosed.returncode == 2 and "{range} without {end}" in unclosed.stderr
+    assert nspod("ps", "-o", "table", check=False).returncode == 2
     assert names() == ["sel-one"]  # nothing was removed by the failed commands

@@ -67,5 +67,37 @@ def test_render_as_kubectl_prints():
     assert render(POD, "{.status.containerStatuses[*].name}") == "app side"
     assert render(POD, 'phase={.status.phase}{"\\n"}') == "phase=Running\n"
     assert render(POD, "{.status.containerStatuses[1].ready}") == "false"
-    with pytest.raises(JSONPathError):
-        render(POD, "{range .status.conditions[*]}{.type}{end}")
+    assert render(POD, "{range .status.conditions[*]}{.type} {end}").split() == [
+        c["type"] for c in POD["status"]["conditions"]]
+
+
+LIST = {"items": [{"metadata": {"name": "a"}, "status": {"phase": "Running", "podIP": "10.88.0.2"}},
+                  {"metadata": {"name": "b"}, "status": {"phase": "Failed"}}]}
+
+
+@pytest.mark.parametrize("template, expected", [
+    ('{range .items[*]}{.metadata.name}={.status.phase}{"\\n"}{end}', "a=Running\nb=Failed\n"),
+    ("{range .items[*]}[{@.metadata.name}]{end}", "[a][b]"),
+    ("{range .items[*]}{.status.podIP}, {end}", "10.88.0.2, , "),  # a missing field prints nothing
+    ("{.items[*].metadata.name}", "a b"),
+    ("names: {range .items[*]}{range .metadata}{.name}{end};{end}", "names: a;b;"),  # nested
+    ("{range .nothing[*]}x{end}", ""),
+])
+def test_render_range(template, expected):
+    from nspod.jsonpath import render
+
+    assert render(LIST, template) == expected
+
+
+@pytest.mark.parametrize("template, fragment", [
+    ("{range .items[*]}x", "{range} without {end}"),
+    ("x{end}", "{end} without {range}"),
+    ("{range .items[}{end}", "unclosed ["),
+    ("{.a", "unclosed {"),
+])
+def test_bad_templates(template, fragment):
+    from nspod.jsonpath import compile_template
+
+    with pytest.raises(JSONPathError) as e:
+        compile_template(template)
+    assert fragment in str(e.value)
