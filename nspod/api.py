@@ -462,6 +462,25 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
 
 
 # -- logs and events ------------------------------------------------------------
+def cp(src, dst, container=None):
+    """`nspod cp`: one of src and dst is POD:PATH (nspod/copy.py)."""
+    from . import copy
+
+    (src_pod, src_path), (dst_pod, dst_path) = copy.split_spec(src), copy.split_spec(dst)
+    if (src_pod is None) == (dst_pod is None):
+        raise BadInput("cp: one of the two must be POD:PATH, the other a local path")
+    name = src_pod or dst_pod
+    store = Store()
+    store.pod(name)
+    c = _pick_container(store, name, container)
+    if not process.alive(c["pid"], c["pid_start"]):
+        raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
+    if src_pod is None:
+        copy.to_container(c["pid"], node.rootless(), src_path, dst_path)
+    else:
+        copy.from_container(c["pid"], node.rootless(), src_path, dst_path)
+
+
 def _pick_container(store, name, container):
     rows = store.containers(name)
     if container is None:

@@ -185,6 +185,13 @@ def cmd_exec(a, api):
 NOT_A_TTY = "Unable to use a TTY - input is not a terminal or the right kind of file"
 
 
+def cmd_cp(a, api):
+    try:
+        api.cp(a.src, a.dest, a.container)
+    except FileNotFoundError as e:
+        raise NspodError(f"{e.filename}: no such file or directory") from None
+
+
 def cmd_stop(a, api):
     if a.timeout is not None and not 0 <= a.timeout <= MAX_GRACE:
         raise BadInput(f"--timeout: must be between 0 and {MAX_GRACE} seconds, got {a.timeout:g}")
@@ -371,6 +378,12 @@ def parser():
     s.add_argument("-t", "--tty", action="store_true", help="a terminal in the container (with -i: -it)")
     s.add_argument("command", nargs="*", help="after --: the command and its arguments")
     s.set_defaults(fn=cmd_exec)
+    s = sub.add_parser("cp", help="copy files and directories between a container and the host, as kubectl cp")
+    s.add_argument("src", help="a local path, or POD:PATH")
+    s.add_argument("dest", help="POD:PATH, or a local path")
+    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.set_defaults(fn=cmd_cp)
+
     s = sub.add_parser("stop", help="TERM the containers, KILL after the grace period")
     s.add_argument("pod")
     s.add_argument("--timeout", type=float, help="grace period in seconds (default: the pod's)")
