@@ -37,7 +37,7 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
     from .seccomp import read_localhost_profiles
 
     settings["seccomp_profiles"] = read_localhost_profiles(pods)  # read once, kept with the pod
-    if any(c.image is not None for pod in pods for c in pod.containers):
+    if any(c.image is not None for pod in pods for c in pod.all_containers()):
         from .image.store import image_dir
 
         # Decided here, outside the user namespace (where the watchdog is uid 0).
@@ -80,7 +80,7 @@ def _check_limits(pods, no_limits, warn, pids_max=None):
     required = set()
     for pod in pods:
         required |= requested_controllers(pod.resources)
-        for c in pod.containers:
+        for c in pod.all_containers():
             required |= requested_controllers(c.resources)
     cg = open_cgroups(required, strict=not (no_limits or not required))
     if required and no_limits and getattr(cg, "warning", None):
@@ -161,21 +161,35 @@ def ps():
 
     ips = all_ips(store)
     for row in store.pods():
-        statuses = [json.loads(c["status"]) for c in store.containers(row["name"])]
+        rows = store.containers(row["name"])
+        statuses, init = _statuses(row, rows)
         shown = pod_phase(row)
+        initialized = any(c["type"] == "Initialized" and c["status"] == "True"
+                          for c in phase.conditions(shown, statuses, init=init)) if init else True
+        status, ready, total, restarts = phase.print_pod(
+            shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row),
+            init=init, initialized_condition=initialized)
         out.append({
             "name": row["name"],
             "phase": shown,
-            "status": shown if shown == "Unknown" else phase.status_column(
-                shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row)),
-            "ready": f'{sum(1 for s in statuses if s["ready"])}/{len(statuses)}',
-            "restarts": sum(s["restartCount"] for s in statuses),
+            "status": shown if shown == "Unknown" else status,
+            "ready": f"{ready}/{total}",
+            "restarts": restarts,
             "age": time.time() - row["created"],
             "uid": row["uid"],
             "ip": ips.get(row["name"]),
             "labels": json.loads(row["manifest"])["metadata"].get("labels") or {},
         })
     return out
+
+
+def _statuses(row, rows):
+    """(app container statuses, [(init container status, is_sidecar)]) of a pod's rows."""
+    spec = json.loads(row["manifest"])["spec"]
+    sidecars = {c["name"] for c in spec.get("initContainers", ()) if c.get("restartPolicy") == "Always"}
+    apps = [json.loads(c["status"]) for c in rows if not c["init"]]
+    init = [(json.loads(c["status"]), c["name"] in sidecars) for c in rows if c["init"]]
+    return apps, init
 
 
 def inspect(name):
@@ -185,15 +199,18 @@ def inspect(name):
     containers = store.containers(name)
     manifest = json.loads(row["manifest"])
     alive = _watchdog_alive(row)
-    statuses = [json.loads(c["status"]) for c in containers]
+    statuses, init = _statuses(row, containers)
     p = pod_phase(row, alive)
     metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
-    status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]))}
+    status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]),
+                                                         init=init)}
     if row["started"]:
         status["startTime"] = phase.rfc3339(row["started"])
     from .net import podnet
 
     status.update(podnet.status_fields(store, name))  # podIP, podIPs
+    if init:
+        status["initContainerStatuses"] = [st for st, _ in init]
     status["containerStatuses"] = statuses
     pause_ns = json.loads(row["pause_ns"]) if row["pause_ns"] else {}
     return {
@@ -209,6 +226,7 @@ def inspect(name):
             "cgroup": json.loads(row["cgroup"]) if row["cgroup"] else None,
             "containers": [
                 {"name": c["name"],
+                 **({"init": True} if c["init"] else {}),
                  "pid": c["pid"] if process.alive(c["pid"], c["pid_start"]) else None,
                  "namespaces": json.loads(c["namespaces"]) if c["namespaces"] else {},
                  "cgroup": json.loads(c["cgroup"]) if c["cgroup"] else None,
@@ -279,11 +297,12 @@ def start(name):
         _spawn_watchdog(name, adopt=True)
         return
     _end_orphans(store, name, 0)
+    has_init = bool(json.loads(row["manifest"])["spec"].get("initContainers"))
     with store.tx():
         store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
         for c in store.containers(name):
             st = json.loads(c["status"])
-            st.update(state=phase.waiting("ContainerCreating"), ready=False, started=False)
+            st.update(state=phase.initial_waiting(has_init), ready=False, started=False)
             store.update_container(name, c["name"], status=st)
     _spawn_watchdog(name)
 
@@ -484,9 +503,10 @@ def cp(src, dst, container=None):
 def _pick_container(store, name, container):
     rows = store.containers(name)
     if container is None:
-        if len(rows) != 1:
-            raise BadInput(f'pod "{name}" has {len(rows)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
-        return rows[0]
+        apps = [r for r in rows if not r["init"]]  # as kubectl, only an app container is picked for you
+        if len(apps) != 1:
+            raise BadInput(f'pod "{name}" has {len(apps)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
+        return apps[0]
     for r in rows:
         if r["name"] == container:
             return r

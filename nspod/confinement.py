@@ -120,7 +120,7 @@ def check_ids(pods, maps):
     if maps is None:
         return
     for pod in pods:
-        for c in pod.containers:
+        for c in pod.all_containers():
             uids, gids = for_container(pod, c).requested_ids()
             for kind, wanted in (("uid", uids), ("gid", gids)):
                 for value in sorted(wanted):

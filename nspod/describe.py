@@ -55,14 +55,25 @@ def describe(pod, events, now=None):
         f"{'Status:':<18}{status['phase']}",
         f"{'IP:':<18}{status.get('podIP', '')}",
         f"{'Restart Policy:':<18}{spec.get('restartPolicy', 'Always')}",
-        "Containers:",
     ]
-    statuses = {s["name"]: s for s in status.get("containerStatuses", [])}
     extra = {c["name"]: c for c in pod.get("nspod", {}).get("containers", [])}
-    for c in spec["containers"]:
+    if spec.get("initContainers"):  # as kubectl: before the app containers, the same fields
+        lines.append("Init Containers:")
+        _containers(lines, spec["initContainers"], status.get("initContainerStatuses", []), extra)
+    lines.append("Containers:")
+    _containers(lines, spec["containers"], status.get("containerStatuses", []), extra)
+    _conditions_volumes_events(lines, spec, status, events, now)
+    return "\n".join(lines)
+
+
+def _containers(lines, containers, statuses, extra):
+    statuses = {s["name"]: s for s in statuses}
+    for c in containers:
         st = statuses.get(c["name"], {})
         lines.append(f"  {c['name']}:")
         lines.append(f"    {'Image:':<16}{c.get('image') or 'host (process container)'}")
+        if c.get("restartPolicy"):  # a sidecar
+            lines.append(f"    {'Restart Policy:':<16}{c['restartPolicy']}")
         if extra.get(c["name"], {}).get("pid"):
             lines.append(f"    {'PID:':<16}{extra[c['name']]['pid']}")
         for p in c.get("ports", []):
@@ -85,6 +96,9 @@ def describe(pod, events, now=None):
         for m in mounts:
             sub = f" (path \"{m['subPath']}\")" if m.get("subPath") else ""
             lines.append(f"      {m['mountPath']} from {m['name']}{sub} ({'ro' if m.get('readOnly') else 'rw'})")
+
+
+def _conditions_volumes_events(lines, spec, status, events, now):
     lines.append("Conditions:")
     lines.append(f"  {'Type':<18}Status")
     lines.extend(f"  {c['type']:<18}{c['status']}" for c in status.get("conditions", []))
@@ -103,7 +117,7 @@ def describe(pod, events, now=None):
             lines.append(f"    {'HostPathType:':<12}{hp.get('type', '')}".rstrip())
     if not events:
         lines.append("Events:            <none>")
-        return "\n".join(lines)
+        return
     lines.append("Events:")
     rows = [("Type", "Reason", "Age", "From", "Message"), ("----", "------", "----", "----", "-------")]
     for e in events:
@@ -114,4 +128,3 @@ def describe(pod, events, now=None):
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4])
-    return "\n".join(lines)

@@ -17,10 +17,12 @@ Container status: ``{"name", "state", "lastState" ({} when none), "restartCount"
 Upstream rules followed (Kubernetes v1.27 .. v1.35; the regular-container part of
 these functions has not changed since v1.27 added ``podIsTerminal``):
 
-* ``pod_phase``   -- ``getPhase`` in ``pkg/kubelet/kubelet_pods.go``, for regular
-  containers only (nspod has no init or sidecar containers), plus the terminal-phase
-  guard of ``generateAPIPodStatus`` ("pods are not allowed to transition out of
-  terminal phases").
+* ``pod_phase``   -- ``getPhase`` in ``pkg/kubelet/kubelet_pods.go`` (default feature
+  gates: ContainerRestartRules off), with init containers and sidecars (restartable
+  init containers), plus the terminal-phase guard of ``generateAPIPodStatus`` ("pods
+  are not allowed to transition out of terminal phases").
+* ``print_pod``   -- the READY, STATUS and RESTARTS columns of kubectl's ``printPod``
+  (``pkg/printers/internalversion/printers.go``), init containers and sidecars included.
 * ``conditions``  -- ``GeneratePodInitializedCondition``, ``GeneratePodReadyCondition``,
   ``GenerateContainersReadyCondition`` in ``pkg/kubelet/status/generate.go``, in the
   order ``generateAPIPodStatus`` appends them, and ``lastTransitionTime`` kept while a
@@ -125,9 +127,15 @@ def terminated(exit_code: int | None = None, *, signal: int | None = None,
     return {"terminated": state}
 
 
-def new_status(name: str) -> dict:
+def initial_waiting(has_init_containers: bool = False) -> dict:
+    """The state of a container not started yet: the kubelet's default waiting
+    reason, PodInitializing in a pod with init containers (for them too)."""
+    return waiting("PodInitializing" if has_init_containers else "ContainerCreating")
+
+
+def new_status(name: str, has_init_containers: bool = False) -> dict:
     """A container's status before its first start, as the kubelet shows it."""
-    return {"name": name, "state": waiting("ContainerCreating"), "lastState": {}, "ready": False,
+    return {"name": name, "state": initial_waiting(has_init_containers), "lastState": {}, "ready": False,
             "restartCount": 0, "started": False}
 
 
@@ -141,7 +149,8 @@ def container_ready(status: dict) -> bool:
 
 def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None = None,
               watchdog_alive: bool = True, pod_is_terminal: bool = False,
-              containers: list[str] | None = None) -> str:
+              containers: list[str] | None = None, init: list | None = None,
+              initialized: bool = False) -> str:
     """The pod phase, by the kubelet's ``getPhase``.
 
     ``terminal``: the phase already reported, if it was Succeeded or Failed; a pod
@@ -153,6 +162,12 @@ def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None
     stopped, the phase is Succeeded if all exited 0, else Failed.
     ``containers``: the spec's container names; a name without a status counts as
     unknown (without it, only the statuses given are counted).
+    ``init``: [(status, is_sidecar)] of the init containers, in order. A plain one
+    that failed fails a ``Never`` pod; one not done yet keeps the pod Pending, as a
+    sidecar not started does until ``initialized`` (an app container has run in this
+    sandbox: the kubelet's HasAnyActiveRegularContainerStarted). A running sidecar
+    counts as running; an ended one is left out (it does not hold a pod back from
+    completing).
     """
     if restart_policy not in RESTART_POLICIES:
         raise ValueError(f"restartPolicy {restart_policy!r} is not one of {RESTART_POLICIES}")
@@ -161,7 +176,10 @@ def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None
     if not watchdog_alive:
         return UNKNOWN
 
-    running_ = waiting_ = stopped = succeeded = unknown = 0
+    pending_init, failed_init, pending_sidecars, sidecars_running, sidecars_waiting, sidecars_unknown = \
+        _count_init(init or ())
+    running_, waiting_, unknown = sidecars_running, sidecars_waiting, sidecars_unknown
+    stopped = succeeded = 0
     for status in statuses:
         state = status.get("state") or {}
         if "running" in state:
@@ -183,8 +201,10 @@ def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None
         known = {s.get("name") for s in statuses}
         unknown += sum(1 for name in containers if name not in known)
 
-    if waiting_ > 0:
-        return PENDING  # one or more containers has not been started
+    if failed_init and restart_policy == "Never":
+        return FAILED  # an init container failed and will not be run again
+    if pending_init or (pending_sidecars and not initialized) or waiting_ > 0:
+        return PENDING  # initializing, or one or more containers has not been started
     if running_ > 0 and unknown == 0:
         return RUNNING  # all started, at least one running
     if running_ == 0 and stopped > 0 and unknown == 0:
@@ -198,6 +218,37 @@ def pod_phase(restart_policy: str, statuses: list[dict], *, terminal: str | None
             return FAILED
         return RUNNING  # OnFailure: the failed ones are being restarted
     return PENDING
+
+
+def _count_init(init):
+    """getPhase's counters over the init containers: (regular ones pending,
+    regular ones failed, sidecars pending, sidecars running, waiting, unknown)."""
+    pending = failed = sidecars_pending = running = waiting_ = unknown = 0
+    for status, sidecar in init:
+        state = status.get("state") or {}
+        last = (status.get("lastState") or {}).get("terminated")
+        if not sidecar:
+            if "terminated" in state:
+                failed += state["terminated"].get("exitCode") != 0
+            elif "waiting" in state and last is not None:
+                failed += last.get("exitCode") != 0
+            else:  # running, waiting to run for the first time, or unknown
+                pending += 1
+        elif "running" in state:
+            sidecars_pending += not status.get("started")
+            running += 1
+        elif "waiting" in state and last is None:
+            sidecars_pending += 1
+            waiting_ += 1
+        elif "terminated" not in state and "waiting" not in state:
+            sidecars_pending += 1
+            unknown += 1
+    return pending, failed, sidecars_pending, running, waiting_, unknown
+
+
+def any_app_container_started(statuses: list[dict]) -> bool:
+    """The kubelet's HasAnyRegularContainerStarted: an app container runs or has ended."""
+    return any("running" in (s.get("state") or {}) or "terminated" in (s.get("state") or {}) for s in statuses)
 
 
 def is_terminal(phase: str) -> bool:
@@ -241,19 +292,43 @@ def _containers_ready(phase, statuses, containers):
     return _condition("ContainersReady", True)
 
 
+def _initialized_condition(phase, init, statuses):
+    """GeneratePodInitializedCondition: every plain init container exited 0 and
+    every sidecar has started, or an app container has run already (a sidecar
+    restarting later does not make the pod uninitialized again)."""
+    incomplete = []
+    for status, sidecar in init:
+        state = status.get("state") or {}
+        if sidecar:
+            done = bool(status.get("started"))
+        else:
+            done = "terminated" in state and state["terminated"].get("exitCode") == 0
+        if not done:
+            incomplete.append(status.get("name"))
+    if phase == SUCCEEDED:
+        return _condition("Initialized", True, "PodCompleted")
+    if any_app_container_started(statuses) or not incomplete:
+        return _condition("Initialized", True)
+    return _condition("Initialized", False, "ContainersNotInitialized",
+                      f"containers with incomplete status: {_go_list(incomplete)}")
+
+
 def conditions(phase: str, statuses: list[dict], initialized: bool = True,
                now_rfc3339: str | None = None, *, containers: list[str] | None = None,
                previous: list[dict] | None = None,
-               sandbox_ready: bool | None = None) -> list[dict]:
+               sandbox_ready: bool | None = None, init: list | None = None) -> list[dict]:
     """The kubelet-owned pod conditions, in the kubelet's order:
     [PodReadyToStartContainers], Initialized, Ready, ContainersReady, PodScheduled.
 
-    ``initialized``: False while the pod is still being set up (nspod has no init
-    containers, so the kubelet's rule makes this True otherwise).
+    ``initialized``: for a pod without init containers: False while it is still
+    being set up (the kubelet's rule makes it True otherwise).
     ``previous``: the conditions reported last time; a condition whose status did not
     change keeps its ``lastTransitionTime``.
     ``sandbox_ready``: when given, adds PodReadyToStartContainers (pause holder and
     network are up), as kubelets since v1.29 do.
+    ``init``: [(status, is_sidecar)] of the init containers, in order: Initialized
+    follows them (``initialized`` is then not used), and sidecars count for
+    ContainersReady and Ready before the app containers, as the kubelet counts them.
     In phase Unknown, Ready is False (the node controller's MarkPodsNotReady).
     """
     now = now_rfc3339 or rfc3339(time.time())
@@ -261,13 +336,19 @@ def conditions(phase: str, statuses: list[dict], initialized: bool = True,
     if sandbox_ready is not None:
         out.append(_condition("PodReadyToStartContainers", sandbox_ready))
 
-    if phase == SUCCEEDED:
+    if init:
+        out.append(_initialized_condition(phase, init, statuses))
+    elif phase == SUCCEEDED:
         out.append(_condition("Initialized", True, "PodCompleted"))
     elif initialized:
         out.append(_condition("Initialized", True))
     else:
         out.append(_condition("Initialized", False, "ContainersNotInitialized"))
 
+    sidecars = [status for status, sidecar in init or () if sidecar]
+    if sidecars:
+        names = containers if containers is not None else [s.get("name") for s in statuses]
+        statuses, containers = sidecars + list(statuses), [s.get("name") for s in sidecars] + list(names)
     containers_ready = _containers_ready(phase, statuses, containers)
     if phase == UNKNOWN:
         ready = _condition("Ready", False)
@@ -284,27 +365,75 @@ def conditions(phase: str, statuses: list[dict], initialized: bool = True,
     return out
 
 
-def status_column(phase: str, statuses: list[dict], stopping: bool = False) -> str:
-    """The STATUS column of `kubectl get pods` (its printPod): the phase,
-    overridden by each container's waiting or terminated reason (the last
-    container that has one wins), "Completed" shown as "Running" while
-    another container still runs, "Terminating" while the pod is stopping."""
+def status_column(phase: str, statuses: list[dict], stopping: bool = False, *,
+                  init: list | None = None, initialized_condition: bool = False) -> str:
+    """The STATUS column of `kubectl get pods` (print_pod)."""
+    return print_pod(phase, statuses, stopping, init=init, initialized_condition=initialized_condition)[0]
+
+
+def print_pod(phase: str, statuses: list[dict], stopping: bool = False, *,
+              init: list | None = None, initialized_condition: bool = False):
+    """(STATUS, ready, total, RESTARTS) as kubectl's printPod computes them.
+
+    STATUS: the phase, overridden while initializing by the first init container
+    not done (``Init:N/M``, ``Init:REASON``, ``Init:ExitCode:N``; a started sidecar
+    counts as done), else by each app container's waiting or terminated reason (the
+    last container that has one wins, so ``PodInitializing`` while they are being
+    created); "Completed" shown as "Running" while another container still runs,
+    "Terminating" while the pod is stopping. READY counts started sidecars that
+    are ready and ready app containers, out of sidecars plus app containers.
+    RESTARTS: every init container's while initializing, else the sidecars' and
+    the app containers'. ``init``: [(status, is_sidecar)], in order;
+    ``initialized_condition``: the pod's Initialized condition is True.
+    """
+    init = list(init or ())
     reason = phase
-    running = False
-    for st in reversed(statuses):
+    ready = 0
+    total = len(statuses) + sum(1 for _, sidecar in init if sidecar)
+    init_restarts = sum(st.get("restartCount", 0) for st, _ in init)
+    sidecar_restarts = sum(st.get("restartCount", 0) for st, sidecar in init if sidecar)
+    initializing = False
+    for i, (st, sidecar) in enumerate(init):
         state = st.get("state") or {}
         waiting, terminated = state.get("waiting"), state.get("terminated")
-        if waiting and waiting.get("reason"):
-            reason = waiting["reason"]
-        elif terminated and terminated.get("reason"):
-            reason = terminated["reason"]
-        elif terminated:
-            reason = (f"Signal:{terminated['signal']}" if terminated.get("signal")
-                      else f"ExitCode:{terminated.get('exitCode', 0)}")
-        elif st.get("ready") and "running" in state:
-            running = True
-    if reason == "Completed" and running:
-        reason = "Running"
+        if terminated and terminated.get("exitCode") == 0:
+            continue
+        if sidecar and st.get("started"):
+            ready += bool(st.get("ready"))
+            continue
+        if terminated:
+            if terminated.get("reason"):
+                reason = "Init:" + terminated["reason"]
+            elif terminated.get("signal"):
+                reason = f"Init:Signal:{terminated['signal']}"
+            else:
+                reason = f"Init:ExitCode:{terminated.get('exitCode', 0)}"
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(init)}"
+        initializing = True
+        break
+    restarts = init_restarts
+    if not initializing or initialized_condition:
+        restarts = sidecar_restarts
+        running = False
+        for st in reversed(statuses):
+            restarts += st.get("restartCount", 0)
+            state = st.get("state") or {}
+            waiting, terminated = state.get("waiting"), state.get("terminated")
+            if waiting and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif terminated and terminated.get("reason"):
+                reason = terminated["reason"]
+            elif terminated:
+                reason = (f"Signal:{terminated['signal']}" if terminated.get("signal")
+                          else f"ExitCode:{terminated.get('exitCode', 0)}")
+            elif st.get("ready") and "running" in state:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            reason = "Running"
     if stopping and phase not in TERMINAL_PHASES:
         reason = "Terminating"
-    return reason
+    return reason, ready, total, restarts

@@ -109,7 +109,8 @@ class Store:
         self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
                                          "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
                                          "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)
-                                         "rootfs": "TEXT"})  # an image's root: driver, layers, paths (JSON)
+                                         "rootfs": "TEXT",  # an image's root: driver, layers, paths (JSON)
+                                         "init": "INTEGER"})  # 1: an init container (spec.initContainers)
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""
@@ -144,11 +145,12 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?, 'running', 'Pending')",
                     (pod.name, uid, json.dumps(pod.manifest), json.dumps(settings), time.time()),
                 )
-                for idx, c in enumerate(pod.containers):
-                    status = new_status(c.name)
+                # Init containers first, in order (rows are read by idx).
+                for idx, c in enumerate(pod.all_containers()):
+                    status = new_status(c.name, bool(pod.init_containers))
                     self.db.execute(
-                        "INSERT INTO containers (pod, name, idx, status) VALUES (?, ?, ?, ?)",
-                        (pod.name, c.name, idx, json.dumps(status)),
+                        "INSERT INTO containers (pod, name, idx, status, init) VALUES (?, ?, ?, ?, ?)",
+                        (pod.name, c.name, idx, json.dumps(status), int(pod.is_init(c.name))),
                     )
         except sqlite3.IntegrityError:
             raise NspodError(f'pod "{pod.name}" already exists (nspod rm {pod.name} first, or pick another name)') from None

@@ -30,9 +30,10 @@ from . import container as container_start
 from . import confinement, faults, pause, phase, sandbox, seccomp, volumes
 from .backoff import BackOff, crash_loop_message, format_duration, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
-from .cgroups.translate import DEFAULT_PIDS_MAX
+from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
 from .crilog import LogWriter
 from .errors import NspodError, note
+from .initsupervision import InitSupervision
 from .kernel import child, mounts, namespaces, process
 from .net.podnet import PodNetwork
 from .paths import pod_dir
@@ -58,9 +59,10 @@ class Instance:
         self.oom_before = 0
 
 
-class Watchdog:
+class Watchdog(InitSupervision):
     """sel: the supervisor's selector as this pod sees it (PodSelector: its
-    registrations carry this watchdog). store: the supervisor's Store."""
+    registrations carry this watchdog). store: the supervisor's Store.
+    Init containers and sidecars: nspod/initsupervision.py."""
 
     def __init__(self, name, sel, store, conn=None, fault=""):
         self.name = name
@@ -72,7 +74,7 @@ class Watchdog:
         self.pod = load_stored(row["manifest"], f"pod {name}")
         self.settings = json.loads(row["settings"])
         base = self.settings.get("backoff_base", 10.0)
-        self.backoff = {c.name: BackOff(base=base) for c in self.pod.containers}
+        self.backoff = {c.name: BackOff(base=base) for c in self.pod.all_containers()}
         self.status = {r["name"]: json.loads(r["status"]) for r in self.store.containers(name)}
         self.dir = pod_dir(name)
         self.instances = {}    # container name -> Instance
@@ -98,6 +100,7 @@ class Watchdog:
         self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
         self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
         self.image_base = base
+        self.init_state()
 
     # -- life cycle ---------------------------------------------------------
     def begin(self, adopt=False):
@@ -124,12 +127,12 @@ class Watchdog:
             self.release()
             return False
         if adopt:  # (with a new sandbox, if the old one was gone too)
+            self.init_state(adopted=adopted)
             self.adopt_containers()
         else:
             self.store.update_pod(self.name, started=time.time(), phase="Pending")
             faults.point("watchdog:sandbox", self.fault)
-            for spec in self.pod.containers:
-                self.start_container(spec)
+        self.advance_init()  # the init containers in order, then the app containers
         self.update_phase()
         self.report_when_settled()
         return True
@@ -195,6 +198,8 @@ class Watchdog:
             return self.finish()
         self.restart_due()
         self.image_due()
+        self.advance_init()
+        self.stop_sidecars_in_turn()
         self.report_when_settled()
         self.store.flush()
         if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
@@ -277,14 +282,16 @@ class Watchdog:
         """Where limits go. `run` checked up front that what the pod asks for
         can be applied (or the user opted out with --no-limits)."""
         required = requested_controllers(self.pod.resources)
-        for c in self.pod.containers:
+        for c in self.pod.all_containers():
             required |= requested_controllers(c.resources)
         return open_cgroups(required, strict=not self.settings.get("no_limits", False))
 
     def create_cgroup(self):
         self.pod_cg = self.cgroups().create_pod(
             self.uid, self.pod.resources, self.settings.get("pids_max", DEFAULT_PIDS_MAX),
-            container_resources=[c.resources for c in self.pod.containers])
+            container_resources=pod_container_resources(
+                [c.resources for c in self.pod.containers],
+                [(c.resources, c.is_sidecar) for c in self.pod.init_containers]))
         self.store.update_pod(self.name, cgroup=record_of(self.pod_cg))
 
     def leaf(self, name, resources=None):
@@ -295,7 +302,7 @@ class Watchdog:
     def open_outputs(self):
         """One FIFO per container stream, in place of a pipe: its path outlives
         us, so a watchdog that adopts the pod reads the same output again."""
-        for spec in self.pod.containers:
+        for spec in self.pod.all_containers():
             for stream in ("stdout", "stderr"):
                 path = self.fifo(spec.name, stream)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -349,8 +356,8 @@ class Watchdog:
             elif "waiting" in st["state"]:
                 if st["lastState"]:
                     heapq.heappush(self.timers, (time.monotonic(), spec.name))  # its back-off ran out with the old watchdog
-                else:
-                    self.start_container(spec)
+                elif self.initialized and not self.pod.is_init(spec.name):
+                    self.start_container(spec)  # (init containers: advance_init, in order)
 
     @staticmethod
     def unknown_exit(started_at, oom_killed=False):
@@ -485,7 +492,7 @@ class Watchdog:
         (phase.terminated), then restart it by the restart policy, after the back-off."""
         st = self.status[spec.name]
         st.update(state=state, ready=False, started=False)
-        if not self.stopping and should_restart(self.pod.restart_policy, state["terminated"]["exitCode"]):
+        if not self.stopping and should_restart(self.restart_policy_of(spec), state["terminated"]["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = state
             if delay > 0:
@@ -517,7 +524,7 @@ class Watchdog:
         now = time.monotonic()
         while self.timers and self.timers[0][0] <= now:
             _, name = heapq.heappop(self.timers)
-            if self.stopping or name in self.instances:
+            if self.stopping or name in self.instances or not self.restart_allowed(name):
                 continue
             if name in self.retry_config:  # never created: another try, not a restart
                 self.retry_config.discard(name)
@@ -586,7 +593,7 @@ class Watchdog:
     def update_phase(self, final=False):
         statuses = [self.status[c.name] for c in self.pod.containers]
         policy = "Never" if (self.stopping or final) else self.pod.restart_policy
-        value = phase.pod_phase(policy, statuses)
+        value = phase.pod_phase(policy, statuses, init=self.init_statuses(), initialized=self.initialized)
         if final and value not in ("Succeeded", "Failed"):
             value = "Failed"
         self.store.update_pod(self.name, phase=value)
@@ -597,8 +604,7 @@ class Watchdog:
         return not self.instances and not self.timers and not self.pulls and not self.image_timers
 
     def event(self, container, type_, reason, message):
-        obj = f"spec.containers{{{container}}}" if container else ""
-        self.store.event(self.name, obj, type_, reason, message)
+        self.store.event(self.name, self.event_object(container), type_, reason, message)
 
     # -- events -------------------------------------------------------------
     def on_event(self, kind, name, fd):
@@ -638,19 +644,28 @@ class Watchdog:
             return
         if self.stopping:
             return
-        self.stopping = True
-        self.timers.clear()
-        self.end_pulls()
         try:
             grace = self.store.pod(self.name)["stop_timeout"]
         except NspodError:  # unreadable state: the pod's own grace period
             grace = None
         if grace is None:
             grace = self.pod.termination_grace_period_seconds
+        self.terminate(grace)
+
+    def terminate(self, grace):
+        """TERM every container but the sidecars now (they follow, in reverse
+        order, once the others have exited: stop_sidecars_in_turn), KILL what
+        is left when the grace period ends; nothing restarts."""
+        self.stopping = True
+        self.timers.clear()
+        self.end_pulls()
+        sidecars = {c.name for c in self.pod.sidecars()}
         for name, inst in self.instances.items():
-            self.event(name, "Normal", "Killing", f"Stopping container {name}")
-            signal.pidfd_send_signal(inst.pidfd, signal.SIGTERM)
+            if name not in sidecars:
+                self.event(name, "Normal", "Killing", f"Stopping container {name}")
+                signal.pidfd_send_signal(inst.pidfd, signal.SIGTERM)
         self.stop_deadline = time.monotonic() + grace
+        self.stop_sidecars_in_turn()
 
     def on_pause_died(self):
         """The sandbox is gone: its namespaces can't be joined again. Kill the
@@ -668,6 +683,7 @@ class Watchdog:
             signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
         for name in list(self.instances):
             self.on_exit(name)
+        self.reset_init()
         try:
             self.start_pause()
         except (NspodError, OSError) as e:

@@ -17,6 +17,7 @@ shares, i.e. cpu.weight 1. Unset limits are written as "max".
 """
 
 import math
+from types import SimpleNamespace
 
 # The kubelet's constants (pkg/kubelet/cm/helpers_linux.go).
 MIN_SHARES = 2
@@ -159,6 +160,46 @@ def _sum(container_resources, kind, name):
             return None
         total += value
     return total
+
+
+def pod_container_resources(containers, init_containers=()):
+    """The containers' resources as the pod's cgroup adds them up: the app
+    containers' own list, or, in a pod with init containers, one entry of the
+    effective amounts, Kubernetes' rule (resourcehelper PodRequests/PodLimits):
+    the larger of the app containers plus sidecars and, for each init container
+    in order, its own plus the sidecars started before it. A limit counts only
+    if every container declares it (the kubelet's ResourceConfigForPod).
+    ``containers``: Resources; ``init_containers``: (Resources, is_sidecar)."""
+    containers, init_containers = list(containers), list(init_containers)
+    if not init_containers:
+        return containers
+    effective = {"limits": {}, "requests": {}}
+    for kind in effective:
+        for name in ("cpu", "memory"):
+            value = _effective(containers, init_containers, kind, name)
+            if value:
+                effective[kind][name] = value
+    return [SimpleNamespace(**effective)]
+
+
+def _effective(containers, init_containers, kind, name):
+    def amount(resources):
+        limits, requests = _limits_requests(resources)
+        return (limits if kind == "limits" else requests).get(name) or 0
+
+    everyone = containers + [r for r, _ in init_containers]
+    if kind == "limits" and not all(amount(r) for r in everyone):
+        return None
+    total = sum(amount(r) for r in containers)
+    sidecars = peak = 0
+    for resources, sidecar in init_containers:
+        if sidecar:
+            total += amount(resources)
+            sidecars += amount(resources)
+            peak = max(peak, sidecars)
+        else:
+            peak = max(peak, amount(resources) + sidecars)
+    return max(total, peak)
 
 
 def _pod_limits_requests(resources, container_resources):

@@ -374,6 +374,12 @@ def profiles_dir():
     return Path(base) / "nspod" / "seccomp"
 
 
+def _indexed(pod):
+    """(list name, index, container) for every container, init containers first."""
+    return ([("initContainers", i, c) for i, c in enumerate(pod.init_containers)]
+            + [("containers", i, c) for i, c in enumerate(pod.containers)])
+
+
 def read_localhost_profiles(pods):
     """Up front, before anything is created (`nspod run`): every Localhost
     profile the pods name, read and checked, as {localhostProfile: data} for
@@ -383,13 +389,13 @@ def read_localhost_profiles(pods):
     profiles, problems, confined = {}, [], False
     for d, pod in enumerate(pods):
         prefix = f"[{d}]." if len(pods) > 1 else ""
-        for i, container in enumerate(pod.containers):
+        for kind, i, container in _indexed(pod):
             chosen = pod.security(container).seccomp_profile
             confined |= chosen is None or chosen.type != "Unconfined"
             if chosen is None or chosen.type != "Localhost":
                 continue
             own = container.security_context.seccomp_profile is not None
-            field = (f"{prefix}spec.containers[{i}].securityContext" if own else f"{prefix}spec.securityContext")
+            field = (f"{prefix}spec.{kind}[{i}].securityContext" if own else f"{prefix}spec.securityContext")
             field += ".seccompProfile.localhostProfile"
             name = chosen.localhost_profile
             if name in profiles or any(f == field for f, _ in problems):

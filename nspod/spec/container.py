@@ -10,17 +10,18 @@ from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
 from nspod.spec.security import parse_container_security_context
 from nspod.spec.schema import (
-    CONTAINER, ENV_VAR, PORT, PROTOCOLS, PUBLISHED_PROTOCOLS, PULL_POLICIES, VOLUME_MOUNT,
+    CONTAINER, ENV_VAR, INIT_CONTAINER_RESTART_POLICIES, PORT, PROTOCOLS, PUBLISHED_PROTOCOLS, PULL_POLICIES, VOLUME_MOUNT,
 )
 
 # `image: host` says explicitly "run host binaries" (a process container).
 HOST_IMAGE = "host"
 
 
-def parse_container(node, path, report, volume_names):
-    """A Container from one entry of spec.containers; volume_names are the
+def parse_container(node, path, report, volume_names, schema=CONTAINER):
+    """A Container from one entry of spec.containers (or, with the
+    INIT_CONTAINER schema, of spec.initContainers); volume_names are the
     names declared in spec.volumes, which volumeMounts must refer to."""
-    fields = mapping(node, path, report, CONTAINER)
+    fields = mapping(node, path, report, schema)
     name = string(fields.get("name"), at(path, "name"), report)
     if require(fields, "name", path, report) and name is not None:
         if error := dns_label(name):
@@ -57,6 +58,8 @@ def parse_container(node, path, report, volume_names):
         security_context=parse_container_security_context(
             fields.get("securityContext"), at(path, "securityContext"), report
         ),
+        restart_policy=one_of(fields.get("restartPolicy"), INIT_CONTAINER_RESTART_POLICIES,
+                              at(path, "restartPolicy"), report),
     )
 
 

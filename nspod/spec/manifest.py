@@ -6,7 +6,7 @@ import copy
 
 from nspod.spec.container import default_pull_policy
 from nspod.spec.schema import (
-    CONTAINER, CONTAINER_SECURITY_CONTEXT, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, METADATA,
+    CONTAINER, CONTAINER_SECURITY_CONTEXT, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, INIT_CONTAINER, METADATA,
     POD_SECURITY_CONTEXT, PORT, RESOURCES, SECCOMP_PROFILE, SPEC, VOLUME, VOLUME_MOUNT,
 )
 
@@ -21,6 +21,10 @@ def normalize(document):
     if "volumes" in spec:
         spec["volumes"] = [_volume(v) for v in spec["volumes"]]
     spec["containers"] = [_container(c) for c in spec["containers"]]
+    if spec.get("initContainers"):
+        spec["initContainers"] = [_container(c, INIT_CONTAINER) for c in spec["initContainers"]]
+    else:  # `initContainers: []` (omitted by the API server, as every empty list)
+        spec.pop("initContainers", None)
     for key in ("hostNetwork", "hostPID", "hostIPC", "hostAliases"):  # false and [] are left out, as the API server does
         if not spec.get(key, True):
             del spec[key]
@@ -41,8 +45,8 @@ def _known(node, fields):
     return {k: v for k, v in (node or {}).items() if k in fields.known and v is not None}
 
 
-def _container(node):
-    container = _known(node, CONTAINER)
+def _container(node, fields=CONTAINER):
+    container = _known(node, fields)
     if "imagePullPolicy" not in container:
         image = container.get("image")
         container["imagePullPolicy"] = default_pull_policy(None if image in ("", "host") else image)

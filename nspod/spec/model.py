@@ -117,6 +117,13 @@ class Container:
     resources: Resources = field(default_factory=Resources)
     image_pull_policy: str = "IfNotPresent"
     security_context: SecurityContext = field(default_factory=SecurityContext)  # its own, unmerged
+    # Init containers only: "Always" makes it a sidecar (a restartable init
+    # container, Kubernetes' native sidecar); None: a plain init container.
+    restart_policy: str | None = None
+
+    @property
+    def is_sidecar(self):
+        return self.restart_policy == "Always"
 
     def environment(self):
         """The env as the process sees it: $(VAR) expanded, in declared order."""
@@ -135,6 +142,7 @@ class Pod:
     labels: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)
     containers: tuple = ()
+    init_containers: tuple = ()  # spec.initContainers, in order (sidecars among them)
     volumes: tuple = ()
     hostname: str | None = None
     share_process_namespace: bool = False
@@ -151,16 +159,27 @@ class Pod:
     # dropped) that `nspod inspect` echoes back.
     manifest: dict = field(default_factory=dict, repr=False)
 
+    def all_containers(self):
+        """Init containers (in order), then app containers: every container
+        the pod runs, for what holds for each alike (images, ids, limits)."""
+        return self.init_containers + self.containers
+
+    def is_init(self, name):
+        return any(c.name == name for c in self.init_containers)
+
+    def sidecars(self):
+        return tuple(c for c in self.init_containers if c.is_sidecar)
+
     def published_ports(self):
         """(container name, Port) for every port with a hostPort."""
-        return [(c.name, p) for c in self.containers for p in c.ports if p.host_port]
+        return [(c.name, p) for c in self.all_containers() for p in c.ports if p.host_port]
 
     def security(self, container):
         """The container's effective securityContext: its own over the pod's."""
         return container.security_context.merged_over(self.security_context)
 
     def container(self, name):
-        for container in self.containers:
+        for container in self.all_containers():
             if container.name == name:
                 return container
         raise KeyError(name)
@@ -171,7 +190,7 @@ def port_conflicts(pod):
     share one network namespace, so the second bind() would fail."""
     warnings = []
     first_owner = {}  # (port, protocol) -> name of the first container declaring it
-    for container in pod.containers:
+    for container in pod.sidecars() + pod.containers:  # (a plain init container runs alone)
         for port in container.ports:
             key = (port.container_port, port.protocol)
             owner = first_owner.setdefault(key, container.name)

@@ -11,7 +11,9 @@ from nspod.spec.manifest import normalize
 from nspod.spec.model import HostAlias, Pod
 from nspod.spec.names import dns_label, dns_subdomain, ip_address, label_value, qualified_name
 from nspod.spec.resources import parse_resources
-from nspod.spec.schema import HOST_ALIAS, METADATA, POD, RESTART_POLICIES, SPEC
+from nspod.spec.schema import (
+    HOST_ALIAS, INIT_CONTAINER, METADATA, POD, RESTART_POLICIES, SIDECAR_ONLY, SPEC,
+)
 from nspod.spec.security import parse_pod_security_context
 from nspod.spec.volume import parse_volume
 
@@ -127,6 +129,8 @@ def _spec(node, report):
     spec = mapping(node, "spec", report, SPEC)
     volumes = _volumes(spec.get("volumes"), report)
     containers = _containers(spec.get("containers"), report, {v.name for v in volumes})
+    init_containers = _init_containers(spec.get("initContainers"), report, {v.name for v in volumes},
+                                       {c.name for c in containers})
 
     hostname = string(spec.get("hostname"), "spec.hostname", report)
     if hostname is not None and (error := dns_label(hostname)):
@@ -141,7 +145,7 @@ def _spec(node, report):
     if "resources" in spec:
         resources = parse_resources(spec["resources"], "spec.resources", report)
     host_network = bool(boolean(spec.get("hostNetwork"), "spec.hostNetwork", report))
-    _host_ports(containers, host_network, report)
+    _host_ports(_with_paths(init_containers, containers), host_network, report)
     security_context = parse_pod_security_context(spec.get("securityContext"), "spec.securityContext", report)
     _sysctls_with_host_network(security_context, host_network, report)
     host_pid = bool(boolean(spec.get("hostPID"), "spec.hostPID", report))
@@ -155,9 +159,10 @@ def _spec(node, report):
                                f'"{name}" is not allowed with hostIPC: it would change the node\'s IPC namespace')
     host_users = boolean(spec.get("hostUsers"), "spec.hostUsers", report)
     _host_users_rules(host_users, {"hostNetwork": host_network, "hostPID": host_pid, "hostIPC": host_ipc},
-                      containers, report)
+                      _with_paths(init_containers, containers), report)
     return {
         "containers": containers,
+        "init_containers": init_containers,
         "volumes": volumes,
         "hostname": hostname,
         "share_process_namespace": bool(share),
@@ -173,6 +178,12 @@ def _spec(node, report):
     }
 
 
+def _with_paths(init_containers, containers):
+    """(field path, Container) for every container, init containers first."""
+    return ([(item("spec.initContainers", i), c) for i, c in enumerate(init_containers)]
+            + [(item("spec.containers", i), c) for i, c in enumerate(containers)])
+
+
 def _host_users_rules(host_users, host_namespaces, containers, report):
     """As the API server validates spec.hostUsers: false rules out the node's
     namespaces, and procMount: Unmasked needs it (unset means true there).
@@ -181,9 +192,9 @@ def _host_users_rules(host_users, host_namespaces, containers, report):
         for field, shared in host_namespaces.items():
             if shared:
                 report.problem(f"spec.{field}", "forbidden when `hostUsers` is false")
-    for i, container in enumerate(containers):
+    for path, container in containers:
         if container.security_context.proc_mount == "Unmasked" and host_users is not False:
-            report.problem(f"spec.containers[{i}].securityContext.procMount",
+            report.problem(f"{path}.securityContext.procMount",
                            '"Unmasked": `hostUsers` must be false to use `Unmasked` (set spec.hostUsers: false)')
 
 
@@ -202,9 +213,9 @@ def _host_ports(containers, host_network, report):
     published once per protocol and address; with hostNetwork the container
     already listens on the host, so hostPort must equal containerPort."""
     seen = {}  # (protocol, hostPort) -> [(hostIP, path)]
-    for ci, container in enumerate(containers):
+    for container_path, container in containers:
         for pi, port in enumerate(container.ports):
-            path = f"spec.containers[{ci}].ports[{pi}].hostPort"
+            path = f"{container_path}.ports[{pi}].hostPort"
             if not port.host_port:
                 continue
             if host_network and port.host_port != port.container_port:
@@ -294,3 +305,34 @@ def _containers(value, report, volume_names):
         seen.add(container.name)
         containers.append(container)
     return tuple(containers)
+
+
+def _init_containers(value, report, volume_names, app_names):
+    """spec.initContainers: run in order before the app containers; one with
+    restartPolicy: Always is a sidecar. Names are unique across both lists
+    (the API server's rule), and what Kubernetes allows only on sidecars
+    (probes, lifecycle) is refused, with its message, on the others."""
+    containers, seen = [], set()
+    for index, node in enumerate(listing(value, "spec.initContainers", report)):
+        path = item("spec.initContainers", index)
+        node = _without_sidecar_only_fields(node, path, report)
+        container = parse_container(node, path, report, volume_names, schema=INIT_CONTAINER)
+        if container.name and container.name in seen:
+            report.problem(at(path, "name"), f'duplicate container name "{container.name}"')
+        elif container.name and container.name in app_names:
+            report.problem(at(path, "name"), f'duplicate container name "{container.name}" '
+                                             "(spec.containers has a container of that name)")
+        seen.add(container.name)
+        containers.append(container)
+    return tuple(containers)
+
+
+def _without_sidecar_only_fields(node, path, report):
+    """Probes and lifecycle on a plain init container: Kubernetes' Forbidden
+    (dropped here, so they are not also reported as unsupported)."""
+    if not isinstance(node, dict) or node.get("restartPolicy") == "Always":
+        return node
+    for key in SIDECAR_ONLY:
+        if node.get(key) is not None:
+            report.problem(at(path, key), "Forbidden: may not be set for init containers without restartPolicy=Always")
+    return {k: v for k, v in node.items() if k not in SIDECAR_ONLY}

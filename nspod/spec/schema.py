@@ -32,7 +32,7 @@ SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
         "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext hostPID hostIPC "
-        "hostUsers"
+        "hostUsers initContainers"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -42,7 +42,7 @@ SPEC = Fields(
         "overhead subdomain"
     ),
     unsupported=_set(
-        "initContainers ephemeralContainers "
+        "ephemeralContainers "
         "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN "
         "resourceClaims"
     ),
@@ -59,6 +59,17 @@ CONTAINER = Fields(
         "volumeDevices resizePolicy restartPolicy"
     ),
 )
+# spec.initContainers[]: a container's fields, and restartPolicy (only
+# "Always" there: a sidecar). Derived, so a field a container gains is an init
+# container's too.
+INIT_CONTAINER = Fields(
+    known=CONTAINER.known | _set("restartPolicy"),
+    ignored=CONTAINER.ignored,
+    unsupported=CONTAINER.unsupported - _set("restartPolicy"),
+)
+# What Kubernetes forbids on an init container that is not a sidecar.
+SIDECAR_ONLY = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe")
+INIT_CONTAINER_RESTART_POLICIES = ("Always",)
 # securityContext: the pod's (PodSecurityContext) and a container's
 # (SecurityContext) have different fields. A field moves from unsupported to
 # known when nspod/spec/security.py parses it.

@@ -138,7 +138,8 @@ def add_pod(name, image):
     s = Store()
     manifest = {"metadata": {"name": name},
                 "spec": {"containers": [{"name": "c", "image": image}, {"name": "h", "image": "host"}]}}
-    s.create_pod(SimpleNamespace(name=name, manifest=manifest, containers=[]), "uid", {})
+    s.create_pod(SimpleNamespace(name=name, manifest=manifest, init_containers=(),
+                                 all_containers=lambda: (), is_init=lambda _: False), "uid", {})
     s.close()
 
 
