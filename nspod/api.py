@@ -167,7 +167,8 @@ def ps():
             "name": row["name"],
             "phase": shown,
             "status": shown if shown == "Unknown" else phase.status_column(
-                shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row)),
+                shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row),
+                reason=row["reason"]),
             "ready": f'{sum(1 for s in statuses if s["ready"])}/{len(statuses)}',
             "restarts": sum(s["restartCount"] for s in statuses),
             "age": time.time() - row["created"],
@@ -188,6 +189,8 @@ def inspect(name):
     p = pod_phase(row, alive)
     metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
     status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]))}
+    if row["reason"]:  # e.g. DeadlineExceeded (nspod/hooks.py)
+        status["reason"], status["message"] = row["reason"], row["message"]
     if row["started"]:
         status["startTime"] = phase.rfc3339(row["started"])
     from .net import podnet
@@ -279,7 +282,7 @@ def start(name):
         return
     _end_orphans(store, name, 0)
     with store.tx():
-        store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
+        store.update_pod(name, desired="running", phase="Pending", stop_timeout=None, reason=None, message=None)
         for c in store.containers(name):
             st = json.loads(c["status"])
             st.update(state=phase.waiting("ContainerCreating"), ready=False, started=False)
@@ -287,22 +290,24 @@ def start(name):
     _spawn_watchdog(name)
 
 
-def rm(name, force=False):
+def rm(name, force=False, timeout=None):
+    """Remove a pod; `force`: stop a running one first, at once, or
+    gracefully within `timeout` seconds (its preStop hooks, TERM, KILL)."""
     store = Store()
     row = store.pod(name)
     if _watchdog_alive(row) and not force:
         raise NspodError(f'pod "{name}" is running: stop it first, or use rm -f')
-    _remove(store, name)
+    _remove(store, name, timeout or 0)
 
 
-def _remove(store, name):
+def _remove(store, name, grace=0):
     row = store.pod(name)
     # First: a node holder that starts now (remove_in_user_ns starts one)
     # must not adopt the pod we are taking apart.
     store.update_pod(name, desired="stopped")
     if _watchdog_alive(row):
         try:
-            stop(name, timeout=0)
+            stop(name, timeout=grace)
         except NspodError:  # a stuck watchdog must not keep the pod alive
             process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
     faults.point("rm:stopped")

@@ -284,12 +284,14 @@ def conditions(phase: str, statuses: list[dict], initialized: bool = True,
     return out
 
 
-def status_column(phase: str, statuses: list[dict], stopping: bool = False) -> str:
-    """The STATUS column of `kubectl get pods` (its printPod): the phase,
+def status_column(phase: str, statuses: list[dict], stopping: bool = False,
+                  reason: str | None = None) -> str:
+    """The STATUS column of `kubectl get pods` (its printPod): the phase, or
+    the pod's status.reason when it has one (DeadlineExceeded),
     overridden by each container's waiting or terminated reason (the last
     container that has one wins), "Completed" shown as "Running" while
     another container still runs, "Terminating" while the pod is stopping."""
-    reason = phase
+    reason = reason or phase
     running = False
     for st in reversed(statuses):
         state = st.get("state") or {}

@@ -5,6 +5,7 @@ import posixpath
 from nspod.spec.fields import (
     at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
+from nspod.spec.lifecycle import parse_lifecycle
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
 from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
@@ -17,9 +18,10 @@ from nspod.spec.schema import (
 HOST_IMAGE = "host"
 
 
-def parse_container(node, path, report, volume_names):
+def parse_container(node, path, report, volume_names, grace=30):
     """A Container from one entry of spec.containers; volume_names are the
-    names declared in spec.volumes, which volumeMounts must refer to."""
+    names declared in spec.volumes, which volumeMounts must refer to; grace:
+    the pod's terminationGracePeriodSeconds (bounds a lifecycle sleep)."""
     fields = mapping(node, path, report, CONTAINER)
     name = string(fields.get("name"), at(path, "name"), report)
     if require(fields, "name", path, report) and name is not None:
@@ -41,6 +43,7 @@ def parse_container(node, path, report, volume_names):
     if pull is None:
         pull = default_pull_policy(image)
 
+    post_start, pre_stop = parse_lifecycle(fields.get("lifecycle"), at(path, "lifecycle"), report, grace)
     return Container(
         name=name or "",
         image=image,
@@ -57,6 +60,8 @@ def parse_container(node, path, report, volume_names):
         security_context=parse_container_security_context(
             fields.get("securityContext"), at(path, "securityContext"), report
         ),
+        post_start=post_start,
+        pre_stop=pre_stop,
     )
 
 
