@@ -168,7 +168,7 @@ def ps():
                           for c in phase.conditions(shown, statuses, init=init)) if init else True
         status, ready, total, restarts = phase.print_pod(
             shown, statuses, stopping=row["desired"] == "stopped" and _watchdog_alive(row),
-            init=init, initialized_condition=initialized)
+            init=init, initialized_condition=initialized, reason=row["reason"])
         out.append({
             "name": row["name"],
             "phase": shown,
@@ -204,6 +204,8 @@ def inspect(name):
     metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
     status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]),
                                                          init=init)}
+    if row["reason"]:  # e.g. DeadlineExceeded (nspod/hooks.py)
+        status["reason"], status["message"] = row["reason"], row["message"]
     if row["started"]:
         status["startTime"] = phase.rfc3339(row["started"])
     from .net import podnet
@@ -299,7 +301,7 @@ def start(name):
     _end_orphans(store, name, 0)
     has_init = bool(json.loads(row["manifest"])["spec"].get("initContainers"))
     with store.tx():
-        store.update_pod(name, desired="running", phase="Pending", stop_timeout=None)
+        store.update_pod(name, desired="running", phase="Pending", stop_timeout=None, reason=None, message=None)
         for c in store.containers(name):
             st = json.loads(c["status"])
             st.update(state=phase.initial_waiting(has_init), ready=False, started=False)
@@ -307,22 +309,24 @@ def start(name):
     _spawn_watchdog(name)
 
 
-def rm(name, force=False):
+def rm(name, force=False, timeout=None):
+    """Remove a pod; `force`: stop a running one first, at once, or
+    gracefully within `timeout` seconds (its preStop hooks, TERM, KILL)."""
     store = Store()
     row = store.pod(name)
     if _watchdog_alive(row) and not force:
         raise NspodError(f'pod "{name}" is running: stop it first, or use rm -f')
-    _remove(store, name)
+    _remove(store, name, timeout or 0)
 
 
-def _remove(store, name):
+def _remove(store, name, grace=0):
     row = store.pod(name)
     # First: a node holder that starts now (remove_in_user_ns starts one)
     # must not adopt the pod we are taking apart.
     store.update_pod(name, desired="stopped")
     if _watchdog_alive(row):
         try:
-            stop(name, timeout=0)
+            stop(name, timeout=grace)
         except NspodError:  # a stuck watchdog must not keep the pod alive
             process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
     faults.point("rm:stopped")

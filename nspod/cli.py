@@ -192,9 +192,13 @@ def cmd_cp(a, api):
         raise NspodError(f"{e.filename}: no such file or directory") from None
 
 
+def _check_grace(timeout):
+    if timeout is not None and not 0 <= timeout <= MAX_GRACE:
+        raise BadInput(f"--timeout: must be between 0 and {MAX_GRACE} seconds, got {timeout:g}")
+
+
 def cmd_stop(a, api):
-    if a.timeout is not None and not 0 <= a.timeout <= MAX_GRACE:
-        raise BadInput(f"--timeout: must be between 0 and {MAX_GRACE} seconds, got {a.timeout:g}")
+    _check_grace(a.timeout)
     api.stop(a.pod, timeout=a.timeout)
     print(a.pod)
 
@@ -208,10 +212,13 @@ def cmd_start(a, api):
 
 
 def cmd_rm(a, api):
+    _check_grace(a.timeout)
+    if a.timeout is not None and not a.force:
+        raise BadInput("--timeout: only with -f (it is the grace period of the stop that -f does)")
     if not a.pods and a.selector is None:
         raise BadInput("rm: name the pods, or select them with -l")
     for name in _pods(a, api):
-        api.rm(name, force=a.force)
+        api.rm(name, force=a.force, timeout=a.timeout)
         print(name)
 
 
@@ -410,6 +417,8 @@ def parser():
     s.set_defaults(fn=cmd_start)
     s = sub.add_parser("rm", help="remove pods")
     s.add_argument("-f", "--force", action="store_true", help="stop a running pod first (no grace period)")
+    s.add_argument("--timeout", type=float,
+                   help="with -f: stop gracefully first, with this grace period (preStop hooks, TERM, KILL)")
     s.add_argument("-l", "--selector", help="the pods whose labels match (instead of names)")
     s.add_argument("pods", nargs="*")
     s.set_defaults(fn=cmd_rm)

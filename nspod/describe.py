@@ -53,6 +53,11 @@ def describe(pod, events, now=None):
         f"{'Labels:':<18}{_mapping(meta.get('labels'))}",
         f"{'Annotations:':<18}{_mapping(meta.get('annotations'))}",
         f"{'Status:':<18}{status['phase']}",
+    ]
+    if status.get("reason"):  # as kubectl describe shows a pod's reason and message
+        lines.append(f"{'Reason:':<18}{status['reason']}")
+        lines.append(f"{'Message:':<18}{status.get('message', '')}")
+    lines += [
         f"{'IP:':<18}{status.get('podIP', '')}",
         f"{'Restart Policy:':<18}{spec.get('restartPolicy', 'Always')}",
     ]

@@ -12,7 +12,7 @@ The gate between init steps reads the container status' `started` only, so
 a startup probe that holds `started` back holds the next step back too.
 """
 import heapq
-import signal
+import time
 
 from . import initcontainers
 
@@ -74,14 +74,16 @@ class InitSupervision:
 
     def start_app_containers(self):
         busy = self.busy()
+        starting = []
         for spec in self.pod.containers:
             st = self.status[spec.name]
             if spec.name in self.deferred:  # its restart came due while the init containers ran
                 st["restartCount"] += 1
             elif spec.name in busy or "terminated" in st["state"]:
                 continue
-            self.start_container(spec)
+            starting.append(spec)
         self.deferred.clear()
+        self.lifecycle.start_in_order(starting)  # one after the other: a postStart hook holds the next
 
     def restart_allowed(self, name):
         """For restart_due: an init container only in the sandbox it began in;
@@ -104,16 +106,17 @@ class InitSupervision:
         self.rerun = ran
 
     def stop_sidecars_in_turn(self):
-        """During termination: TERM the next sidecar once no app container
-        (nor a later sidecar) runs any more."""
-        if not self.stopping or self.stop_deadline is None:
+        """During termination: kill the next sidecar gracefully once no app
+        container (nor a later sidecar) runs any more, with what is left of
+        the pod's grace period."""
+        if not self.stopping or self.stop_began is None:
             return
         name = initcontainers.sidecar_to_stop(self.pod, set(self.instances), self.sidecars_signalled)
         if name is None:
             return
         self.sidecars_signalled.add(name)
-        self.event(name, "Normal", "Killing", f"Stopping container {name}")
-        signal.pidfd_send_signal(self.instances[name].pidfd, signal.SIGTERM)
+        left = self.stop_grace - (time.monotonic() - self.stop_began)
+        self.lifecycle.kill(name, max(0, int(left)))
 
     def init_statuses(self):
         """[(status, is_sidecar)] of the init containers, for nspod/phase.py."""

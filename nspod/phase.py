@@ -366,13 +366,14 @@ def conditions(phase: str, statuses: list[dict], initialized: bool = True,
 
 
 def status_column(phase: str, statuses: list[dict], stopping: bool = False, *,
-                  init: list | None = None, initialized_condition: bool = False) -> str:
+                  init: list | None = None, initialized_condition: bool = False, reason: str | None = None) -> str:
     """The STATUS column of `kubectl get pods` (print_pod)."""
-    return print_pod(phase, statuses, stopping, init=init, initialized_condition=initialized_condition)[0]
+    return print_pod(phase, statuses, stopping, init=init, initialized_condition=initialized_condition,
+                     reason=reason)[0]
 
 
 def print_pod(phase: str, statuses: list[dict], stopping: bool = False, *,
-              init: list | None = None, initialized_condition: bool = False):
+              init: list | None = None, initialized_condition: bool = False, reason: str | None = None):
     """(STATUS, ready, total, RESTARTS) as kubectl's printPod computes them.
 
     STATUS: the phase, overridden while initializing by the first init container
@@ -384,10 +385,11 @@ def print_pod(phase: str, statuses: list[dict], stopping: bool = False, *,
     are ready and ready app containers, out of sidecars plus app containers.
     RESTARTS: every init container's while initializing, else the sidecars' and
     the app containers'. ``init``: [(status, is_sidecar)], in order;
-    ``initialized_condition``: the pod's Initialized condition is True.
+    ``initialized_condition``: the pod's Initialized condition is True;
+    ``reason``: the pod's status.reason (DeadlineExceeded), shown for the phase.
     """
     init = list(init or ())
-    reason = phase
+    reason = reason or phase
     ready = 0
     total = len(statuses) + sum(1 for _, sidecar in init if sidecar)
     init_restarts = sum(st.get("restartCount", 0) for st, _ in init)

@@ -9,8 +9,9 @@ It creates the sandbox, starts the containers, and then handles
   - output on a container's stdout/stderr FIFO: append CRI log lines;
   - the pause holder dying: kill the containers, re-create the sandbox and
     restart them by the policy, as the kubelet does when a sandbox dies;
-  - `nspod stop` (through the supervisor): TERM each container, KILL after
-    the grace period.
+  - `nspod stop` (through the supervisor): each container's preStop hook,
+    TERM, KILL after the grace period (nspod/hooks.py, with postStart hooks
+    and the active deadline).
 It reports the pod phase as the kubelet computes it, and ends with the pod:
 when `stop`ped, or when the phase is terminal (Succeeded or Failed).
 Each wake-up does bounded work for a pod (a log read is capped), so one pod
@@ -33,6 +34,7 @@ from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
 from .crilog import LogWriter
 from .errors import NspodError, note
+from .hooks import Lifecycle
 from .initsupervision import InitSupervision
 from .kernel import child, mounts, namespaces, process
 from .net.podnet import PodNetwork
@@ -57,6 +59,7 @@ class Instance:
         self.log = log
         self.child = child
         self.oom_before = 0
+        self.image_config = None  # its image's config (an exec hook's Env and WorkingDir)
 
 
 class Watchdog(InitSupervision):
@@ -91,7 +94,8 @@ class Watchdog(InitSupervision):
         self.pod_ns = {}
         self.network = PodNetwork(self.store, name, self.pod, self.settings, self.dir)
         self.stopping = False
-        self.stop_deadline = None
+        self.stop_grace, self.stop_began = 0, None  # the grace period of a termination, and when it began
+        self.lifecycle = Lifecycle(self)  # hooks, graceful kills, activeDeadlineSeconds (nspod/hooks.py)
         self.finishing = None  # once the pod ended: until when its last state may still be written
         self.stop_waiters = []  # connections of `nspod stop`, answered when the pod has ended
         # Images (nspod/image): pulls run in forked children (never in this loop).
@@ -130,7 +134,9 @@ class Watchdog(InitSupervision):
             self.init_state(adopted=adopted)
             self.adopt_containers()
         else:
-            self.store.update_pod(self.name, started=time.time(), phase="Pending")
+            started = time.time()
+            self.store.update_pod(self.name, started=started, phase="Pending", reason=None, message=None)
+            self.lifecycle.set_deadline(started)
             faults.point("watchdog:sandbox", self.fault)
         self.advance_init()  # the init containers in order, then the app containers
         self.update_phase()
@@ -159,6 +165,7 @@ class Watchdog(InitSupervision):
         """Close what we hold (the supervisor lives on; a watchdog process
         used to close it all by exiting)."""
         self.end_pulls()
+        self.lifecycle.close()
         for name, inst in self.instances.items():  # (still running only when we are dropped: a bug)
             self.logged(name, inst.log and inst.log.close)
         fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
@@ -187,8 +194,8 @@ class Watchdog(InitSupervision):
             due.append(self.timers[0][0] - now)
         if self.image_timers:
             due.append(self.image_timers[0][0] - now)
-        if self.stop_deadline is not None:
-            due.append(self.stop_deadline - now)
+        if (hooks_due := self.lifecycle.next_due()) is not None:
+            due.append(hooks_due)
         return max(0.0, min(due)) if due else None
 
     def after_events(self):
@@ -198,14 +205,11 @@ class Watchdog(InitSupervision):
             return self.finish()
         self.restart_due()
         self.image_due()
+        self.lifecycle.due()
         self.advance_init()
         self.stop_sidecars_in_turn()
         self.report_when_settled()
         self.store.flush()
-        if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
-            for name, inst in self.instances.items():
-                signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
-            self.stop_deadline = time.monotonic() + 3600  # now just wait for them
         if not self.pod_done():
             return False
         self.end_sandbox()
@@ -341,6 +345,9 @@ class Watchdog(InitSupervision):
         lost to us: we are not their parent); any that ended meanwhile is
         reported as Kubernetes reports it, ContainerStatusUnknown."""
         self.event(None, "Normal", "Adopted", "A new watchdog took over the pod")
+        started = self.store.pod(self.name)["started"]
+        if started:
+            self.lifecycle.set_deadline(started)
         for row in self.store.containers(self.name):
             spec = self.pod.container(row["name"])
             st = self.status[spec.name]
@@ -351,6 +358,8 @@ class Watchdog(InitSupervision):
                 inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
+                if "running" not in st["state"]:  # its postStart hook's outcome went with the old supervisor
+                    self.mark_running(spec.name, inst)
             elif "running" in st["state"]:
                 self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
             elif "waiting" in st["state"]:
@@ -458,16 +467,25 @@ class Watchdog(InitSupervision):
             return
         inst = Instance(pid, now, log)
         inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
+        inst.image_config = (image or {}).get("config")
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
-        st.update(state=phase.running(phase.rfc3339(now)), ready=True, started=True)
+        # Its status changes once started (mark_running): after its postStart hook, if it has one.
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
-                                    namespaces=namespaces.ns_ids(pid), status=st,
+                                    namespaces=namespaces.ns_ids(pid),
                                     cgroup=leaf_record(leaf),
                                     security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
                                     image_config=(image or {}).get("config"))
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
+        self.lifecycle.started(spec, inst)
+
+    def mark_running(self, name, inst):
+        """The kubelet has started the container (its postStart hook, if any, returned)."""
+        st = self.status[name]
+        st.update(state=phase.running(phase.rfc3339(inst.started)), ready=True, started=True)
+        self.store.update_container(self.name, name, status=st)
+        self.update_phase()
 
     def on_exit(self, name):
         inst = self.instances.pop(name)
@@ -486,12 +504,14 @@ class Watchdog(InitSupervision):
         else:
             state = phase.terminated(os.WEXITSTATUS(wstatus), **times)
         self.finished(self.pod.container(name), state, ran_for=now - inst.started)
+        self.lifecycle.ended(name)  # its hooks and kill are over; a start it held back goes on
 
     def finished(self, spec, state, ran_for):
         """A container instance ended (or never started): record its state
         (phase.terminated), then restart it by the restart policy, after the back-off."""
         st = self.status[spec.name]
         st.update(state=state, ready=False, started=False)
+        hook_failure = self.lifecycle.take_failure(spec.name)
         if not self.stopping and should_restart(self.restart_policy_of(spec), state["terminated"]["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = state
@@ -502,6 +522,8 @@ class Watchdog(InitSupervision):
                            f"Back-off restarting failed container {spec.name} in pod {pod_ref}")
                 heapq.heappush(self.timers, (time.monotonic() + delay, spec.name))
             else:
+                if hook_failure:  # as the kubelet's reason cache shows a failed start until the next
+                    st["state"] = phase.waiting("PostStartHookError", hook_failure)
                 heapq.heappush(self.timers, (time.monotonic(), spec.name))
         self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
         self.update_phase()
@@ -594,8 +616,8 @@ class Watchdog(InitSupervision):
         statuses = [self.status[c.name] for c in self.pod.containers]
         policy = "Never" if (self.stopping or final) else self.pod.restart_policy
         value = phase.pod_phase(policy, statuses, init=self.init_statuses(), initialized=self.initialized)
-        if final and value not in ("Succeeded", "Failed"):
-            value = "Failed"
+        if (final and value not in ("Succeeded", "Failed")) or self.lifecycle.deadline_exceeded:
+            value = "Failed"  # (the active deadline fails the pod whatever its containers did)
         self.store.update_pod(self.name, phase=value)
         self.phase = value
 
@@ -619,6 +641,8 @@ class Watchdog(InitSupervision):
                 self.read_output(fd, inst.log if inst else None)
         elif kind == "pull" and name in self.pulls:
             self.on_image_ready(name)
+        elif kind == "hook":
+            self.lifecycle.on_event(name)
         elif kind == "pause":
             self.on_pause_died()
         elif kind == "net":  # the node network's holder or uplink died
@@ -631,14 +655,16 @@ class Watchdog(InitSupervision):
         """Our children the supervisor must leave to us to reap (their exit status is ours)."""
         pids = [inst.pid for inst in self.instances.values() if inst.child]
         pids += [job.pid for job, _, _ in self.pulls.values()]
+        pids += self.lifecycle.pids()
         if self.pause_pid and self.pause_child:
             pids.append(self.pause_pid)
         return pids
 
     def stop(self):
-        """Graceful termination: TERM now, KILL when the grace period ends.
-        Again while the pod ends (a second `stop`, or `rm`): stop waiting to
-        write its last state."""
+        """Graceful termination: each container's preStop hook, TERM, KILL
+        when the grace period ends (`stop --timeout` overrides it). Again
+        while the pod ends (a second `stop`, or `rm`): stop waiting to write
+        its last state."""
         if self.finishing is not None:
             self.finishing = time.monotonic()
             return
@@ -653,18 +679,20 @@ class Watchdog(InitSupervision):
         self.terminate(grace)
 
     def terminate(self, grace):
-        """TERM every container but the sidecars now (they follow, in reverse
-        order, once the others have exited: stop_sidecars_in_turn), KILL what
-        is left when the grace period ends; nothing restarts."""
+        """Nothing restarts any more; every container but the sidecars is
+        killed gracefully now (preStop, TERM, KILL: nspod/hooks.py), the
+        sidecars after them in reverse order, in what is left of the same
+        grace period (stop_sidecars_in_turn)."""
+        if self.stopping:
+            return
         self.stopping = True
         self.timers.clear()
         self.end_pulls()
+        self.stop_grace, self.stop_began = grace, time.monotonic()
         sidecars = {c.name for c in self.pod.sidecars()}
-        for name, inst in self.instances.items():
+        for name in list(self.instances):
             if name not in sidecars:
-                self.event(name, "Normal", "Killing", f"Stopping container {name}")
-                signal.pidfd_send_signal(inst.pidfd, signal.SIGTERM)
-        self.stop_deadline = time.monotonic() + grace
+                self.lifecycle.kill(name, grace)
         self.stop_sidecars_in_turn()
 
     def on_pause_died(self):

@@ -5,6 +5,7 @@ import posixpath
 from nspod.spec.fields import (
     at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
+from nspod.spec.lifecycle import parse_lifecycle
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
 from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
@@ -17,10 +18,11 @@ from nspod.spec.schema import (
 HOST_IMAGE = "host"
 
 
-def parse_container(node, path, report, volume_names, schema=CONTAINER):
+def parse_container(node, path, report, volume_names, grace=30, schema=CONTAINER):
     """A Container from one entry of spec.containers (or, with the
     INIT_CONTAINER schema, of spec.initContainers); volume_names are the
-    names declared in spec.volumes, which volumeMounts must refer to."""
+    names declared in spec.volumes, which volumeMounts must refer to; grace:
+    the pod's terminationGracePeriodSeconds (bounds a lifecycle sleep)."""
     fields = mapping(node, path, report, schema)
     name = string(fields.get("name"), at(path, "name"), report)
     if require(fields, "name", path, report) and name is not None:
@@ -42,6 +44,7 @@ def parse_container(node, path, report, volume_names, schema=CONTAINER):
     if pull is None:
         pull = default_pull_policy(image)
 
+    post_start, pre_stop = parse_lifecycle(fields.get("lifecycle"), at(path, "lifecycle"), report, grace)
     return Container(
         name=name or "",
         image=image,
@@ -60,6 +63,8 @@ def parse_container(node, path, report, volume_names, schema=CONTAINER):
         ),
         restart_policy=one_of(fields.get("restartPolicy"), INIT_CONTAINER_RESTART_POLICIES,
                               at(path, "restartPolicy"), report),
+        post_start=post_start,
+        pre_stop=pre_stop,
     )
 
 

@@ -6,7 +6,8 @@ import copy
 
 from nspod.spec.container import default_pull_policy
 from nspod.spec.schema import (
-    CONTAINER, CONTAINER_SECURITY_CONTEXT, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, INIT_CONTAINER, METADATA,
+    CONTAINER, CONTAINER_SECURITY_CONTEXT, EMPTY_DIR, ENV_VAR, HOST_ALIAS, HOST_PATH, HTTP_GET_ACTION,
+    INIT_CONTAINER, LIFECYCLE, LIFECYCLE_HANDLER, METADATA,
     POD_SECURITY_CONTEXT, PORT, RESOURCES, SECCOMP_PROFILE, SPEC, VOLUME, VOLUME_MOUNT,
 )
 
@@ -61,7 +62,19 @@ def _container(node, fields=CONTAINER):
     if "resources" in container:
         container["resources"] = _resources(container["resources"])
     _security_context(container, CONTAINER_SECURITY_CONTEXT)
+    if "lifecycle" in container:
+        container["lifecycle"] = _lifecycle(container["lifecycle"])
     return container
+
+
+def _lifecycle(node):
+    """The hooks with the API server's httpGet defaults (path "/", scheme HTTP)."""
+    lifecycle = _known(node, LIFECYCLE)
+    for key, handler in lifecycle.items():
+        handler = lifecycle[key] = _known(handler, LIFECYCLE_HANDLER)
+        if "httpGet" in handler:
+            handler["httpGet"] = {"path": "/", "scheme": "HTTP", **_known(handler["httpGet"], HTTP_GET_ACTION)}
+    return lifecycle
 
 
 def _security_context(owner, fields):

@@ -105,6 +105,33 @@ class SecurityContext:
 
 
 @dataclass(frozen=True)
+class HTTPGetAction:
+    """An httpGet hook: GET scheme://host:port/path. port: a number, or the
+    name of one of the container's ports (resolved when the hook runs, as
+    the kubelet does). host None: the pod's IP."""
+
+    port: int | str
+    path: str = "/"
+    host: str | None = None
+    scheme: str = "HTTP"
+    headers: tuple = ()  # ((name, value), ...)
+
+
+@dataclass(frozen=True)
+class LifecycleHandler:
+    """One hook of container.lifecycle: exactly one of command (exec),
+    http_get, sleep_seconds is set."""
+
+    command: tuple | None = None
+    http_get: HTTPGetAction | None = None
+    sleep_seconds: int | None = None
+
+    @property
+    def kind(self):
+        return "exec" if self.command is not None else "httpGet" if self.http_get is not None else "sleep"
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str | None = None  # None: a process container running host binaries
@@ -117,6 +144,8 @@ class Container:
     resources: Resources = field(default_factory=Resources)
     image_pull_policy: str = "IfNotPresent"
     security_context: SecurityContext = field(default_factory=SecurityContext)  # its own, unmerged
+    post_start: LifecycleHandler | None = None  # lifecycle.postStart
+    pre_stop: LifecycleHandler | None = None    # lifecycle.preStop
     # Init containers only: "Always" makes it a sidecar (a restartable init
     # container, Kubernetes' native sidecar); None: a plain init container.
     restart_policy: str | None = None
@@ -155,6 +184,7 @@ class Pod:
     host_users: bool | None = None  # spec.hostUsers; None: unset (rootless pods have a user namespace anyway)
     host_aliases: tuple = ()  # HostAlias entries for /etc/hosts
     security_context: SecurityContext = field(default_factory=SecurityContext)  # pod level
+    active_deadline_seconds: int | None = None  # spec.activeDeadlineSeconds, from the pod's start
     # The normalized Kubernetes object (defaults filled, cluster-only fields
     # dropped) that `nspod inspect` echoes back.
     manifest: dict = field(default_factory=dict, repr=False)

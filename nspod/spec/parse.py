@@ -7,6 +7,7 @@ from nspod.spec.documents import read_documents
 from nspod.spec.fields import (
     Report, at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
+from nspod.spec.lifecycle import parse_active_deadline
 from nspod.spec.manifest import normalize
 from nspod.spec.model import HostAlias, Pod
 from nspod.spec.names import dns_label, dns_subdomain, ip_address, label_value, qualified_name
@@ -128,17 +129,18 @@ def _spec(node, report):
     """Pod keyword arguments from spec."""
     spec = mapping(node, "spec", report, SPEC)
     volumes = _volumes(spec.get("volumes"), report)
-    containers = _containers(spec.get("containers"), report, {v.name for v in volumes})
-    init_containers = _init_containers(spec.get("initContainers"), report, {v.name for v in volumes},
-                                       {c.name for c in containers})
-
-    hostname = string(spec.get("hostname"), "spec.hostname", report)
-    if hostname is not None and (error := dns_label(hostname)):
-        report.problem("spec.hostname", error)
     grace_path = "spec.terminationGracePeriodSeconds"
     grace = integer(spec.get("terminationGracePeriodSeconds"), grace_path, report)
     if grace is not None and grace < 0:
         report.problem(grace_path, "must be greater than or equal to 0")
+    containers = _containers(spec.get("containers"), report, {v.name for v in volumes},
+                             30 if grace is None else grace)
+    init_containers = _init_containers(spec.get("initContainers"), report, {v.name for v in volumes},
+                                       {c.name for c in containers}, 30 if grace is None else grace)
+
+    hostname = string(spec.get("hostname"), "spec.hostname", report)
+    if hostname is not None and (error := dns_label(hostname)):
+        report.problem("spec.hostname", error)
     restart = one_of(spec.get("restartPolicy"), RESTART_POLICIES, "spec.restartPolicy", report)
     share = boolean(spec.get("shareProcessNamespace"), "spec.shareProcessNamespace", report)
     resources = None
@@ -175,6 +177,8 @@ def _spec(node, report):
         "host_users": host_users,
         "host_aliases": _host_aliases(spec.get("hostAliases"), report),
         "security_context": security_context,
+        "active_deadline_seconds": parse_active_deadline(
+            spec.get("activeDeadlineSeconds"), "spec.activeDeadlineSeconds", report),
     }
 
 
@@ -289,7 +293,7 @@ def _volumes(value, report):
     return tuple(volumes)
 
 
-def _containers(value, report, volume_names):
+def _containers(value, report, volume_names, grace=30):
     if value is None:
         report.problem("spec.containers", "is required")
         return ()
@@ -299,7 +303,7 @@ def _containers(value, report, volume_names):
     containers, seen = [], set()
     for index, node in enumerate(nodes):
         path = item("spec.containers", index)
-        container = parse_container(node, path, report, volume_names)
+        container = parse_container(node, path, report, volume_names, grace)
         if container.name and container.name in seen:
             report.problem(at(path, "name"), f'duplicate container name "{container.name}"')
         seen.add(container.name)
@@ -307,7 +311,7 @@ def _containers(value, report, volume_names):
     return tuple(containers)
 
 
-def _init_containers(value, report, volume_names, app_names):
+def _init_containers(value, report, volume_names, app_names, grace=30):
     """spec.initContainers: run in order before the app containers; one with
     restartPolicy: Always is a sidecar. Names are unique across both lists
     (the API server's rule), and what Kubernetes allows only on sidecars
@@ -316,7 +320,7 @@ def _init_containers(value, report, volume_names, app_names):
     for index, node in enumerate(listing(value, "spec.initContainers", report)):
         path = item("spec.initContainers", index)
         node = _without_sidecar_only_fields(node, path, report)
-        container = parse_container(node, path, report, volume_names, schema=INIT_CONTAINER)
+        container = parse_container(node, path, report, volume_names, grace, schema=INIT_CONTAINER)
         if container.name and container.name in seen:
             report.problem(at(path, "name"), f'duplicate container name "{container.name}"')
         elif container.name and container.name in app_names:

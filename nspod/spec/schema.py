@@ -32,7 +32,7 @@ SPEC = Fields(
     known=_set(
         "containers volumes hostname shareProcessNamespace restartPolicy "
         "terminationGracePeriodSeconds resources hostNetwork hostAliases securityContext hostPID hostIPC "
-        "hostUsers initContainers"
+        "hostUsers initContainers activeDeadlineSeconds"
     ),
     ignored=_set(
         "nodeSelector nodeName affinity tolerations schedulingGates priorityClassName "
@@ -43,7 +43,7 @@ SPEC = Fields(
     ),
     unsupported=_set(
         "ephemeralContainers "
-        "dnsConfig os activeDeadlineSeconds setHostnameAsFQDN "
+        "dnsConfig os setHostnameAsFQDN "
         "resourceClaims"
     ),
 )
@@ -51,11 +51,11 @@ SPEC = Fields(
 CONTAINER = Fields(
     known=_set(
         "name image command args env workingDir ports volumeMounts resources imagePullPolicy "
-        "securityContext"
+        "securityContext lifecycle"
     ),
     ignored=_set("terminationMessagePath terminationMessagePolicy"),
     unsupported=_set(
-        "livenessProbe readinessProbe startupProbe lifecycle envFrom stdin stdinOnce tty "
+        "livenessProbe readinessProbe startupProbe envFrom stdin stdinOnce tty "
         "volumeDevices resizePolicy restartPolicy"
     ),
 )
@@ -91,6 +91,14 @@ CONTAINER_SECURITY_CONTEXT = Fields(
         "seLinuxOptions appArmorProfile windowsOptions"
     ),
 )
+# container.lifecycle (nspod/spec/lifecycle.py). stopSignal (Kubernetes 1.33,
+# alpha) is not implemented; tcpSocket is refused there with its reason.
+LIFECYCLE = Fields(known=_set("postStart preStop"), unsupported=_set("stopSignal"))
+LIFECYCLE_HANDLER = Fields(known=_set("exec httpGet sleep tcpSocket"))
+EXEC_ACTION = Fields(known=_set("command"))
+HTTP_GET_ACTION = Fields(known=_set("path port host scheme httpHeaders"))
+HTTP_HEADER = Fields(known=_set("name value"))
+SLEEP_ACTION = Fields(known=_set("seconds"))
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
 CAPABILITIES = Fields(known=_set("add drop"))
 SYSCTL = Fields(known=_set("name value"))
@@ -119,6 +127,7 @@ HOST_PATH = Fields(known=_set("path type"))
 
 # Allowed values, in the order messages list them.
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
+HTTP_SCHEMES = ("HTTP", "HTTPS")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 # Protocols a hostPort can publish (the uplink, slirp4netns, forwards these).
