@@ -187,7 +187,9 @@ def inspect(name):
     statuses = [json.loads(c["status"]) for c in containers]
     p = pod_phase(row, alive)
     metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
-    status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]))}
+    recorded = json.loads(row["conditions"]) if row["conditions"] else None  # with their transition times
+    status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]),
+                                                         previous=recorded)}
     if row["started"]:
         status["startTime"] = phase.rfc3339(row["started"])
     from .net import podnet

@@ -105,7 +105,8 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")  # state lives on tmpfs anyway
         self.db.execute("PRAGMA cache_size=-256")  # KiB; rows are few, and every watchdog has a connection
         self.db.executescript(SCHEMA)
-        self._add_columns("pods", {"cgroup": "TEXT"})        # {"path", "paths", "limits"} (JSON)
+        self._add_columns("pods", {"cgroup": "TEXT",         # {"path", "paths", "limits"} (JSON)
+                                   "conditions": "TEXT"})    # the watchdog's last pod conditions (JSON)
         self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
                                          "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
                                          "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)

@@ -35,6 +35,8 @@ from .crilog import LogWriter
 from .errors import NspodError, note
 from .kernel import child, mounts, namespaces, process
 from .net.podnet import PodNetwork
+from .probing.manager import PodProbes
+from .probing.state import initial_flags
 from .paths import pod_dir
 from .spec import load_stored
 from .store import RetryingStore, Store
@@ -98,6 +100,8 @@ class Watchdog:
         self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
         self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
         self.image_base = base
+        self.probes = PodProbes(self)  # liveness, readiness, startup (nspod/probing)
+        self.conditions = None    # the pod's conditions as last recorded (their transition times)
 
     # -- life cycle ---------------------------------------------------------
     def begin(self, adopt=False):
@@ -156,6 +160,7 @@ class Watchdog:
         """Close what we hold (the supervisor lives on; a watchdog process
         used to close it all by exiting)."""
         self.end_pulls()
+        self.probes.close()
         for name, inst in self.instances.items():  # (still running only when we are dropped: a bug)
             self.logged(name, inst.log and inst.log.close)
         fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
@@ -186,6 +191,8 @@ class Watchdog:
             due.append(self.image_timers[0][0] - now)
         if self.stop_deadline is not None:
             due.append(self.stop_deadline - now)
+        if (probe_due := self.probes.next_due()) is not None:
+            due.append(probe_due - now)
         return max(0.0, min(due)) if due else None
 
     def after_events(self):
@@ -195,6 +202,7 @@ class Watchdog:
             return self.finish()
         self.restart_due()
         self.image_due()
+        self.probes.run_due()
         self.report_when_settled()
         self.store.flush()
         if self.stopping and self.instances and time.monotonic() >= self.stop_deadline:
@@ -344,6 +352,10 @@ class Watchdog:
                 inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
+                # Probe results are not kept across supervisors (nor across kubelet restarts): again from the start.
+                st["ready"], st["started"] = initial_flags(spec)
+                self.store.update_container(self.name, spec.name, status=st)
+                self.probes.start(spec, time.monotonic() - (time.time() - started))
             elif "running" in st["state"]:
                 self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
             elif "waiting" in st["state"]:
@@ -453,7 +465,9 @@ class Watchdog:
         inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
-        st.update(state=phase.running(phase.rfc3339(now)), ready=True, started=True)
+        ready, started = initial_flags(spec)  # (probes decide from here on)
+        st.update(state=phase.running(phase.rfc3339(now)), ready=ready, started=started)
+        self.probes.start(spec, time.monotonic())
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid), status=st,
                                     cgroup=leaf_record(leaf),
@@ -485,6 +499,7 @@ class Watchdog:
         (phase.terminated), then restart it by the restart policy, after the back-off."""
         st = self.status[spec.name]
         st.update(state=state, ready=False, started=False)
+        self.probes.stop(spec.name)
         if not self.stopping and should_restart(self.pod.restart_policy, state["terminated"]["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = state
@@ -591,6 +606,21 @@ class Watchdog:
             value = "Failed"
         self.store.update_pod(self.name, phase=value)
         self.phase = value
+        self.record_conditions(statuses)
+
+    def record_conditions(self, statuses):
+        """The pod's conditions, kept with their lastTransitionTime (Ready
+        follows the containers' `ready`, which readiness probes drive)."""
+        if self.conditions is None:
+            try:
+                self.conditions = json.loads(self.store.pod(self.name)["conditions"] or "null")
+            except NspodError:  # unreadable state: transition times start again
+                self.conditions = None
+        new = phase.conditions(self.phase, statuses, True, containers=[c.name for c in self.pod.containers],
+                               previous=self.conditions)
+        if new != self.conditions:
+            self.conditions = new
+            self.store.update_pod(self.name, conditions=json.dumps(new))
 
     def pod_done(self):
         """Nothing runs and nothing will restart: the pod is terminal."""
@@ -615,6 +645,8 @@ class Watchdog:
             self.on_image_ready(name)
         elif kind == "pause":
             self.on_pause_died()
+        elif kind == "probe":
+            self.probes.on_event(name)
         elif kind == "net":  # the node network's holder or uplink died
             try:
                 self.network.on_event()
@@ -625,6 +657,7 @@ class Watchdog:
         """Our children the supervisor must leave to us to reap (their exit status is ours)."""
         pids = [inst.pid for inst in self.instances.values() if inst.child]
         pids += [job.pid for job, _, _ in self.pulls.values()]
+        pids += self.probes.pids()
         if self.pause_pid and self.pause_child:
             pids.append(self.pause_pid)
         return pids
@@ -641,6 +674,7 @@ class Watchdog:
         self.stopping = True
         self.timers.clear()
         self.end_pulls()
+        self.probes.close()  # (the kubelet quiets liveness and startup probes of a pod being deleted)
         try:
             grace = self.store.pod(self.name)["stop_timeout"]
         except NspodError:  # unreadable state: the pod's own grace period

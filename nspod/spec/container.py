@@ -6,6 +6,7 @@ from nspod.spec.fields import (
     at, boolean, integer, item, listing, mapping, one_of, require, string, string_list,
 )
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
+from nspod.spec.probe import parse_probe
 from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
 from nspod.spec.security import parse_container_security_context
@@ -41,6 +42,9 @@ def parse_container(node, path, report, volume_names):
     if pull is None:
         pull = default_pull_policy(image)
 
+    ports = _ports(fields.get("ports"), at(path, "ports"), report)
+    probes = {kind: parse_probe(fields.get(f"{kind}Probe"), at(path, f"{kind}Probe"), report, kind, ports)
+              for kind in ("liveness", "readiness", "startup")}
     return Container(
         name=name or "",
         image=image,
@@ -48,7 +52,7 @@ def parse_container(node, path, report, volume_names):
         args=string_list(fields.get("args"), at(path, "args"), report),
         env=_env(fields.get("env"), at(path, "env"), report),
         working_dir=working_dir,
-        ports=_ports(fields.get("ports"), at(path, "ports"), report),
+        ports=ports,
         volume_mounts=_mounts(
             fields.get("volumeMounts"), at(path, "volumeMounts"), report, volume_names
         ),
@@ -57,6 +61,9 @@ def parse_container(node, path, report, volume_names):
         security_context=parse_container_security_context(
             fields.get("securityContext"), at(path, "securityContext"), report
         ),
+        liveness_probe=probes["liveness"],
+        readiness_probe=probes["readiness"],
+        startup_probe=probes["startup"],
     )
 
 
