@@ -202,8 +202,9 @@ def inspect(name):
     statuses, init = _statuses(row, containers)
     p = pod_phase(row, alive)
     metadata = dict(manifest["metadata"], uid=row["uid"], creationTimestamp=phase.rfc3339(row["created"]))
+    recorded = json.loads(row["conditions"]) if row["conditions"] else None  # with their transition times
     status = {"phase": p, "conditions": phase.conditions(p, statuses, True, phase.rfc3339(row["created"]),
-                                                         init=init)}
+                                                         init=init, previous=recorded)}
     if row["reason"]:  # e.g. DeadlineExceeded (nspod/hooks.py)
         status["reason"], status["message"] = row["reason"], row["message"]
     if row["started"]:

@@ -41,6 +41,23 @@ def _mapping(d):
     return ", ".join(f"{k}={v}" for k, v in d.items()) if d else "<none>"
 
 
+def describe_probe(p):
+    """A probe as kubectl's DescribeProbe prints it, Kubernetes' defaults filled in."""
+    attrs = (f"delay={p.get('initialDelaySeconds') or 0}s timeout={p.get('timeoutSeconds') or 1}s "
+             f"period={p.get('periodSeconds') or 10}s #success={p.get('successThreshold') or 1} "
+             f"#failure={p.get('failureThreshold') or 3}")
+    if "exec" in p:
+        return f"exec [{' '.join(p['exec'].get('command', []))}] {attrs}"
+    if "httpGet" in p:
+        get = p["httpGet"]
+        host = get.get("host", "")
+        host = f"[{host}]" if ":" in host else host
+        return f"http-get {get.get('scheme', 'HTTP').lower()}://{host}:{get['port']}{get.get('path', '')} {attrs}"
+    if "tcpSocket" in p:
+        return f"tcp-socket {p['tcpSocket'].get('host', '')}:{p['tcpSocket']['port']} {attrs}"
+    return f"unknown {attrs}"
+
+
 def describe(pod, events, now=None):
     """pod: the object `inspect` returns; events: rows with type, reason,
     message, count, first, last."""
@@ -93,6 +110,9 @@ def _containers(lines, containers, statuses, extra):
         _state(lines, "Last State", st.get("lastState"), 4)
         lines.append(f"    {'Ready:':<16}{st.get('ready', False)}")
         lines.append(f"    {'Restart Count:':<16}{st.get('restartCount', 0)}")
+        for kind in ("liveness", "readiness", "startup"):
+            if c.get(f"{kind}Probe"):
+                lines.append(f"    {kind.capitalize() + ':':<16}{describe_probe(c[f'{kind}Probe'])}")
         env = c.get("env", [])
         lines.append(f"    {'Environment:':<16}{'<none>' if not env else ''}".rstrip())
         lines.extend(f"      {e['name']}:  {e.get('value', '')}" for e in env)
@@ -129,7 +149,7 @@ def _conditions_volumes_events(lines, spec, status, events, now):
         age = _age(now - e["last"])
         if e["count"] > 1:
             age = f"{age} (x{e['count']} over {_age(now - e['first'])})"
-        rows.append((e["type"], e["reason"], age, "nspod", e["message"]))
+        rows.append((e["type"], e["reason"], age, "nspod", e["message"].strip()))  # (kubectl trims: a probe's output ends in a newline)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         lines.append("  " + "  ".join(v.ljust(w) for v, w in zip(r[:4], widths)) + "  " + r[4])

@@ -140,8 +140,9 @@ def new_status(name: str, has_init_containers: bool = False) -> dict:
 
 
 def container_ready(status: dict) -> bool:
-    """Ready iff running: nspod has no readiness probes, and the kubelet marks a
-    container without one ready as soon as it runs."""
+    """Ready iff running, for a container without a readiness or startup
+    probe (the kubelet marks it ready as soon as it runs); with probes the
+    watchdog's `ready` comes from them (nspod/probing)."""
     return "running" in (status.get("state") or {})
 
 

@@ -38,6 +38,8 @@ from .hooks import Lifecycle
 from .initsupervision import InitSupervision
 from .kernel import child, mounts, namespaces, process
 from .net.podnet import PodNetwork
+from .probing.manager import PodProbes
+from .probing.state import initial_flags
 from .paths import pod_dir
 from .spec import load_stored
 from .store import RetryingStore, Store
@@ -104,6 +106,8 @@ class Watchdog(InitSupervision):
         self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
         self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
         self.image_base = base
+        self.probes = PodProbes(self)  # liveness, readiness, startup (nspod/probing)
+        self.conditions = None    # the pod's conditions as last recorded (their transition times)
         self.init_state()
 
     # -- life cycle ---------------------------------------------------------
@@ -166,6 +170,7 @@ class Watchdog(InitSupervision):
         used to close it all by exiting)."""
         self.end_pulls()
         self.lifecycle.close()
+        self.probes.close()
         for name, inst in self.instances.items():  # (still running only when we are dropped: a bug)
             self.logged(name, inst.log and inst.log.close)
         fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
@@ -196,6 +201,8 @@ class Watchdog(InitSupervision):
             due.append(self.image_timers[0][0] - now)
         if (hooks_due := self.lifecycle.next_due()) is not None:
             due.append(hooks_due)
+        if (probe_due := self.probes.next_due()) is not None:
+            due.append(probe_due - now)
         return max(0.0, min(due)) if due else None
 
     def after_events(self):
@@ -208,6 +215,7 @@ class Watchdog(InitSupervision):
         self.lifecycle.due()
         self.advance_init()
         self.stop_sidecars_in_turn()
+        self.probes.run_due()
         self.report_when_settled()
         self.store.flush()
         if not self.pod_done():
@@ -360,6 +368,8 @@ class Watchdog(InitSupervision):
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
                 if "running" not in st["state"]:  # its postStart hook's outcome went with the old supervisor
                     self.mark_running(spec.name, inst)
+                else:  # probe results are not kept across supervisors (nor kubelet restarts): from the start
+                    self.start_probes(spec, inst)
             elif "running" in st["state"]:
                 self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
             elif "waiting" in st["state"]:
@@ -481,10 +491,18 @@ class Watchdog(InitSupervision):
         self.lifecycle.started(spec, inst)
 
     def mark_running(self, name, inst):
-        """The kubelet has started the container (its postStart hook, if any, returned)."""
-        st = self.status[name]
-        st.update(state=phase.running(phase.rfc3339(inst.started)), ready=True, started=True)
-        self.store.update_container(self.name, name, status=st)
+        """The kubelet has started the container (its postStart hook, if any,
+        returned): running; ready and started as its probes will decide."""
+        self.status[name].update(state=phase.running(phase.rfc3339(inst.started)))
+        self.start_probes(self.pod.container(name), inst)
+
+    def start_probes(self, spec, inst):
+        """ready and started as an instance begins them (initial_flags), and
+        its probes counted from its start (nspod/probing)."""
+        st = self.status[spec.name]
+        st["ready"], st["started"] = initial_flags(spec)
+        self.store.update_container(self.name, spec.name, status=st)
+        self.probes.start(spec, time.monotonic() - (time.time() - inst.started))
         self.update_phase()
 
     def on_exit(self, name):
@@ -512,6 +530,7 @@ class Watchdog(InitSupervision):
         st = self.status[spec.name]
         st.update(state=state, ready=False, started=False)
         hook_failure = self.lifecycle.take_failure(spec.name)
+        self.probes.stop(spec.name)
         if not self.stopping and should_restart(self.restart_policy_of(spec), state["terminated"]["exitCode"]):
             delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = state
@@ -620,6 +639,21 @@ class Watchdog(InitSupervision):
             value = "Failed"  # (the active deadline fails the pod whatever its containers did)
         self.store.update_pod(self.name, phase=value)
         self.phase = value
+        self.record_conditions(statuses)
+
+    def record_conditions(self, statuses):
+        """The pod's conditions, kept with their lastTransitionTime (Ready
+        follows the containers' `ready`, which readiness probes drive)."""
+        if self.conditions is None:
+            try:
+                self.conditions = json.loads(self.store.pod(self.name)["conditions"] or "null")
+            except NspodError:  # unreadable state: transition times start again
+                self.conditions = None
+        new = phase.conditions(self.phase, statuses, True, containers=[c.name for c in self.pod.containers],
+                               previous=self.conditions, init=self.init_statuses())
+        if new != self.conditions:
+            self.conditions = new
+            self.store.update_pod(self.name, conditions=json.dumps(new))
 
     def pod_done(self):
         """Nothing runs and nothing will restart: the pod is terminal."""
@@ -645,6 +679,8 @@ class Watchdog(InitSupervision):
             self.lifecycle.on_event(name)
         elif kind == "pause":
             self.on_pause_died()
+        elif kind == "probe":
+            self.probes.on_event(name)
         elif kind == "net":  # the node network's holder or uplink died
             try:
                 self.network.on_event()
@@ -656,6 +692,7 @@ class Watchdog(InitSupervision):
         pids = [inst.pid for inst in self.instances.values() if inst.child]
         pids += [job.pid for job, _, _ in self.pulls.values()]
         pids += self.lifecycle.pids()
+        pids += self.probes.pids()
         if self.pause_pid and self.pause_child:
             pids.append(self.pause_pid)
         return pids
@@ -689,6 +726,7 @@ class Watchdog(InitSupervision):
         self.timers.clear()
         self.end_pulls()
         self.stop_grace, self.stop_began = grace, time.monotonic()
+        self.probes.close()  # (the kubelet quiets the probes of a pod being deleted)
         sidecars = {c.name for c in self.pod.sidecars()}
         for name in list(self.instances):
             if name not in sidecars:

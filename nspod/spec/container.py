@@ -7,6 +7,7 @@ from nspod.spec.fields import (
 )
 from nspod.spec.lifecycle import parse_lifecycle
 from nspod.spec.model import Container, EnvVar, Port, VolumeMount
+from nspod.spec.probe import parse_probe
 from nspod.spec.names import dns_label, env_name, ip_address, port_name
 from nspod.spec.resources import parse_resources
 from nspod.spec.security import parse_container_security_context
@@ -45,6 +46,9 @@ def parse_container(node, path, report, volume_names, grace=30, schema=CONTAINER
         pull = default_pull_policy(image)
 
     post_start, pre_stop = parse_lifecycle(fields.get("lifecycle"), at(path, "lifecycle"), report, grace)
+    ports = _ports(fields.get("ports"), at(path, "ports"), report)
+    probes = {kind: parse_probe(fields.get(f"{kind}Probe"), at(path, f"{kind}Probe"), report, kind, ports)
+              for kind in ("liveness", "readiness", "startup")}
     return Container(
         name=name or "",
         image=image,
@@ -52,7 +56,7 @@ def parse_container(node, path, report, volume_names, grace=30, schema=CONTAINER
         args=string_list(fields.get("args"), at(path, "args"), report),
         env=_env(fields.get("env"), at(path, "env"), report),
         working_dir=working_dir,
-        ports=_ports(fields.get("ports"), at(path, "ports"), report),
+        ports=ports,
         volume_mounts=_mounts(
             fields.get("volumeMounts"), at(path, "volumeMounts"), report, volume_names
         ),
@@ -65,6 +69,9 @@ def parse_container(node, path, report, volume_names, grace=30, schema=CONTAINER
                               at(path, "restartPolicy"), report),
         post_start=post_start,
         pre_stop=pre_stop,
+        liveness_probe=probes["liveness"],
+        readiness_probe=probes["readiness"],
+        startup_probe=probes["startup"],
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 UNSUPPORTED = "is not supported by nspod yet"
 # Extra words for some unsupported fields, to say when or why.
-_HINTS = {}
+_HINTS = {"grpc": "grpc probes are not supported yet; use exec, httpGet or tcpSocket"}
 
 
 class Report:

@@ -132,6 +132,42 @@ class LifecycleHandler:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A liveness, readiness or startup probe, Kubernetes' defaults filled
+    in. Exactly one handler: `exec_command`, or `http` (HttpGet) or `tcp`
+    (TcpSocket), each with its port resolved to a number."""
+
+    exec_command: tuple = ()
+    http: "HttpGet | None" = None
+    tcp: "TcpSocket | None" = None
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+    termination_grace_period_seconds: int | None = None  # liveness and startup only
+
+    @property
+    def handler(self):
+        return "exec" if self.exec_command else "httpGet" if self.http else "tcpSocket"
+
+
+@dataclass(frozen=True)
+class HttpGet:
+    port: int
+    path: str = "/"
+    scheme: str = "HTTP"  # HTTP | HTTPS (the certificate is not verified, as the kubelet does)
+    host: str | None = None  # an IP address; None: the pod's IP
+    headers: tuple = ()  # (name, value) pairs, in order
+
+
+@dataclass(frozen=True)
+class TcpSocket:
+    port: int
+    host: str | None = None  # an IP address; None: the pod's IP
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str | None = None  # None: a process container running host binaries
@@ -153,6 +189,14 @@ class Container:
     @property
     def is_sidecar(self):
         return self.restart_policy == "Always"
+    liveness_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    startup_probe: Probe | None = None
+
+    def probes(self):
+        """{"liveness" | "readiness" | "startup": Probe} for the probes it has."""
+        named = {"liveness": self.liveness_probe, "readiness": self.readiness_probe, "startup": self.startup_probe}
+        return {kind: probe for kind, probe in named.items() if probe is not None}
 
     def environment(self):
         """The env as the process sees it: $(VAR) expanded, in declared order."""

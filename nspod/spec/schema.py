@@ -51,11 +51,11 @@ SPEC = Fields(
 CONTAINER = Fields(
     known=_set(
         "name image command args env workingDir ports volumeMounts resources imagePullPolicy "
-        "securityContext lifecycle"
+        "securityContext lifecycle livenessProbe readinessProbe startupProbe"
     ),
     ignored=_set("terminationMessagePath terminationMessagePolicy"),
     unsupported=_set(
-        "livenessProbe readinessProbe startupProbe envFrom stdin stdinOnce tty "
+        "envFrom stdin stdinOnce tty "
         "volumeDevices resizePolicy restartPolicy"
     ),
 )
@@ -99,6 +99,16 @@ EXEC_ACTION = Fields(known=_set("command"))
 HTTP_GET_ACTION = Fields(known=_set("path port host scheme httpHeaders"))
 HTTP_HEADER = Fields(known=_set("name value"))
 SLEEP_ACTION = Fields(known=_set("seconds"))
+# Probes (nspod/spec/probe.py). grpc is a handler nspod does not have yet.
+PROBE = Fields(
+    known=_set(
+        "exec httpGet tcpSocket initialDelaySeconds periodSeconds timeoutSeconds "
+        "successThreshold failureThreshold terminationGracePeriodSeconds"
+    ),
+    unsupported=_set("grpc"),
+)
+TCP_SOCKET_ACTION = Fields(known=_set("port host"))
+HTTP_SCHEMES = ("HTTP", "HTTPS")
 SECCOMP_PROFILE = Fields(known=_set("type localhostProfile"))
 CAPABILITIES = Fields(known=_set("add drop"))
 SYSCTL = Fields(known=_set("name value"))
