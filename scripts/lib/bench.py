@@ -1454,6 +1454,23 @@ def image_starts(n, ns, pm, ref):
     return first, cached, parts
 
 
+BY_HAND = "## Measured by hand\n"
+
+
+def _kept_by_hand(path):
+    """The doc's section of figures measured with other scripts (e.g.
+    scripts/probebench), kept as it is when the rest is written again."""
+    try:
+        old = Path(path).read_text()
+    except OSError:
+        return ""
+    if BY_HAND not in old:
+        return ""
+    section = old[old.index(BY_HAND):]
+    end = section.find("\n## ", len(BY_HAND))
+    return "\n" + (section if end < 0 else section[:end + 1])
+
+
 def write_doc(path, res, info, args, started, elapsed):
     date = started.strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# Benchmarks: nspod vs rootless Podman
@@ -1486,7 +1503,7 @@ Podman's; disk per image has no goal (the ratio is reported).
 ## Notes
 
 {chr(10).join('- ' + n for n in res.notes)}
-
+{_kept_by_hand(path)}
 ## Details
 
 {res.detail_text(markdown=True)}

@@ -125,3 +125,12 @@ def test_image_rows_in_the_written_document(bench, tmp_path):
     assert "| disk per image (store growth) [MiB] | 8.64 (1 run) | 18.69 (1 run) | 0.462 |  |" in text
     assert "**Images**" in text and bench.IMAGE_TEXT in text
     assert "- Disk per image (no goal)" in text and "- nspod: layers: 6.67 MiB" in text
+
+
+def test_the_section_measured_by_hand_is_kept(bench, tmp_path):
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# B\n\n## Notes\n\n- x\n\n## Measured by hand\n\nProbe cost: 1 ms.\n\n## Details\n\nold\n")
+    kept = bench._kept_by_hand(doc)
+    assert kept == "\n## Measured by hand\n\nProbe cost: 1 ms.\n\n"
+    doc.write_text("# B\n\n## Notes\n")
+    assert bench._kept_by_hand(doc) == "" and bench._kept_by_hand(tmp_path / "missing") == ""
