@@ -31,13 +31,10 @@ import selectors
 import signal
 import time
 
-from . import confinement as confinement_mod
-from . import seccomp
 from .kernel import child, namespaces
 
 # The kubelet's minimumGracePeriodInSeconds: what TERM gets after a preStop hook.
 MIN_GRACE_AFTER_HOOK = 2
-OUTPUT_LIMIT = 10 * 1024  # of an exec hook's output kept for the message (the kubelet's probe output cap)
 DEADLINE_REASON = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 
@@ -153,20 +150,9 @@ class Lifecycle:
         self.w.sel.register(job.fd, selectors.EVENT_READ, ("hook", spec.name))
 
     def exec_plan(self, spec, inst, argv):
-        """What exec_hook needs, decided here (the child only acts on it)."""
-        from .container import environment
-        from .image.runtime import working_dir
-
-        w = self.w
-        conf = confinement_mod.for_container(w.pod, spec, w.uid)
-        shown = confinement_mod.shown(conf, inst.pid)  # who the process runs as (an image's User counts)
-        identity = (shown["uid"], shown["gid"], tuple(shown["groups"] or ()))
-        env = environment(spec, w.hostname, inst.image_config)
-        kinds = [k for k in ("net", "ipc", "uts", "pid", "mnt")
-                 if namespaces.ns_id(inst.pid, k) != namespaces.ns_id(os.getpid(), k)]
-        return (inst.pid, kinds, w.leaves.get(spec.name), list(argv), env,
-                working_dir(spec, inst.image_config), seccomp.for_container(w.pod, spec, w.settings),
-                conf, identity)
+        """What exec_hook needs: the container as an exec probe joins it
+        (nspod/probing/execcheck.py), decided here (the child only acts)."""
+        return self.w.exec_context(spec.name), list(argv)
 
     def http_plan(self, spec, action):
         """(network namespace to connect from, scheme, host, port, path, headers)."""
@@ -316,60 +302,17 @@ def _go_quote(text):
 
 
 # -- the children (forked by child.begin; they report through its pipe) ------------------
-def exec_hook(pid, kinds, leaf, argv, env, workdir, seccomp_filter, conf, identity):
-    """Run argv in the container of `pid`; None when it exited 0, else
-    (error, output) as the kubelet words them ("command '…' exited with N: …")."""
-    from .container import StartError, resolve, set_identity
+def exec_hook(ctx, argv):
+    """Run argv in the container (as an exec probe runs, without its
+    timeout: a hook is cut off by killing us, and its command dies with us);
+    None when it exited 0, else (error, output) as the kubelet words them
+    ("command '…' exited with N: …")."""
+    from .probing.execcheck import run_in_container
 
-    fds = {kind: namespaces.open_ns(pid, kind) for kind in kinds}
-    if leaf is not None:
-        leaf.enter()  # its limits hold for the hook: it counts against the container
-    for kind in kinds:
-        namespaces.setns(fds[kind], kind)
-        os.close(fds[kind])
-    r, w = os.pipe()
-    command = os.fork()  # the pid namespace applies to children only
-    if command == 0:
-        try:
-            os.close(r)
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(w, 1)
-            os.dup2(w, 2)
-            try:
-                os.chdir(workdir)
-            except OSError:
-                os.chdir("/")
-            seccomp.confine(seccomp_filter, conf.caps, conf.no_new_privs)
-            set_identity(conf, identity)
-            _die_with_parent()  # after set_identity, which clears it
-            os.execve(resolve(argv[0], env["PATH"]), argv, env)
-        except StartError as e:
-            os.write(2, f"{e}\n".encode())
-            os._exit(127)
-        except BaseException as e:
-            os.write(2, f"{child.describe(e)}\n".encode())
-            os._exit(126)
-    os.close(w)
-    output = b""
-    while chunk := os.read(r, 65536):
-        if len(output) < OUTPUT_LIMIT:
-            output += chunk
-    os.close(r)
-    _, status = os.waitpid(command, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code == 0:
+    report = run_in_container(ctx, argv, None)
+    if report["code"] == 0:
         return None
-    text = output[:OUTPUT_LIMIT].decode("utf-8", "replace")
-    return [f"command '{' '.join(argv)}' exited with {code if code > 0 else 128 - code}: ", text]
-
-
-def _die_with_parent():
-    import prctl
-
-    prctl.set_pdeathsig(signal.SIGKILL)  # a cancelled hook's command ends with its parent
-    if os.getppid() == 1:
-        os._exit(137)
+    return [f"command '{' '.join(argv)}' exited with {report['code']}: ", report["output"]]
 
 
 def http_hook(netns_pid, scheme, host, port, path, headers):

@@ -687,6 +687,19 @@ class Watchdog(InitSupervision):
             except NspodError as e:  # e.g. the state cannot be written: the pods keep running
                 note(f"watchdog {self.name}: repairing the node network: {e}")
 
+    def exec_context(self, name):
+        """How an exec probe or hook joins the running container `name`: its
+        namespaces, cgroup, seccomp filter, user and capabilities (as `nspod
+        exec`), worked out here once per run."""
+        from .cgroups import leaf_record
+        from .probing.execcheck import ExecContext
+
+        row = next(r for r in self.store.containers(self.name) if r["name"] == name)
+        leaf = self.leaves.get(name)
+        return ExecContext.of(self.pod, self.pod.container(name), self.instances[name].pid, self.uid, self.settings,
+                              leaf_record(leaf) if leaf is not None else None, row["security"],
+                              row["image_config"])
+
     def claimed_pids(self):
         """Our children the supervisor must leave to us to reap (their exit status is ours)."""
         pids = [inst.pid for inst in self.instances.values() if inst.child]

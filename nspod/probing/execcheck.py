@@ -126,6 +126,7 @@ def _exec(ctx, argv, out):
         os.chdir(working_dir(ctx.spec, ctx.image_config))
         confine(ctx.seccomp, ctx.confinement.caps, ctx.confinement.no_new_privs)
         set_identity(ctx.confinement, ctx.identity)
+        _die_with_parent()  # after set_identity, which clears it: a check or hook cut off takes its command along
         os.execve(resolve(argv[0], env["PATH"]), argv, env)
     except Exception as e:  # as a runtime's exec reports it: on the output, exit 126/127
         os.write(2, f"{argv[0]}: {e}\n".encode())
@@ -133,9 +134,18 @@ def _exec(ctx, argv, out):
     os._exit(126)
 
 
+def _die_with_parent():
+    import prctl
+
+    prctl.set_pdeathsig(signal.SIGKILL)
+    if os.getppid() == 1:  # (the parent was gone already)
+        os._exit(137)
+
+
 def _collect(pid, r, timeout):
+    """timeout None: as long as it runs (a hook)."""
     pidfd = os.pidfd_open(pid)
-    deadline = time.monotonic() + timeout
+    deadline = float("inf") if timeout is None else time.monotonic() + timeout
     output, ended, timed_out = b"", False, False
     while not ended:
         left = deadline - time.monotonic()
@@ -143,12 +153,12 @@ def _collect(pid, r, timeout):
             signal.pidfd_send_signal(pidfd, signal.SIGKILL)
             timed_out = True
             break
-        ready, _, _ = select.select([r, pidfd], [], [], left)
+        ready, _, _ = select.select([r, pidfd], [], [], None if left == float("inf") else left)
         if r in ready:
             data = os.read(r, 65536)
             output += data[:max(0, MAX_OUTPUT - len(output))]
             if not data:  # every writer closed it: only the exit is left to wait for
-                select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
+                select.select([pidfd], [], [], None if timeout is None else max(0.0, deadline - time.monotonic()))
                 ended = _exited(pidfd)
                 if not ended:
                     signal.pidfd_send_signal(pidfd, signal.SIGKILL)

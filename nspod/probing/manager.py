@@ -14,7 +14,7 @@ is due (`run_due`) and hears from a check's fd (`on_event`). Results become:
 import time
 
 from ..errors import NspodError
-from .execcheck import ExecCheck, ExecContext
+from .execcheck import ExecCheck
 from .network import HttpCheck, TcpCheck
 from .nodesockets import NODE_SOCKETS
 from .state import READINESS, STARTUP, ProbeState
@@ -115,7 +115,7 @@ class PodProbes:
     def make_check(self, name, inst, probe):
         if probe.exec_command:
             if inst.exec_ctx is None:
-                inst.exec_ctx = self.exec_context(name)
+                inst.exec_ctx = self.w.exec_context(name)
             env = inst.spec.environment()
             from ..spec.expand import expand
 
@@ -125,16 +125,6 @@ class PodProbes:
         if probe.http:
             return HttpCheck(sock, ip, probe.http)
         return TcpCheck(sock, probe.tcp.host or ip, probe.tcp.port)
-
-    def exec_context(self, name):
-        w = self.w
-        row = next(r for r in w.store.containers(w.name) if r["name"] == name)
-        from ..cgroups import leaf_record
-
-        leaf = w.leaves.get(name)
-        return ExecContext.of(w.pod, w.pod.container(name), w.instances[name].pid, w.uid, w.settings,
-                              leaf_record(leaf) if leaf is not None else None, row["security"],
-                              row["image_config"])
 
     def socket(self):
         """(pod IP, a new TCP socket that reaches it): in the node network,
