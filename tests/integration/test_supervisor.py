@@ -40,7 +40,13 @@ def _log_files(name):
     from podtest import state_dir
 
     logs = state_dir() / "pods" / name / "logs" / "app"
-    return {p.name: p.stat().st_size for p in logs.glob("*.log*")} if logs.exists() else {}
+    sizes = {}
+    for path in logs.glob("*.log*") if logs.exists() else ():
+        try:
+            sizes[path.name] = path.stat().st_size
+        except FileNotFoundError:  # rotated away since the listing
+            pass
+    return sizes
 
 
 def _log_size(name):
