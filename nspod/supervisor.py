@@ -15,6 +15,7 @@ A failure in one pod's handling drops that pod (Unknown, its processes
 running; logged in node.log, and the pod's SupervisionError event); the
 others go on.
 """
+import gc
 import json
 import os
 import selectors
@@ -79,12 +80,19 @@ class Supervisor:
             for watchdog in list(self.pods.values()):
                 if self.guarded(watchdog, watchdog.after_events):
                     self.pods.pop(watchdog.name, None)
-                    trim_heap()  # what the pod's supervision held goes back to the kernel
+                    self.forget()
             self.reap_orphans()
             if self.pods:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.linger:
                 return
+
+    def forget(self):
+        """A pod was dropped: free its watchdog now, and give the memory back.
+        (A watchdog is a cycle of objects; a quiet supervisor allocates too
+        little for the collector's full pass to come round by itself.)"""
+        gc.collect()
+        trim_heap()
 
     def timeout(self):
         due = [t for t in (w.timeout() for w in self.pods.values()) if t is not None]
