@@ -15,6 +15,7 @@ Where a copy lands, as kubectl cp does it:
 It copies as the container's root (as `podman cp` does), not as its user.
 """
 import os
+import select
 import stat
 import tarfile
 
@@ -95,8 +96,6 @@ def _enter(fds):
 
 def _finish(job):
     while not job.read():
-        import select
-
         select.select([job.fd], [], [])
     try:
         job.result()

@@ -54,6 +54,7 @@ class Supervisor:
         self.store = Store()  # one connection for every pod's state
         self.pods = {}  # name -> Watchdog
         self.terminated = False
+        self.signalled = False  # a signal woke us since the last reaping
         self.wake_r, self.wake_w = socket.socketpair()
         for s in (self.wake_r, self.wake_w):
             s.setblocking(False)
@@ -81,7 +82,9 @@ class Supervisor:
                 if self.guarded(watchdog, watchdog.after_events):
                     self.pods.pop(watchdog.name, None)
                     self.forget()
-            self.reap_orphans()
+            if self.signalled:  # (SIGCHLD among them: only then can there be an orphan to reap)
+                self.signalled = False
+                self.reap_orphans()
             if self.pods:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.linger:
@@ -193,6 +196,7 @@ class Supervisor:
             conn.close()
 
     def drain_wake(self):
+        self.signalled = True
         try:
             while self.wake_r.recv(64):
                 pass

@@ -3,19 +3,23 @@ from imagepods import busybox_image, image_dir, registry  # noqa: F401 (fixtures
 from podtest import nspod
 
 
-def test_root_pod_runs_image(pods, registry, image_dir):
-    image = registry.push("test/rootbox", "v1", busybox_image({"User": "www", "WorkingDir": "/data"}))
-    ref = f"{registry.netloc}/test/rootbox:v1"
-    pods.run(f"""
+def image_pod(name, ref):
+    return f"""
     apiVersion: v1
     kind: Pod
-    metadata: {{name: img-rootpod}}
+    metadata: {{name: {name}}}
     spec:
       containers:
       - name: app
         image: "{ref}"
         command: [sleep, "60"]
-    """)
+    """
+
+
+def test_root_pod_runs_image(pods, registry, image_dir):
+    image = registry.push("test/rootbox", "v1", busybox_image({"User": "www", "WorkingDir": "/data"}))
+    ref = f"{registry.netloc}/test/rootbox:v1"
+    pods.run(image_pod("img-rootpod", ref))
     st = pods.status("img-rootpod", "app")
     assert "running" in st["state"], st
     assert st["imageID"] == f"{registry.netloc}/test/rootbox@{image.digest}"
@@ -42,16 +46,7 @@ def test_root_overlay_root(pods, registry, image_dir):
     registry.push("test/rootovl", "v1", layered_image())
     ref = f"{registry.netloc}/test/rootovl:v1"
     for name in ("ovl-root-a", "ovl-root-b"):
-        pods.run(f"""
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}}}
-        spec:
-          containers:
-          - name: app
-            image: "{ref}"
-            command: [sleep, "60"]
-        """)
+        pods.run(image_pod(name, ref))
         [shown] = [c["rootfs"] for c in pods.inspect(name)["nspod"]["containers"]]
         assert shown == {"driver": "overlay", "layers": 4}, shown
 
@@ -87,16 +82,7 @@ def test_root_fuse_overlayfs_and_copy_fallbacks(pods, registry, image_dir, monke
     for driver in ("fuse-overlayfs", "copy"):
         monkeypatch.setenv("NSPOD_IMAGE_DRIVER", driver)
         name = f"ovl-root-{driver[:4]}"
-        pods.run(f"""
-        apiVersion: v1
-        kind: Pod
-        metadata: {{name: {name}}}
-        spec:
-          containers:
-          - name: app
-            image: "{ref}"
-            command: [sleep, "60"]
-        """)
+        pods.run(image_pod(name, ref))
         [shown] = [c["rootfs"] for c in pods.inspect(name)["nspod"]["containers"]]
         assert shown == {"driver": driver, "layers": 4, "fallback": f"NSPOD_IMAGE_DRIVER={driver}"}, shown
         out = nspod("exec", name, "--", "/bin/sh", "-c",
