@@ -8,7 +8,7 @@ import socket
 import time
 import uuid
 
-from . import faults, node, phase, sandbox
+from . import faults, node, phase, sandbox, steps
 from .errors import BadInput, NspodError, NotFound
 from .kernel import namespaces, process
 from .paths import pod_dir
@@ -101,7 +101,7 @@ def _spawn_watchdog(name, adopt=False):
         accepted = reply = ""
         try:
             request = {"op": "spawn", "pod": name, "adopt": adopt, "fault": faults.wanted}
-            sock.sendall(json.dumps(request).encode() + b"\n")
+            _send_request(sock, request)
             accepted = _read_reply(sock)
             reply = _read_reply(sock) if accepted else ""
         except KeyboardInterrupt:
@@ -261,6 +261,16 @@ def stop(name, timeout=None):
     _end_orphans(store, name, timeout if timeout is not None else 0)
 
 
+def _send_request(sock, request):
+    """One request line to the node holder, with our --explain pipe if we
+    explain (the supervisor tells the steps it takes for this request there)."""
+    line = json.dumps(request).encode() + b"\n"
+    if steps.sink is not None:
+        socket.send_fds(sock, [line], [steps.sink])
+    else:
+        sock.sendall(line)
+
+
 def _ask_supervisor_to_stop(name, wait):
     """Ask the node holder to stop the pod; True once it says the pod has
     ended. False when it did not answer in `wait` seconds, or is gone (then
@@ -270,7 +280,7 @@ def _ask_supervisor_to_stop(name, wait):
         return False
     try:
         sock.settimeout(wait)
-        sock.sendall(json.dumps({"op": "stop", "pod": name}).encode() + b"\n")
+        _send_request(sock, {"op": "stop", "pod": name})
         reply = _read_reply(sock)
     except OSError:
         return False
@@ -415,9 +425,12 @@ def exec_(name, container, argv, stdin=True, tty=False):
     ours, theirs = socket.socketpair() if tty else (None, None)  # the pty master comes back on it
     pid = os.fork()
     if pid == 0:
+        steps.become("exec")
         if ours is not None:
             ours.close()
         _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user, image_config, stdin, theirs)
+    if steps.sink is not None:
+        steps.tell_fork(pid, "exec")
     for fd in fds.values():
         os.close(fd)
     if ours is not None:
@@ -448,10 +461,13 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
         for path in procs:  # the container's cgroup: its limits hold for what exec runs
             with open(path, "w") as f:
                 f.write("0")
+            if steps.sink is not None:
+                steps.tell(f'write("{path}", "0")', by_hand=f"echo 0 > {path}  # 0: the writing process")
         for kind in kinds:  # the user namespace first: it grants the rights to join the rest
             namespaces.setns(fds[kind], kind)
         pid = os.fork()  # the pid namespace applies to children only
         if pid == 0:
+            steps.become("exec command")
             try:
                 if tty_sock is not None:  # a pty of the container's own /dev/pts
                     master, slave = os.openpty()
@@ -469,13 +485,18 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
                 os.chdir(working_dir(spec, image_config))
                 confine(seccomp, confinement.caps, confinement.no_new_privs)  # before dropping CAP_SYS_ADMIN, as in the container
                 set_identity(confinement, user)
-                os.execve(resolve(argv[0], env["PATH"]), argv, env)
+                exe = resolve(argv[0], env["PATH"])
+                if steps.sink is not None:
+                    steps.tell_exec(exe, argv, env, "(no return: the command runs)")
+                os.execve(exe, argv, env)
             except StartError as e:
                 os.write(2, f"nspod exec: {e}\n".encode())
                 os._exit(127)
             except OSError as e:
                 os.write(2, f"nspod exec: {argv[0]}: {e.strerror}\n".encode())
                 os._exit(126)
+        if steps.sink is not None:
+            steps.tell_fork(pid, "exec command")
         if tty_sock is not None:
             tty_sock.close()  # only the command's process holds it now: its end means no pty
         _, status = os.waitpid(pid, 0)

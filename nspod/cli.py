@@ -342,6 +342,14 @@ def cmd_image_prune(a, api):
         print(image_id)
 
 
+def _explain_flag(s):
+    # `--explain=FILE` is told from `--explain POD.yaml` by its "=": main() makes it --explain-file FILE.
+    s.add_argument("--explain", action="store_const", const="-",
+                   help="print each kernel step as it is done, by the process doing it, with the command "
+                        "that does the same by hand (to stderr); --explain=FILE: as JSON lines to FILE")
+    s.add_argument("--explain-file", dest="explain", help=argparse.SUPPRESS)
+
+
 def parser():
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -352,6 +360,7 @@ def parser():
                    help="run even where the CPU/memory limits cannot be applied (with a warning)")
     s.add_argument("--wait", nargs="?", const="5m", metavar="TIMEOUT",
                    help="return once every pod is Ready (default timeout 5m); exit 1 if one is not by then")
+    _explain_flag(s)
     s.set_defaults(fn=cmd_run)
     s = sub.add_parser("ps", help="list pods")
     s.add_argument("-l", "--selector", help="only pods whose labels match, e.g. app=web,tier!=db or 'env in (a,b)'")
@@ -383,6 +392,7 @@ def parser():
     s.add_argument("-c", "--container")
     s.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
     s.add_argument("-t", "--tty", action="store_true", help="a terminal in the container (with -i: -it)")
+    _explain_flag(s)
     s.add_argument("command", nargs="*", help="after --: the command and its arguments")
     s.set_defaults(fn=cmd_exec)
     s = sub.add_parser("cp", help="copy files and directories between a container and the host, as kubectl cp")
@@ -395,6 +405,7 @@ def parser():
     s.add_argument("pod")
     s.add_argument("--timeout", type=float, help="grace period in seconds (default: the pod's)")
     s.set_defaults(fn=cmd_stop)
+    _explain_flag(s)
     s = sub.add_parser("wait", help="wait until pods meet a condition, as kubectl wait")
     s.add_argument("pods", nargs="*")
     s.add_argument("-l", "--selector", help="the pods whose labels match (instead of names)")
@@ -414,6 +425,7 @@ def parser():
     s.set_defaults(fn=cmd_port_forward)
     s = sub.add_parser("start", help="start a stopped pod again")
     s.add_argument("pod")
+    _explain_flag(s)
     s.set_defaults(fn=cmd_start)
     s = sub.add_parser("rm", help="remove pods")
     s.add_argument("-f", "--force", action="store_true", help="stop a running pod first (no grace period)")
@@ -422,6 +434,7 @@ def parser():
     s.add_argument("-l", "--selector", help="the pods whose labels match (instead of names)")
     s.add_argument("pods", nargs="*")
     s.set_defaults(fn=cmd_rm)
+    _explain_flag(s)
     s = sub.add_parser("pull", help="download an image from its registry")
     s.add_argument("image", help="e.g. busybox, docker.io/library/busybox:1.36, host:5000/app@sha256:...")
     s.set_defaults(fn=cmd_pull)
@@ -450,6 +463,7 @@ def main(argv=None):
         head, tail = argv[:i], argv[i + 1:]
     else:
         head, tail = argv, None
+    head = [x for arg in head for x in (("--explain-file", arg[10:]) if arg.startswith("--explain=") else (arg,))]
     try:
         a = parser().parse_args(head)
     except SystemExit as e:
@@ -458,8 +472,17 @@ def main(argv=None):
         a.command = tail
     from . import api
 
+    explainer = None
     try:
-        code = a.fn(a, api)
+        if getattr(a, "explain", None):
+            from .steplog import Explainer
+
+            explainer = Explainer(a.explain)
+        try:
+            code = a.fn(a, api)
+        finally:
+            if explainer is not None:
+                explainer.finish()
     except NspodError as e:
         print(f"Error: {e}", file=sys.stderr)
         return e.exit_code

@@ -31,7 +31,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-from . import capabilities
+from . import capabilities, steps
 from .confinement import Confinement, NonRootRefused
 from .errors import NspodError
 from .kernel import caps as kernel_caps
@@ -79,7 +79,7 @@ def start(plan, shared_pid_ns=None):
     else:
         pid_ns = "new" if shared_pid_ns is None else shared_pid_ns
     try:
-        return child.start(lambda: _child(plan), pid_ns=pid_ns)
+        return child.start(lambda: _child(plan), pid_ns=pid_ns, role=plan.spec.name)
     except child.ChildFailed as e:
         raise StartError(e.reason, str(e)) from None
 
@@ -151,6 +151,8 @@ def _child(plan):
         set_identity(plan.confinement, (uid, gid, groups))
         step = "exec"
         exe = resolve(argv[0], env["PATH"])
+        if steps.sink is not None:
+            steps.tell_exec(exe, argv, env, "(no return: the container runs)")
         os.execve(exe, argv, env)
     except StartError:
         raise

@@ -31,7 +31,7 @@ import selectors
 import signal
 import time
 
-from .kernel import child, namespaces
+from .kernel import child, namespaces, process
 
 # The kubelet's minimumGracePeriodInSeconds: what TERM gets after a preStop hook.
 MIN_GRACE_AFTER_HOOK = 2
@@ -266,7 +266,7 @@ class Lifecycle:
 
 def _signal(inst, signum):
     try:
-        signal.pidfd_send_signal(inst.pidfd, signum)
+        process.send_signal(inst.pidfd, signum, inst.pid)
     except ProcessLookupError:
         pass  # it ended; its pidfd tells the loop
 

@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 
+from . import steps
 from .errors import NspodError
 from .kernel import idmap, namespaces
 from .kernel.process import set_name
@@ -105,6 +106,7 @@ def start():
         os.setsid()
         if os.fork():
             os._exit(0)
+        steps.become("node holder")
         try:
             # Before anything else: setns(2) of a user namespace needs a
             # single-threaded process, which a fresh fork is.
@@ -116,6 +118,7 @@ def start():
             os.write(ready_w, f"error {getattr(e, 'strerror', None) or e}\n".encode())
             os._exit(1)
         # Keep nothing of the caller's (its lock on node.lock above all).
+        steps.drop()
         os.closerange(3, min(ready_w, go_r))
         os.closerange(max(ready_w, go_r) + 1, os.sysconf("SC_OPEN_MAX"))
         os.closerange(min(ready_w, go_r) + 1, max(ready_w, go_r))
@@ -146,6 +149,9 @@ def start():
             raise NspodError(f"could not join the user namespace of the running pods: {line[6:].strip() or 'failed'}")
         raise NspodError("could not create the user namespace (are unprivileged user namespaces enabled?)")
     pid = int(line)
+    if steps.sink is not None:
+        steps.tell("fork(); setsid(); fork()", result=f"{pid} (node holder)",
+                   by_hand="setsid --fork  # a daemon: no terminal, not our child")
     try:
         if rootless():
             if join is None:

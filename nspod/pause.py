@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 
+from . import steps
 from .errors import NspodError
 from .kernel import child, mounts, namespaces, sysctl
 from .kernel.process import restore_signals
@@ -33,7 +34,7 @@ def start(hostname, share_pid, log_fd, pod_mounts, mnt_ns=None, host_network=Fal
     namespaced ones, and no net.* with host_network)."""
     try:
         return child.start(lambda: _child(hostname, log_fd, pod_mounts, mnt_ns, host_network, sysctls, host_ipc),
-                           pid_ns="new" if share_pid else None)
+                           pid_ns="new" if share_pid else None, role="pause")
     except child.ChildFailed as e:
         raise NspodError(f"pause holder: {e}") from None
 
@@ -53,6 +54,8 @@ def _child(hostname, log_fd, pod_mounts, mnt_ns, host_network=False, sysctls=(),
     else:
         namespaces.unshare("net", *ipc, "uts")
         socket.sethostname(hostname)
+        if steps.sink is not None:
+            steps.tell(f'sethostname("{hostname}")', by_hand=f"hostname {hostname}")
         loopback_up()
     for name, value in sysctls:
         try:
@@ -63,6 +66,9 @@ def _child(hostname, log_fd, pod_mounts, mnt_ns, host_network=False, sysctls=(),
     os.dup2(log_fd, 2)
     catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
     if catatonit:
+        if steps.sink is not None:
+            steps.tell(f'execve("{catatonit}", ["catatonit", "-P"])', result="(no return: catatonit holds the pod)",
+                       by_hand="exec catatonit -P")
         os.execv(catatonit, ["catatonit", "-P"])
     child.done()
     pause_forever()

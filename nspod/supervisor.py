@@ -24,6 +24,7 @@ import socket
 import time
 import traceback
 
+from . import steps
 from .kernel import process
 from .kernel.libc import trim_heap
 from .store import Store
@@ -105,7 +106,9 @@ class Supervisor:
         """One pod's handling. An exception (a bug) costs that pod its
         supervision, not the others theirs: it is logged, the pod gets a
         SupervisionError event and is dropped (it shows Unknown, its
-        processes run on; `nspod start` adopts it again)."""
+        processes run on; `nspod start` adopts it again). The steps it takes
+        go to its command's --explain, if it has one (nspod/steps.py)."""
+        before = steps.explaining(watchdog.explain, "supervisor") if watchdog.explain is not None else None
         try:
             return handler(*args)
         except Exception as e:
@@ -120,6 +123,9 @@ class Supervisor:
             except Exception:
                 traceback.print_exc()
             return False
+        finally:
+            if before is not None:
+                steps.restore(before)
 
     # -- pods ----------------------------------------------------------------
     def watchdog(self, name, conn=None, fault=""):
@@ -128,13 +134,15 @@ class Supervisor:
         sel.owner = watchdog
         return watchdog
 
-    def begin(self, name, conn=None, adopt=False, fault=""):
+    def begin(self, name, conn=None, adopt=False, fault="", explain=None):
         try:
             watchdog = self.watchdog(name, conn, fault)
         except Exception as e:  # the pod's row is gone or unreadable
             traceback.print_exc()
             _answer(conn, {"ok": False, "error": str(e) or repr(e)})
+            _close(explain)
             return
+        watchdog.explain = explain
         self.pods[name] = watchdog
         if not self.guarded(watchdog, watchdog.begin, adopt):
             self.pods.pop(name, None)  # (it reported why)
@@ -166,11 +174,13 @@ class Supervisor:
         conn, _ = self.listener.accept()
         conn.settimeout(1)  # a client that does not send its line does not hold the loop long
         try:
-            request = json.loads(conn.makefile().readline())
+            request, explain = _read_request(conn)
         except (OSError, ValueError):
             conn.close()
             return
         op, name = request.get("op"), request.get("pod")
+        if op not in ("spawn", "stop") or not isinstance(name, str) or (op == "spawn" and name in self.pods):
+            explain = _close(explain)  # only a pod's start or stop is explained
         if op == "ping":
             _answer(conn, {"pid": os.getpid()})
         elif op == "spawn" and isinstance(name, str):
@@ -184,13 +194,18 @@ class Supervisor:
                 ok = bool(request.get("adopt"))
                 _answer(conn, {"ok": True} if ok else {"ok": False, "error": "it is already running"})
             else:
-                self.begin(name, conn, adopt=bool(request.get("adopt")), fault=request.get("fault") or "")
+                self.begin(name, conn, adopt=bool(request.get("adopt")), fault=request.get("fault") or "",
+                           explain=explain)
         elif op == "stop" and isinstance(name, str) and name in self.pods:
             conn.settimeout(5)
             watchdog = self.pods[name]
             watchdog.stop_waiters.append(conn)  # answered when the pod has ended
+            if explain is not None:
+                watchdog.stop_explaining()
+                watchdog.explain = explain
             self.guarded(watchdog, watchdog.stop)
         elif op == "stop":
+            _close(explain)
             _answer(conn, {"ok": True, "supervised": False})
         else:
             conn.close()
@@ -202,6 +217,37 @@ class Supervisor:
                 pass
         except BlockingIOError:
             pass
+
+
+MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request
+
+
+def _read_request(conn):
+    """(request, explain fd or None): one JSON line; the first piece of it may
+    carry the write end of the command's --explain pipe (SCM_RIGHTS)."""
+    data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
+    explain = fds[0] if fds else None
+    try:
+        while data and not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+            more = conn.recv(MAX_REQUEST - len(data))
+            if not more:
+                break
+            data += more
+        request = json.loads(data)
+        if not isinstance(request, dict):
+            raise ValueError("a request is a JSON object")
+    except BaseException:
+        _close(explain)
+        raise
+    if explain is not None:
+        os.set_inheritable(explain, False)  # children that exec must not keep it (they do not, then)
+    return request, explain
+
+
+def _close(fd):
+    if fd is not None:
+        os.close(fd)
+    return None
 
 
 def _answer(conn, message):

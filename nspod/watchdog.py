@@ -28,7 +28,7 @@ import time
 import traceback
 
 from . import container as container_start
-from . import confinement, faults, pause, phase, sandbox, seccomp, volumes
+from . import confinement, faults, pause, phase, sandbox, seccomp, steps, volumes
 from .backoff import BackOff, crash_loop_message, format_duration, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
@@ -100,6 +100,7 @@ class Watchdog(InitSupervision):
         self.lifecycle = Lifecycle(self)  # hooks, graceful kills, activeDeadlineSeconds (nspod/hooks.py)
         self.finishing = None  # once the pod ended: until when its last state may still be written
         self.stop_waiters = []  # connections of `nspod stop`, answered when the pod has ended
+        self.explain = None       # the --explain pipe of the command waiting on us (nspod/steps.py)
         # Images (nspod/image): pulls run in forked children (never in this loop).
         self.pulls = {}           # container name -> (child.Job, pulling?, started)
         self.prepared = {}        # container name -> {"root", "config"}: ready to start
@@ -164,6 +165,15 @@ class Watchdog(InitSupervision):
                 pass
             conn.close()
         self.stop_waiters = []
+        self.stop_explaining()
+
+    def stop_explaining(self):
+        """The command that asked for --explain has its answer: no more steps for it."""
+        if self.explain is not None:
+            if steps.sink == self.explain:
+                steps.sink = None  # (no later step of this handling may land in a reused fd number)
+            os.close(self.explain)
+            self.explain = None
 
     def close(self):
         """Close what we hold (the supervisor lives on; a watchdog process
@@ -270,6 +280,8 @@ class Watchdog(InitSupervision):
             pass
         self.conn.close()
         self.conn = None
+        if not self.stop_waiters:
+            self.stop_explaining()
 
     # -- sandbox ------------------------------------------------------------
     def create_sandbox(self):
@@ -414,7 +426,7 @@ class Watchdog(InitSupervision):
     def kill_pause(self):
         if not self.pause_pid:
             return
-        signal.pidfd_send_signal(self.pause_fd, signal.SIGKILL)
+        process.send_signal(self.pause_fd, signal.SIGKILL, self.pause_pid)
         self.reap_pause()
         self.sel.unregister(self.pause_fd)
         os.close(self.pause_fd)
@@ -759,7 +771,7 @@ class Watchdog(InitSupervision):
         self.event(None, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
         for name, inst in list(self.instances.items()):
             self.event(name, "Normal", "Killing", f"Stopping container {name}")
-            signal.pidfd_send_signal(inst.pidfd, signal.SIGKILL)
+            process.send_signal(inst.pidfd, signal.SIGKILL, inst.pid)
         for name in list(self.instances):
             self.on_exit(name)
         self.reset_init()

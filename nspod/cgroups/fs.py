@@ -9,6 +9,8 @@ import os
 import signal
 import time
 
+from .. import steps
+
 
 class CgroupFS:
     """The real cgroup filesystem."""
@@ -24,6 +26,9 @@ class CgroupFS:
             os.write(fd, value.encode() if isinstance(value, str) else value)
         finally:
             os.close(fd)
+        if steps.sink is not None:
+            text = value if isinstance(value, str) else value.decode(errors="replace")
+            steps.tell(f'write("{path}", "{text}")', by_hand=f'echo "{text}" > {path}')
 
     def exists(self, path):
         return os.path.exists(path)
@@ -33,9 +38,13 @@ class CgroupFS:
 
     def mkdir(self, path):
         os.mkdir(path)
+        if steps.sink is not None:
+            steps.tell(f'mkdir("{path}")', by_hand=f"mkdir {path}")
 
     def rmdir(self, path):
         os.rmdir(path)
+        if steps.sink is not None:
+            steps.tell(f'rmdir("{path}")', by_hand=f"rmdir {path}")
 
     def subdirs(self, path):
         with os.scandir(path) as entries:

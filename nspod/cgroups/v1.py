@@ -9,6 +9,7 @@ Rootless users never get here: cgroup v1 cannot be delegated safely.
 
 import os
 
+from nspod import steps
 from nspod.cgroups import translate
 from nspod.cgroups.delegation import CgroupUnavailable
 from nspod.cgroups.fs import errno_text, read_keyed, read_pids
@@ -72,6 +73,9 @@ class _Group:
             if node is None:
                 raise CgroupError(f"cgroupspy did not make {self.paths[controller]}")
             nodes[controller] = node
+            if steps.sink is not None:
+                path = self.paths[controller]
+                steps.tell(f'mkdir("{path}") where missing, its parents too', by_hand=f"mkdir -p {path}")
         return nodes
 
     def write(self, nodes, files, needed, strict, what):
@@ -103,6 +107,8 @@ class _Group:
                     f"cannot write {value!r} to {target}: {errno_text(error)}"
                 ) from error
             written[name] = value
+            if steps.sink is not None:
+                steps.tell(f'write("{target}", "{value}")', by_hand=f'echo "{value}" > {target}')
         return written, skipped
 
     def remove(self, timeout):

@@ -6,6 +6,7 @@ effective, permitted and inheritable with capset(2), then the ambient set
 import ctypes
 import os
 
+from .. import steps
 from .libc import _libc
 
 PR_SET_KEEPCAPS = 8
@@ -86,6 +87,24 @@ def apply(uid, gid, groups, numbers, no_new_privs, only_available=False):
         _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, n, what="raise an ambient capability")
     if no_new_privs:
         _prctl(PR_SET_NO_NEW_PRIVS, 1, what="no_new_privs")
+    if steps.sink is not None:
+        _tell(uid, gid, list(groups), sorted(keep), top, no_new_privs)
+
+
+def _tell(uid, gid, groups, keep, top, no_new_privs):
+    from ..capabilities import NUMBERS
+
+    names = {n: name for name, n in NUMBERS.items()}
+    kept = ",".join(names.get(n, str(n)) for n in keep) or "none"
+    short = ",".join("+" + names.get(n, str(n)).lower().removeprefix("cap_") for n in keep)
+    steps.tell(f"prctl(PR_CAPBSET_DROP) for the {top + 1 - len(keep)} capabilities not kept; "
+               f"setgroups({groups}); setresgid({gid}); setresuid({uid}); "
+               f"capset(effective=permitted=inheritable={kept}); ambient={kept}"
+               + ("; prctl(PR_SET_NO_NEW_PRIVS, 1)" if no_new_privs else ""),
+               by_hand=f"setpriv --reuid={uid} --regid={gid} --groups={','.join(map(str, groups)) or gid} "
+                       f"--bounding-set=-all{',' + short if short else ''} --inh-caps=-all{',' + short if short else ''} "
+                       f"--ambient-caps=-all{',' + short if short else ''}"
+                       + (" --no-new-privs" if no_new_privs else ""))
 
 
 def setgroups_allowed():

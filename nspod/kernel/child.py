@@ -30,6 +30,7 @@ import json
 import os
 import traceback
 
+from .. import steps
 from ..errors import NspodError
 from .namespaces import setns, unshare
 
@@ -52,17 +53,18 @@ def describe(e):
     return str(e) or type(e).__name__
 
 
-def start(main, *, pid_ns=None, detached=False):
-    """Run main() in a child; return its pid once main() exec'd."""
-    pid, messages = _launch(main, (), pid_ns, detached)
+def start(main, *, pid_ns=None, detached=False, role="child"):
+    """Run main() in a child; return its pid once main() exec'd. role: who
+    it is in `--explain` (nspod/steps.py)."""
+    pid, messages = _launch(main, (), pid_ns, detached, role)
     _raise_error(messages, pid, reap=not detached)
     return pid
 
 
-def call(main, *args):
+def call(main, *args, role="helper"):
     """main(*args) in a forked child (to change namespaces without changing
     ours); return what it returned (JSON-able)."""
-    pid, messages = _launch(main, args, None, False)
+    pid, messages = _launch(main, args, None, False, role)
     os.waitpid(pid, 0)
     _raise_error(messages, None, reap=False)
     for m in messages:
@@ -120,7 +122,7 @@ def begin(main, *args):
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _run(_job_main, (main, args), w)
+        _run(_job_main, (main, args), w, "job")
     os.close(w)
     os.set_blocking(r, False)
     return Job(pid, r)
@@ -145,6 +147,7 @@ def _job_main(main, args):
 def done():
     """In a child that will neither exec nor return: nothing more to report."""
     global _report_fd
+    steps.drop()
     if _report_fd is not None:
         os.close(_report_fd)
         _report_fd = None
@@ -152,7 +155,9 @@ def done():
 
 def close_other_fds(*keep):
     """In a child: close every fd above 2 except `keep` and the report pipe."""
-    keep = sorted({k for k in keep if k is not None} | ({_report_fd} if _report_fd is not None else set()))
+    # The report pipe stays, and the --explain sink: it is close-on-exec (a
+    # child that stays for long lets it go first: steps.drop()).
+    keep = sorted({k for k in (*keep, _report_fd, steps.sink) if k is not None})
     low = 3
     for fd in keep + [65536]:
         if fd >= low:
@@ -161,15 +166,17 @@ def close_other_fds(*keep):
 
 
 # -- the parent's side -----------------------------------------------------------------
-def _launch(main, args, pid_ns, detached):
+def _launch(main, args, pid_ns, detached, role):
     r, w = os.pipe2(os.O_CLOEXEC)
     try:
         first = os.fork()
         if first == 0:
             os.close(r)
             if pid_ns is None and not detached:
-                _run(main, args, w)
-            _intermediate(main, args, w, pid_ns, detached)
+                _run(main, args, w, role)
+            _intermediate(main, args, w, pid_ns, detached, role)
+        if steps.sink is not None:
+            steps.tell_fork(first, role if pid_ns is None and not detached else f"{role}'s intermediate")
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:
@@ -205,10 +212,11 @@ def _send(fd, message):
         pass
 
 
-def _run(main, args, w):
+def _run(main, args, w, role):
     """The real child: run main, report what happened, never return."""
     global _report_fd
     _report_fd = w
+    steps.become(role)
     code = 127
     try:
         result = main(*args)
@@ -223,8 +231,9 @@ def _run(main, args, w):
     os._exit(code)
 
 
-def _intermediate(main, args, w, pid_ns, detached):
+def _intermediate(main, args, w, pid_ns, detached, role):
     code = 1
+    steps.become(f"{role}'s intermediate")
     try:
         if detached:
             os.setsid()
@@ -234,7 +243,9 @@ def _intermediate(main, args, w, pid_ns, detached):
             setns(pid_ns, "pid")
         pid = os.fork()
         if pid == 0:
-            _run(main, args, w)
+            _run(main, args, w, role)
+        if steps.sink is not None:
+            steps.tell_fork(pid, role)
         _send(w, {"pid": pid})
         code = 0
     except BaseException as e:

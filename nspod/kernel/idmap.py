@@ -9,6 +9,7 @@ import pwd
 import shutil
 import subprocess
 
+from .. import steps
 from ..errors import HostUnsupported
 
 
@@ -58,14 +59,20 @@ def write_maps(pid, maps):
                     f"{args[0]} failed: {done.stderr.strip()} "
                     "(check /etc/subuid and /etc/subgid, and that uidmap is installed)"
                 )
+            if steps.sink is not None:
+                steps.tell(f"run {args[0]} (setuid root: writes /proc/{pid}/{kind}_map)", by_hand=" ".join(args))
         return
     # An unprivileged process may map only its own ids, and only after
     # giving up setgroups(2) for the namespace.
     with open(f"/proc/{pid}/setgroups", "w") as f:
         f.write("deny")
     for kind in ("uid", "gid"):
+        text = "".join(f"{i} {o} {c}\n" for i, o, c in maps[kind])
         with open(f"/proc/{pid}/{kind}_map", "w") as f:
-            f.write("".join(f"{i} {o} {c}\n" for i, o, c in maps[kind]))
+            f.write(text)
+        if steps.sink is not None:
+            steps.tell(f'write("/proc/{pid}/{kind}_map", "{text.strip()}")',
+                       by_hand=f'echo "{text.strip()}" > /proc/{pid}/{kind}_map')
 
 
 def host_uid():

@@ -4,6 +4,7 @@ import os
 import platform
 import stat
 
+from .. import steps
 from . import inroot
 from .libc import call, cstr
 
@@ -42,6 +43,39 @@ def mount(source, target, fstype=None, flags=0, data=None):
         call("mount", cstr(source), cstr(target), cstr(fstype), flags, cstr(data))
     except OSError as e:
         raise OSError(e.errno, f"mount {source} on {target}: {e.strerror}") from None
+    if steps.sink is not None:
+        source, target = steps.shown_path(source), steps.shown_path(target)
+        args = ", ".join(_quote(a) for a in (source, target, fstype)) + f", {steps.flag_names(flags, _FLAG_NAMES)}"
+        steps.tell(f"mount({args}{', ' + _quote(data) if data else ''})",
+                   by_hand=by_hand(source, target, fstype, flags, data))
+
+
+_FLAG_NAMES = {MS_RDONLY: "MS_RDONLY", MS_NOSUID: "MS_NOSUID", MS_NODEV: "MS_NODEV", MS_NOEXEC: "MS_NOEXEC",
+               MS_REMOUNT: "MS_REMOUNT", MS_NOATIME: "MS_NOATIME", MS_NODIRATIME: "MS_NODIRATIME",
+               MS_BIND: "MS_BIND", MS_REC: "MS_REC", MS_PRIVATE: "MS_PRIVATE", MS_SLAVE: "MS_SLAVE",
+               MS_RELATIME: "MS_RELATIME"}
+_OPTION_NAMES = {MS_RDONLY: "ro", MS_NOSUID: "nosuid", MS_NODEV: "nodev", MS_NOEXEC: "noexec",
+                 MS_NOATIME: "noatime", MS_NODIRATIME: "nodiratime", MS_RELATIME: "relatime"}
+
+
+def by_hand(source, target, fstype, flags, data):
+    """The mount(8) command that asks the kernel for the same (for --explain)."""
+    options = [name for bit, name in _OPTION_NAMES.items() if flags & bit]
+    if flags & (MS_PRIVATE | MS_SLAVE):
+        kind = "private" if flags & MS_PRIVATE else "slave"
+        return f"mount --make-{'r' if flags & MS_REC else ''}{kind} {target}"
+    if flags & MS_REMOUNT:
+        return f"mount -o {','.join(['remount', 'bind'] + options)} {target}"
+    if flags & MS_BIND:
+        command = f"mount --{'rbind' if flags & MS_REC else 'bind'} {source} {target}"
+        return command + (f" -o {','.join(options)}" if options else "")
+    if data:
+        options.append(data)
+    return f"mount -t {fstype}" + (f" -o {','.join(options)}" if options else "") + f" {source} {target}"
+
+
+def _quote(value):
+    return "NULL" if value is None else '"' + str(value) + '"'
 
 
 def make_private(path="/"):
@@ -156,6 +190,10 @@ def _mount_setattr(target, flags):
     long = ctypes.c_long  # syscall(2) is variadic: pass every number full width
     call("syscall", long(_SYS_MOUNT_SETATTR), long(_AT_FDCWD), cstr(target), long(_AT_RECURSIVE),
          ctypes.byref(attr), long(ctypes.sizeof(attr)))
+    if steps.sink is not None:
+        names = "|".join(f"MOUNT_ATTR_{n.upper()}" for n in _names(flags).split("+"))
+        steps.tell(f'mount_setattr("{target}", AT_RECURSIVE, {{attr_set: {names}}})',
+                   by_hand=f"mount -o remount,bind,{_names(flags).replace('+', ',')} {target}  # and every mount below it")
 
 
 def _mounts_under(target):
@@ -174,7 +212,11 @@ def pivot_root(new_root):
     os.chdir(new_root)
     # pivot_root(".", ".") stacks the old root under the new one; unmount it.
     call("syscall", _SYS_PIVOT_ROOT, b".", b".")
+    if steps.sink is not None:
+        steps.tell(f'chdir("{new_root}"); pivot_root(".", ".")', by_hand=f"cd {new_root} && pivot_root . .")
     call("umount2", b".", MNT_DETACH)
+    if steps.sink is not None:
+        steps.tell('umount2(".", MNT_DETACH)', by_hand="umount -l .  # the old root, stacked under the new one")
     os.chdir("/")
 
 
@@ -201,3 +243,5 @@ def overlay(target, lower_base, lower, upper, work, userxattr):
 
 def umount(target):
     call("umount2", cstr(target), MNT_DETACH)
+    if steps.sink is not None:
+        steps.tell(f'umount2("{target}", MNT_DETACH)', by_hand=f"umount -l {target}")

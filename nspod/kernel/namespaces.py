@@ -7,6 +7,7 @@ import fcntl
 import os
 import struct
 
+from .. import steps
 from .libc import call
 from .process import alive
 
@@ -29,6 +30,9 @@ FLAGS = {
     "cgroup": CLONE_NEWCGROUP,
 }
 KINDS = ("user", "net", "ipc", "uts", "pid", "mnt")
+FLAG_NAMES = {flag: "CLONE_NEW" + {"mnt": "NS"}.get(kind, kind.upper()) for kind, flag in FLAGS.items()}
+OPTIONS = {"user": "--user", "mnt": "--mount", "pid": "--pid", "net": "--net", "ipc": "--ipc",
+           "uts": "--uts", "cgroup": "--cgroup"}  # unshare(1)'s and nsenter(1)'s
 
 
 def unshare(*kinds):
@@ -38,16 +42,28 @@ def unshare(*kinds):
     for kind in kinds:
         flags |= FLAGS[kind]
     call("unshare", flags)
+    if steps.sink is not None:
+        steps.tell(f"unshare({steps.flag_names(flags, FLAG_NAMES)})",
+                   by_hand="unshare " + " ".join(OPTIONS[kind] for kind in kinds))
 
 
 def open_ns(pid, kind):
     """An fd for /proc/PID/ns/KIND, to join it later even if paths change."""
-    return os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+    path = f"/proc/{pid}/ns/{kind}"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    steps.name_fd(fd, path)
+    return fd
 
 
 def setns(fd, kind):
     """Join the namespace behind fd (pid: for children forked afterwards)."""
+    joined = steps.fd_target(fd) if steps.sink is not None else None  # (before: joining mnt may hide /proc/self)
     call("setns", fd, FLAGS[kind])
+    if steps.sink is not None:
+        path = steps.fd_name(fd)
+        target = path.split("/")[2] if path.startswith("/proc/") else "PID"
+        steps.tell(f"setns({path}, {FLAG_NAMES[FLAGS[kind]]})", result=joined,
+                   by_hand=f"nsenter --target {target} {OPTIONS[kind]}", joined={kind: joined})
 
 
 def ns_id(pid, kind):

@@ -2,6 +2,17 @@
 import os
 import signal
 
+from .. import steps
+
+
+def send_signal(pidfd, sig, pid=None):
+    """Signal the process behind pidfd (raises ProcessLookupError once it has ended)."""
+    signal.pidfd_send_signal(pidfd, sig)
+    if steps.sink is not None:
+        name = signal.Signals(sig).name
+        steps.tell(f"pidfd_send_signal({f'pidfd of {pid}' if pid else 'pidfd'}, {name})",
+                   by_hand=f"kill -{name.removeprefix('SIG')} {pid or 'PID'}")
+
 
 def start_time(pid):
     """Kernel start time of pid (clock ticks since boot), or None if gone.
@@ -35,7 +46,7 @@ def kill(pid, started, sig=signal.SIGKILL):
     if fd is None:
         return False
     try:
-        signal.pidfd_send_signal(fd, sig)
+        send_signal(fd, sig, pid)
         return True
     except OSError:
         return False
@@ -72,7 +83,7 @@ def kill_and_wait(procs, sig=signal.SIGKILL, timeout=10.0):
         if fd is None:
             continue
         try:
-            signal.pidfd_send_signal(fd, sig)
+            send_signal(fd, sig, pid)
         except ProcessLookupError:
             pass  # exited already: its fd is readable
         fds[fd] = (pid, started)

@@ -18,6 +18,7 @@ import ctypes
 import errno
 import os
 
+from .. import steps
 from . import libc
 
 # Values of libseccomp's seccomp.h, by the names the OCI profile format uses.
@@ -167,3 +168,9 @@ def install(program, flags=(), no_new_privs=True):
         libc.call("prctl", _PR_SET_NO_NEW_PRIVS, ulong(1), ulong(0), ulong(0), ulong(0))
     nr = _lib.seccomp_syscall_resolve_name(b"seccomp")  # this architecture's number
     libc.call("syscall", ctypes.c_long(nr), ulong(_SECCOMP_SET_MODE_FILTER), ulong(bits), ctypes.byref(prog))
+    if steps.sink is not None:
+        steps.tell(("prctl(PR_SET_NO_NEW_PRIVS, 1); " if no_new_privs else "")
+                   + f"seccomp(SECCOMP_SET_MODE_FILTER, {'|'.join(flags) or 0}, "
+                   f"{{{len(program) // 8} BPF instructions}})",
+                   by_hand="(no shell command: a runtime loads the filter itself just before exec; "
+                           "`grep Seccomp /proc/PID/status` shows mode 2 afterwards)")

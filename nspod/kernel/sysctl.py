@@ -1,5 +1,6 @@
 """Writing sysctls of the namespaces the calling process is in (a net
 sysctl is its network namespace's, kernel.shm* its IPC namespace's)."""
+from .. import steps
 
 
 def path(name):
@@ -9,3 +10,5 @@ def path(name):
 def write(name, value):
     with open(path(name), "w") as f:
         f.write(str(value))
+    if steps.sink is not None:
+        steps.tell(f'write("{path(name)}", "{value}")', by_hand=f"sysctl -w {name}={value}")

@@ -4,4 +4,4 @@ from . import rtnl
 
 def loopback_up():
     with rtnl.Rtnl() as ip:
-        ip.do(rtnl.set_up(ip.link_index("lo")))
+        ip.do(rtnl.set_up(ip.link_index("lo"), "lo"))

@@ -7,8 +7,10 @@ short-lived forked helper: join the namespace, open a socket there, maybe join
 the next one and open another, do the work, exit. Errors come back as text.
 """
 import errno
+import os
 import time
 
+from .. import steps
 from ..errors import NspodError
 from ..kernel import child, namespaces
 from . import rtnl
@@ -18,7 +20,7 @@ def run_forked(what, fn, *args):
     """fn(*args) in a forked child (it may join other network namespaces;
     we stay in ours); its result (JSON), or NspodError(what: reason)."""
     try:
-        return child.call(fn, *args)
+        return child.call(fn, *args, role="netlink helper")
     except child.ChildFailed as e:
         raise NspodError(f"{what}: {e}") from None
 
@@ -36,11 +38,11 @@ def configure_node(bridge, gateway, prefixlen, mac, mtu):
     answer ARP on tap0 for pod addresses (proxy_arp), so the uplink sends
     replies for any pod to the node, which routes them over the bridge."""
     with rtnl.Rtnl() as ip:
-        ip.do(rtnl.set_up(ip.link_index("lo")))
+        ip.do(rtnl.set_up(ip.link_index("lo"), "lo"))
         ip.do(rtnl.add_bridge(bridge, mac, mtu))
         br = ip.link_index(bridge)
-        ip.do(rtnl.add_address(br, gateway, prefixlen))
-        ip.do(rtnl.set_up(br))
+        ip.do(rtnl.add_address(br, gateway, prefixlen, bridge))
+        ip.do(rtnl.set_up(br, bridge))
     _sysctl("net.ipv4.ip_forward", 1)
     _sysctl("net.ipv4.conf.all.proxy_arp", 1)
 
@@ -57,12 +59,12 @@ def attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac, 
 def _attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac, mtu):
     # Links are found by name with one request each (RTM_GETLINK by name),
     # never by listing them all: the cost must not grow with the pod count.
-    with open(f"/proc/{node_pid}/ns/net") as node_ns:
-        namespaces.setns(node_ns.fileno(), "net")
+    _enter_net(node_pid)
     with rtnl.Rtnl() as node:             # a socket in the node's namespace ...
         namespaces.setns(pod_net_fd, "net")
         with rtnl.Rtnl() as pod:          # ... and one in the pod's; both stay where they were opened
-            pair = rtnl.add_veth(veth, mtu, node.link_index(bridge), "eth0", pod_net_fd, mac)
+            pair = rtnl.add_veth(veth, mtu, node.link_index(bridge), "eth0", pod_net_fd, mac,
+                                 bridge=bridge, netns=_pid_of(pod_net_fd))
             for attempt in range(40):
                 try:
                     node.do(pair)
@@ -81,9 +83,23 @@ def _attach_pod(node_pid, pod_net_fd, bridge, veth, ip, prefixlen, gateway, mac,
                             raise
                 time.sleep(0.05)
             eth0 = pod.link_index("eth0")
-            pod.do(rtnl.add_address(eth0, ip, prefixlen))
-            pod.do(rtnl.set_up(eth0))
+            pod.do(rtnl.add_address(eth0, ip, prefixlen, "eth0"))
+            pod.do(rtnl.set_up(eth0, "eth0"))
             pod.do(rtnl.add_default_route(gateway))
+
+
+def _enter_net(pid):
+    fd = namespaces.open_ns(pid, "net")
+    try:
+        namespaces.setns(fd, "net")
+    finally:
+        os.close(fd)
+
+
+def _pid_of(ns_fd):
+    """The pid whose namespace ns_fd is, when we opened it from /proc/PID/ns (for --explain)."""
+    path = steps.fd_name(ns_fd)
+    return path.split("/")[2] if path.startswith("/proc/") else None
 
 
 def delete_link(node_pid, name):
@@ -92,8 +108,7 @@ def delete_link(node_pid, name):
 
 
 def _delete_link(node_pid, name):
-    with open(f"/proc/{node_pid}/ns/net") as node_ns:
-        namespaces.setns(node_ns.fileno(), "net")
+    _enter_net(node_pid)
     with rtnl.Rtnl() as ip:
         try:
             ip.do(rtnl.delete_link(name))
@@ -108,8 +123,7 @@ def node_links(node_pid):
 
 
 def _node_links(node_pid):
-    with open(f"/proc/{node_pid}/ns/net") as node_ns:
-        namespaces.setns(node_ns.fileno(), "net")
+    _enter_net(node_pid)
     with rtnl.Rtnl() as ip:
         return sorted(rtnl.link_name(reply) for reply in ip.do(rtnl.links()))
 

@@ -23,6 +23,7 @@ import fcntl
 import os
 import time
 
+from .. import steps
 from ..errors import NspodError
 from ..kernel import child, process
 from ..paths import state_dir
@@ -175,6 +176,9 @@ def _start_holder(bridge, gateway, prefixlen, mac):
         netlink.configure_node(bridge, gateway, prefixlen, mac, MTU)
         catatonit = _catatonit()
         if catatonit:
+            if steps.sink is not None:
+                steps.tell(f'execve("{catatonit}", ["catatonit", "-P"])',
+                           result="(no return: catatonit holds the node network)", by_hand="exec catatonit -P")
             os.execv(catatonit, ["catatonit", "-P"])
         child.done()
         from ..pause import pause_forever
@@ -182,7 +186,7 @@ def _start_holder(bridge, gateway, prefixlen, mac):
         pause_forever()
 
     try:
-        return child.start(holder, detached=True)
+        return child.start(holder, detached=True, role="node network holder")
     except child.ChildFailed as e:
         raise NspodError(f"could not make the node network: {e}") from None
 

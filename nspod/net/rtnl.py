@@ -30,6 +30,8 @@ import os
 import socket
 import struct
 
+from .. import steps
+
 # Message types and flags.
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
@@ -76,7 +78,8 @@ RECV_SIZE = 65536             # above the kernel's largest reply buffer (32 KiB)
 MAX_REPLY_BYTES = 16 << 20    # a dump larger than this is refused, not read forever
 TIMEOUT = 10.0                # seconds; the kernel answers at once, so this is a lost reply
 
-Request = collections.namedtuple("Request", "type flags body what")
+# by_hand: the `ip` command that asks the same (told by --explain; "" for a query)
+Request = collections.namedtuple("Request", "type flags body what by_hand", defaults=("",))
 
 
 class NetlinkError(OSError):
@@ -138,17 +141,19 @@ def get_link(name):
     return Request(RTM_GETLINK, 0, _ifinfo() + attr(IFLA_IFNAME, _name(name)), f"find link {name}")
 
 
-def set_up(index):
-    return Request(RTM_NEWLINK, 0, _ifinfo(index, IFF_UP, IFF_UP), f"set link {index} up")
+def set_up(index, name=None):
+    return Request(RTM_NEWLINK, 0, _ifinfo(index, IFF_UP, IFF_UP), f"set link {name or index} up",
+                   f"ip link set dev {name or index} up")
 
 
 def add_bridge(name, mac, mtu):
     body = (_ifinfo() + attr(IFLA_IFNAME, _name(name)) + attr(IFLA_ADDRESS, _mac(mac))
             + attr(IFLA_MTU, _u32(mtu)) + nested(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"bridge")))
-    return Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add bridge {name}")
+    return Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add bridge {name}",
+                   f"ip link add {name} address {mac} mtu {mtu} type bridge")
 
 
-def add_veth(name, mtu, master, peer, peer_netns_fd, peer_mac):
+def add_veth(name, mtu, master, peer, peer_netns_fd, peer_mac, bridge=None, netns=None):
     """A veth pair, up, on the bridge `master` (an index); its peer made
     directly in the network namespace behind peer_netns_fd (it starts down)."""
     peer_part = (_ifinfo() + attr(IFLA_IFNAME, _name(peer)) + attr(IFLA_NET_NS_FD, _u32(peer_netns_fd))
@@ -157,25 +162,31 @@ def add_veth(name, mtu, master, peer, peer_netns_fd, peer_mac):
                       nested(IFLA_INFO_DATA, nested(VETH_INFO_PEER, peer_part)))
     body = (_ifinfo(0, IFF_UP, IFF_UP) + attr(IFLA_IFNAME, _name(name)) + attr(IFLA_MTU, _u32(mtu))
             + attr(IFLA_MASTER, _u32(master)) + linkinfo)
-    return Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add veth {name} (peer {peer})")
+    return Request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add veth {name} (peer {peer})",
+                   f"ip link add {name} mtu {mtu} master {bridge or master} up type veth "
+                   f"peer name {peer} netns {netns or peer_netns_fd} address {peer_mac} mtu {mtu}")
 
 
 def delete_link(name):
-    return Request(RTM_DELLINK, 0, _ifinfo() + attr(IFLA_IFNAME, _name(name)), f"delete link {name}")
+    return Request(RTM_DELLINK, 0, _ifinfo() + attr(IFLA_IFNAME, _name(name)), f"delete link {name}",
+                   f"ip link delete {name}")
 
 
-def add_address(index, address, prefixlen):
+def add_address(index, address, prefixlen, name=None):
     """An IPv4 address with its prefix (IFA_LOCAL and IFA_ADDRESS, as `ip addr add` does)."""
     raw = _ipv4(address)
     body = (IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, RT_SCOPE_UNIVERSE, index)
             + attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw))
-    return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body, f"add address {address}/{prefixlen} to link {index}")
+    return Request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body,
+                   f"add address {address}/{prefixlen} to link {name or index}",
+                   f"ip address add {address}/{prefixlen} dev {name or index}")
 
 
 def add_default_route(gateway):
     body = (RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
             + attr(RTA_GATEWAY, _ipv4(gateway)))
-    return Request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via {gateway}")
+    return Request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body, f"add default route via {gateway}",
+                   f"ip route add default via {gateway}")
 
 
 def get_route(destination):
@@ -296,7 +307,10 @@ class Rtnl:
         self.seq += 1
         try:
             self.sock.sendall(encode(self.seq, request))
-            return self._replies(request)
+            replies = self._replies(request)
+            if steps.sink is not None and request.by_hand:
+                steps.tell(f"netlink: {request.what}", by_hand=request.by_hand)
+            return replies
         except NetlinkError:
             raise
         except TimeoutError:

@@ -14,6 +14,7 @@ import shutil
 import socket
 import time
 
+from .. import steps
 from ..errors import HostUnsupported, NspodError
 from ..kernel import child
 
@@ -59,10 +60,12 @@ def start(holder_pid, api_socket, log_path, timeout=10):
         os.dup2(log, 2)
         os.set_inheritable(ready_w, True)
         child.close_other_fds(ready_w)
+        if steps.sink is not None:
+            steps.tell_exec(exe, argv, os.environ, "(no return: the uplink runs)")
         os.execv(exe, argv)
 
     try:
-        pid = child.start(uplink, detached=True)
+        pid = child.start(uplink, detached=True, role="uplink")
     except child.ChildFailed as e:
         raise NspodError(f"{NAME} did not start: {e}") from None
     finally:

@@ -23,6 +23,7 @@ import select
 import signal
 import socket
 
+from .. import steps
 from ..errors import NspodError
 from ..kernel import child, namespaces, process
 
@@ -67,6 +68,7 @@ def _serve(sock_fd, holder_pid, holder_start):
     if process.start_time(holder_pid) != holder_start:
         raise NspodError("the node network's holder is gone")
     sock = socket.socket(fileno=sock_fd)
+    steps.drop()  # we stay as long as the node network: no command waits on our steps
     child.close_other_fds(sock_fd, holder)
     net = namespaces.open_ns(holder_pid, "net")
     namespaces.setns(net, "net")
