@@ -290,6 +290,23 @@ def cmd_describe(a, api):
     print(describe(api.inspect(a.pod), api.events(a.pod)))
 
 
+def cmd_explain(a, api):
+    """A picture of one pod (nspod/explain/): text (colour on a terminal,
+    unless NO_COLOR is set), -o json, or -o dot for Graphviz."""
+    if a.output not in (None, "text", "json", "dot"):
+        raise BadInput(f"-o {a.output}: use text, json or dot")
+    from .explain import draw, gather
+
+    picture = gather.picture(a.pod)
+    if a.output == "json":
+        print(json.dumps(picture, indent=2))
+    elif a.output == "dot":
+        print(draw.dot(picture), end="")
+    else:
+        colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        print(draw.text(picture, colour=colour))
+
+
 def cmd_pull(a, api):
     import time
 
@@ -377,6 +394,11 @@ def parser():
     s = sub.add_parser("describe", help="a pod's status, containers and events, as kubectl describe shows them")
     s.add_argument("pod")
     s.set_defaults(fn=cmd_describe)
+    s = sub.add_parser("explain", help="a picture of a pod: processes, namespaces, mounts, cgroups, network")
+    s.add_argument("pod")
+    s.add_argument("-o", "--output", metavar="FORMAT",
+                   help="text (default; colour on a terminal unless NO_COLOR is set), json, or dot (Graphviz)")
+    s.set_defaults(fn=cmd_explain)
     s = sub.add_parser("logs", help="a container's output")
     s.add_argument("pod", nargs="?")
     s.add_argument("-l", "--selector", help="the pods whose labels match, one after another (instead of POD)")

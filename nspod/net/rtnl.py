@@ -8,7 +8,7 @@ makes, on the standard library's AF_NETLINK sockets.
 
 Requests are built by pure functions (`get_link`, `set_up`, `add_bridge`,
 `add_veth`, `delete_link`, `add_address`, `add_default_route`, `links`,
-`get_route`, `ipv4_addresses`), each a Request(type, flags, body, what);
+`get_route`, `ipv4_addresses`, `ipv4_routes`), each a Request(type, flags, body, what);
 `encode` adds the header. A request the kernel refuses raises NetlinkError:
 an OSError whose text is the operation and the errno's text, plus the
 kernel's own explanation when it gives one (extended ACK), e.g.
@@ -52,12 +52,12 @@ NETLINK_CAP_ACK = 10
 NETLINK_EXT_ACK = 11
 
 # Attributes.
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_NET_NS_FD = 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_GATEWAY, RTA_PREFSRC = 1, 5, 7
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 7, 15
 NLA_F_NESTED = 0x8000
 NLA_TYPE_MASK = 0x3FFF
 
@@ -203,6 +203,11 @@ def ipv4_addresses():
     return Request(RTM_GETADDR, NLM_F_DUMP, IFADDRMSG.pack(socket.AF_INET, 0, 0, 0, 0), "list IPv4 addresses")
 
 
+def ipv4_routes():
+    """Every IPv4 route of every table (`ip route show table all`); callers pick."""
+    return Request(RTM_GETROUTE, NLM_F_DUMP, RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0), "list IPv4 routes")
+
+
 # -- decoding (pure) ---------------------------------------------------------------------
 def messages(data):
     """(type, flags, seq, payload) of each message in one datagram."""
@@ -265,6 +270,49 @@ def address_of(payload):
     found = attrs(payload, IFADDRMSG.size)
     raw = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
     return scope, socket.inet_ntoa(raw) if raw and len(raw) == 4 else None
+
+
+def link_info(payload):
+    """What `ip link` shows of an RTM_NEWLINK reply: {"index", "name", "up",
+    "mtu", "mac", "master" (an index or None), "kind" ("veth", "bridge", ... or
+    None), "peer" (IFLA_LINK: a veth's peer index, maybe in another namespace)}."""
+    _family, _type, index, flags, _change = IFINFOMSG.unpack_from(payload)
+    found = attrs(payload, IFINFOMSG.size)
+    kind = attrs(found.get(IFLA_LINKINFO, b"")).get(IFLA_INFO_KIND)
+    mac = found.get(IFLA_ADDRESS)
+
+    def u32(key):
+        value = found.get(key)
+        return struct.unpack("=I", value[:4])[0] if value and len(value) >= 4 else None
+
+    return {"index": index, "name": link_name(payload), "up": bool(flags & IFF_UP), "mtu": u32(IFLA_MTU),
+            "mac": ":".join(f"{b:02x}" for b in mac) if mac else None, "master": u32(IFLA_MASTER),
+            "kind": kind.rstrip(b"\0").decode(errors="replace") if kind else None, "peer": u32(IFLA_LINK)}
+
+
+def address_info(payload):
+    """{"index", "address", "prefixlen", "scope"} of an RTM_NEWADDR reply (IPv4)."""
+    _family, prefixlen, _flags, scope, index = IFADDRMSG.unpack_from(payload)
+    return {"index": index, "address": address_of(payload)[1], "prefixlen": prefixlen, "scope": scope}
+
+
+def route_info(payload):
+    """{"table", "destination" ("default" or "A.B.C.D/N"), "gateway", "oif",
+    "source", "scope", "type"} of an RTM_NEWROUTE reply (IPv4)."""
+    _family, dst_len, _src_len, _tos, table, _protocol, scope, kind, _flags = RTMSG.unpack_from(payload)
+    found = attrs(payload, RTMSG.size)
+
+    def ip(key):
+        raw = found.get(key)
+        return socket.inet_ntoa(raw) if raw and len(raw) == 4 else None
+
+    if RTA_TABLE in found and len(found[RTA_TABLE]) >= 4:
+        table = struct.unpack("=I", found[RTA_TABLE][:4])[0]
+    oif = found.get(RTA_OIF)
+    dst = ip(RTA_DST)
+    return {"table": table, "destination": f"{dst or '0.0.0.0'}/{dst_len}" if dst_len else "default",
+            "gateway": ip(RTA_GATEWAY), "oif": struct.unpack("=I", oif[:4])[0] if oif and len(oif) >= 4 else None,
+            "source": ip(RTA_PREFSRC), "scope": scope, "type": kind}
 
 
 # -- the socket --------------------------------------------------------------------------
