@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 
 from nspod.errors import HostUnsupported
+from nspod.kernel.mountinfo import unescape
 
 
 class CgroupUnavailable(HostUnsupported):
@@ -36,19 +37,6 @@ DROP_IN_TEXT = "[Service]\nDelegate=cpu cpuset io memory pids\n"
 # ---------------------------------------------------------------------------
 # /proc/self/mountinfo and /proc/self/cgroup
 # ---------------------------------------------------------------------------
-def _unescape(field):
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text):
     """[(mount point, root within the filesystem, fstype, super options)]"""
     mounts = []
@@ -60,7 +48,7 @@ def parse_mountinfo(text):
         rest = right.split()
         if len(fields) < 5 or len(rest) < 3:
             continue
-        mounts.append((_unescape(fields[4]), _unescape(fields[3]), rest[0], rest[2]))
+        mounts.append((unescape(fields[4]), unescape(fields[3]), rest[0], rest[2]))
     return mounts
 
 

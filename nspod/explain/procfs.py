@@ -5,6 +5,7 @@ import os
 
 from ..capabilities import NUMBERS
 from ..kernel import namespaces
+from ..kernel.mountinfo import unescape
 
 NAMESPACE_KINDS = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
 SECCOMP_MODES = {0: "disabled", 1: "strict", 2: "filter"}
@@ -39,19 +40,6 @@ def parse_status(text):
     return out
 
 
-def _unescape(field):
-    """mountinfo writes space, tab, newline and backslash as \\ooo."""
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text):
     """[{"target", "root", "fstype", "source", "mode", "options"}] in mount
     order: root is the path inside the mounted filesystem (a bind's source
@@ -63,8 +51,8 @@ def parse_mountinfo(text):
         if not sep or len(fields) < 6 or len(rest) < 2:
             continue
         options = fields[5].split(",")
-        mounts.append({"target": _unescape(fields[4]), "root": _unescape(fields[3]), "fstype": rest[0],
-                       "source": _unescape(rest[1]), "mode": "ro" if "ro" in options else "rw",
+        mounts.append({"target": unescape(fields[4]), "root": unescape(fields[3]), "fstype": rest[0],
+                       "source": unescape(rest[1]), "mode": "ro" if "ro" in options else "rw",
                        "options": [o for o in options if o not in ("ro", "rw")]})
     return mounts
 
