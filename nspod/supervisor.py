@@ -21,6 +21,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import time
 import traceback
 
@@ -240,7 +241,11 @@ def _read_request(conn):
         _close(explain)
         raise
     if explain is not None:
-        os.set_inheritable(explain, False)  # children that exec must not keep it (they do not, then)
+        if not stat.S_ISFIFO(os.fstat(explain).st_mode):
+            explain = _close(explain)  # only a pipe: a file or socket could block or grow without bound
+        else:
+            os.set_inheritable(explain, False)  # children that exec must not keep it (they do not, then)
+            os.set_blocking(explain, False)  # a slow reader loses steps, never holds the loop
     return request, explain
 
 

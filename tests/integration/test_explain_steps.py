@@ -152,3 +152,53 @@ def test_explain_with_a_bad_manifest_is_bad_input(tmp_path):
     done = nspod("run", "--explain", manifest, check=False)
     assert done.returncode == 2
     assert "[cli" not in done.stderr  # nothing was done, so nothing is told
+
+
+def _ask(request, fd):
+    """A raw request to the node holder with an --explain fd of our making."""
+    import socket
+
+    from nspod import node
+
+    sock = node.connect()
+    try:
+        sock.settimeout(30)
+        socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [fd])
+        return sock.makefile().read()
+    finally:
+        sock.close()
+
+
+def test_a_full_blocking_pipe_from_a_client_does_not_hold_the_supervisor(pods):
+    import fcntl
+    import os
+
+    pods.run(POD)
+    r, w = os.pipe()  # blocking, as a careless client would pass it, and full: any blocking write would hang
+    fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(w, b"x" * 65536)
+    except BlockingIOError:
+        pass
+    fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    try:
+        answer = _ask({"op": "stop", "pod": "told"}, w)  # the supervisor tells its kills into it
+    finally:
+        os.close(r)
+        os.close(w)
+    assert json.loads(answer)["ok"] is True
+    assert pods.inspect("told")["status"]["phase"] in ("Succeeded", "Failed")
+
+
+def test_an_explain_fd_that_is_not_a_pipe_is_ignored(tmp_path):
+    import os
+
+    path = tmp_path / "not-a-pipe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        answer = _ask({"op": "stop", "pod": "no-such-pod"}, fd)
+    finally:
+        os.close(fd)
+    assert json.loads(answer) == {"ok": True, "supervised": False}
+    assert path.read_bytes() == b""
