@@ -1,4 +1,4 @@
-"""The Python API under the CLI: run, ps, inspect, exec, stop, start, rm.
+"""The Python API under the CLI: run, ps, inspect, exec, attach, stop, start, rm.
 The CLI only parses arguments and prints what these return."""
 import json
 import os
@@ -504,6 +504,57 @@ def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image
     except BaseException as e:
         os.write(2, f"nspod exec: {e}\n".encode())
     os._exit(code)
+
+
+# -- attach -------------------------------------------------------------------
+def attach(name, container=None, stdin=False, tty=False, warn=print, ready=lambda: None):
+    """`nspod attach`: join the running container's own stdin and output (its
+    terminal with `tty: true`) through the supervisor (nspod/console.py).
+    Returns the container's exit code when it ends, None when the user
+    detached (Ctrl-P Ctrl-Q; it runs on). As kubectl: -t on a container
+    without a terminal warns and goes on without; a container with one is
+    always attached as a terminal. `ready()` is called once the supervisor
+    took the session (kubectl's prompt hint goes there)."""
+    from . import terminal
+    from .console import no_stdin_error
+    from .spec import load_stored
+
+    store = Store()
+    row = store.pod(name)
+    c = _pick_container(store, name, container)
+    shown = pod_phase(row)
+    if shown in phase.TERMINAL_PHASES:
+        raise NspodError(f"cannot attach a container in a completed pod; current phase is {shown}")
+    pod = load_stored(row["manifest"], f"pod {name}")
+    spec = pod.container(c["name"])
+    if not process.alive(c["pid"], c["pid_start"]):
+        raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
+    if stdin and not spec.stdin:
+        raise NspodError(no_stdin_error(name, c["name"]))
+    if tty and not spec.tty:
+        warn(f"error: Unable to use a TTY - container {c['name']} did not allocate one")
+    tty = spec.tty
+    sock = node.connect_running() if _watchdog_alive(row) else None
+    if sock is None:
+        raise NspodError(f'pod "{name}" is not supervised (its phase is Unknown): '
+                         f"nspod start {name} takes it over, then attach")
+    try:
+        request = {"op": "attach", "pod": name, "container": c["name"], "stdin": stdin}
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        reply = _read_reply(sock)
+        if not reply:
+            raise NspodError(f'pod "{name}": the supervisor did not answer; see {node.state_dir() / "node.log"}')
+        answer = json.loads(reply)
+        if not answer.get("ok"):
+            raise NspodError(answer.get("error"))
+        ready()
+        code = terminal.attach_relay(sock, forward_input=stdin, with_tty=tty)
+        if code is not None and tty and stdin and os.isatty(0) and pod.restart_policy == "Always":
+            print(f"Session ended, resume using 'nspod attach {name} -c {c['name']} -i -t' command "
+                  "when the pod is running")  # (as kubectl says it)
+        return code
+    finally:
+        sock.close()
 
 
 # -- logs and events ------------------------------------------------------------

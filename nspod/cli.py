@@ -182,6 +182,16 @@ def cmd_exec(a, api):
     return api.exec_(a.pod, a.container, a.command, stdin=a.stdin, tty=tty)
 
 
+def cmd_attach(a, api):
+    def say(text):
+        if not a.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    code = api.attach(a.pod, a.container, stdin=a.stdin, tty=a.tty, warn=say,
+                      ready=lambda: say("If you don't see a command prompt, try pressing enter."))  # (as kubectl)
+    return 0 if code is None else code  # None: detached (Ctrl-P Ctrl-Q), the container runs on
+
+
 NOT_A_TTY = "Unable to use a TTY - input is not a terminal or the right kind of file"
 
 
@@ -417,6 +427,13 @@ def parser():
     _explain_flag(s)
     s.add_argument("command", nargs="*", help="after --: the command and its arguments")
     s.set_defaults(fn=cmd_exec)
+    s = sub.add_parser("attach", help="join a running container's stdin and output (its terminal with tty: true)")
+    s.add_argument("pod")
+    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the container (it needs stdin: true)")
+    s.add_argument("-t", "--tty", action="store_true", help="stdin is a terminal (the container needs tty: true)")
+    s.add_argument("-q", "--quiet", action="store_true", help="only what the container writes")
+    s.set_defaults(fn=cmd_attach)
     s = sub.add_parser("cp", help="copy files and directories between a container and the host, as kubectl cp")
     s.add_argument("src", help="a local path, or POD:PATH")
     s.add_argument("dest", help="POD:PATH, or a local path")

@@ -12,12 +12,14 @@
     the image's /etc/passwd and /etc/group, read inside its root (an image's user and groups)
     the pod's /etc/hosts and /etc/resolv.conf over the host's
     volumes at their mountPaths (every target resolved inside the root)
-    stdio to the output FIFOs
+    stdio to the output FIFOs (stdin: /dev/null, or its stdin FIFO with `stdin: true`)
     /proc of the container's PID namespace, then pivot_root into the new root
     mask and make read-only the kernel paths containerd hides (/proc, /sys),
         unless privileged or procMount: Unmasked
     the root read-only (securityContext.readOnlyRootFilesystem)
     working directory, environment
+    a terminal (`tty: true`): a pty of its own /dev/pts becomes its stdio and
+        controlling terminal; the master goes back to the watchdog (SCM_RIGHTS)
     seccomp filter (RuntimeDefault unless the securityContext says otherwise)
     the user it runs as, its groups and capabilities, no_new_privs (set_identity)
     execve
@@ -61,6 +63,9 @@ class Plan:
     image: dict = None      # an image's: {"rootfs": its root (image/api.py prepare), "config": runtime config}
     confinement: Confinement = Confinement()  # user, capabilities, no_new_privs, read-only root (nspod.confinement)
     host_pid: bool = False  # spec.hostPID: stay in the node's PID namespace
+    stdin: str = None       # `stdin: true`: its stdin FIFO (nspod/console.py), else /dev/null
+    stdin_once: bool = False  # open the FIFO read-only: the watchdog's close is its end of file
+    console: object = None  # `tty: true`: the socket the pty master is sent back on
 
 
 class StartError(NspodError):
@@ -114,7 +119,7 @@ def _child(plan):
         for vm in plan.spec.volume_mounts:
             rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]), privileged)
         step = "open stdout and stderr"
-        redirect_stdio(plan.stdout, plan.stderr)
+        redirect_stdio(plan.stdout, plan.stderr, plan.stdin, plan.stdin_once)
         step = "mount /proc"
         # Before pivot_root: the kernel lets a user namespace mount proc only
         # while a fully visible proc is still mounted in the mount namespace.
@@ -143,6 +148,9 @@ def _child(plan):
         workdir = runtime.working_dir(plan.spec, config)
         os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
         os.chdir(workdir)
+        if plan.console is not None:
+            step = "make its terminal"
+            make_terminal(plan.console, uid, gid)
         step = "load the seccomp filter"  # the steps before need syscalls it forbids
         # Before the user and capabilities: without no_new_privs (allowPrivilegeEscalation:
         # true) loading it needs CAP_SYS_ADMIN, which they drop (runc's order then too).
@@ -243,14 +251,39 @@ def set_identity(confinement, identity):
     kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs, only_available=confinement.privileged)
 
 
-def redirect_stdio(out, err):
+def redirect_stdio(out, err, stdin=None, stdin_once=False):
     # The FIFOs are opened read-write: the container itself then counts as a
     # reader, so if the watchdog dies its writes never fail with SIGPIPE; they
     # wait in the FIFO (and block once it is full) until a new watchdog reads.
-    for fd, path, flags in ((0, "/dev/null", os.O_RDONLY), (1, out, os.O_RDWR), (2, err, os.O_RDWR)):
+    # Its stdin FIFO likewise (it counts as a writer, so it never reads end of
+    # file and outlives a watchdog), except with stdinOnce: read-only, so the
+    # watchdog closing its end is the container's end of file.
+    if stdin is None:
+        stdin_flags = os.O_RDONLY
+        stdin = "/dev/null"
+    else:  # (non-blocking open: a FIFO's open waits for the other side)
+        stdin_flags = (os.O_RDONLY if stdin_once else os.O_RDWR) | os.O_NONBLOCK
+    for fd, path, flags in ((0, stdin, stdin_flags), (1, out, os.O_RDWR), (2, err, os.O_RDWR)):
         opened = os.open(path, flags)
+        os.set_blocking(opened, True)  # (the container reads its stdin as a blocking fd)
         os.dup2(opened, fd)
         os.close(opened)
+
+
+def make_terminal(console, uid, gid):
+    """`tty: true`: a pty of the container's own devpts (so `tty` names
+    /dev/pts/N in it), owned by the user it runs as; the slave becomes its
+    stdin, stdout, stderr and controlling terminal (it leads a new session),
+    the master goes to the watchdog, which logs what it reads and serves
+    `nspod attach`."""
+    from . import terminal
+
+    master, slave = os.openpty()
+    os.fchown(slave, uid, gid)
+    terminal.send_master(console, master)
+    os.close(master)
+    console.close()
+    terminal.take_slave(slave)
 
 
 def resolve(name, path):

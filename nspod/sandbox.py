@@ -3,7 +3,8 @@
 The watchdog calls it when the pod ends (it has killed and reaped its own
 children first), `nspod stop` and `nspod rm` when the watchdog is gone. In order:
 
-    kill what is left of the pod's processes   containers, pause holder, by (pid, start time)
+    kill what is left of the pod's processes   containers, their terminals' holders, pause
+                                               holder, by (pid, start time)
     give the network back                      forwarded ports, veth, lease; the node
                                                network goes with the last lease
     remove the cgroups                         kill what is left in them, wait until the
@@ -23,7 +24,13 @@ from .kernel import process
 def processes(store, name):
     """The pod's processes as the store knows them: (pid, start time) pairs."""
     row = store.pod(name)
-    procs = [(c["pid"], c["pid_start"]) for c in store.containers(name) if c["pid"]]
+    procs = []
+    for c in store.containers(name):
+        if c["pid"]:
+            procs.append((c["pid"], c["pid_start"]))
+        if c["console"]:  # a tty container's pty holder (nspod/console.py)
+            holder = json.loads(c["console"])
+            procs.append((holder["pid"], holder["start"]))
     if row["pause_pid"]:
         procs.append((row["pause_pid"], row["pause_start"]))
     return procs
@@ -44,7 +51,7 @@ def teardown(store, name, *, cgroup=None, in_user_ns=False):
     try:
         store.update_pod(name, pause_pid=None, pause_start=None)
         for c in store.containers(name):
-            store.update_container(name, c["name"], pid=None, pid_start=None)
+            store.update_container(name, c["name"], pid=None, pid_start=None, console=None)
     except NspodError as e:
         failures.append(str(e))
     try:

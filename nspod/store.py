@@ -113,7 +113,8 @@ class Store:
                                          "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
                                          "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)
                                          "rootfs": "TEXT",  # an image's root: driver, layers, paths (JSON)
-                                         "init": "INTEGER"})  # 1: an init container (spec.initContainers)
+                                         "init": "INTEGER",  # 1: an init container (spec.initContainers)
+                                         "console": "TEXT"})  # tty: the pty master's holder {"pid", "start"} (JSON)
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""
@@ -183,7 +184,7 @@ class Store:
     def update_container(self, pod, name, **fields):
         if "status" in fields:
             fields["status"] = json.dumps(fields["status"])
-        for key in ("namespaces", "cgroup", "security", "image_config", "rootfs"):
+        for key in ("namespaces", "cgroup", "security", "image_config", "rootfs", "console"):
             if fields.get(key) is not None:
                 fields[key] = json.dumps(fields[key])
         cols = ", ".join(f"{k} = ?" for k in fields)

@@ -5,7 +5,8 @@ process). A pod costs it a Watchdog object (nspod/watchdog.py), not a process.
 One selector holds every pod's pidfds, output FIFOs and image pulls, the
 node socket, and the wake-up of signals. Each wake-up:
   - requests on the node socket: `spawn` (a pod to start, or to adopt),
-    `stop` (answered once the pod has ended), `ping`;
+    `stop` (answered once the pod has ended), `ping`, `attach` (the
+    connection becomes an attach session of the pod: nspod/console.py);
   - each pod's events, then each pod's timers (restarts, image back-off,
     the stop deadline); a pod that has ended is dropped;
   - SIGCHLD: reap the children no pod claims (orphans re-parented to us,
@@ -42,6 +43,9 @@ class PodSelector:
 
     def register(self, fd, events, data):
         self.sel.register(fd, events, (self.owner, data))
+
+    def modify(self, fd, events, data):
+        self.sel.modify(fd, events, (self.owner, data))
 
     def unregister(self, fd):
         self.sel.unregister(fd)
@@ -208,6 +212,12 @@ class Supervisor:
         elif op == "stop":
             _close(explain)
             _answer(conn, {"ok": True, "supervised": False})
+        elif op == "attach" and isinstance(name, str) and name in self.pods:
+            watchdog = self.pods[name]
+            if not self.guarded(watchdog, watchdog.attach, conn, request):
+                conn.close()  # (it answered why)
+        elif op == "attach":
+            _answer(conn, {"ok": False, "error": f'pod "{name}" is not supervised (nspod start {name} takes it over)'})
         else:
             conn.close()
 

@@ -6,7 +6,8 @@ parent of the pod's pause holder and containers.
 It creates the sandbox, starts the containers, and then handles
   - a container exiting (its pidfd becomes readable): record `terminated`,
     then restart it or not by the restart policy, after the kubelet's back-off;
-  - output on a container's stdout/stderr FIFO: append CRI log lines;
+  - output on a container's stdout/stderr FIFO, or on its terminal: append
+    CRI log lines, and pass it to the `nspod attach` sessions (nspod/console.py);
   - the pause holder dying: kill the containers, re-create the sandbox and
     restart them by the policy, as the kubelet does when a sandbox dies;
   - `nspod stop` (through the supervisor): each container's preStop hook,
@@ -28,10 +29,11 @@ import time
 import traceback
 
 from . import container as container_start
-from . import confinement, faults, pause, phase, sandbox, seccomp, steps, volumes
+from . import confinement, faults, pause, phase, sandbox, seccomp, steps, terminal, volumes
 from .backoff import BackOff, crash_loop_message, format_duration, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
+from .console import Console, adopt_holder, answer, end_holder, no_stdin_error, parse_request
 from .crilog import LogWriter
 from .errors import NspodError, note
 from .hooks import Lifecycle
@@ -84,6 +86,7 @@ class Watchdog(InitSupervision):
         self.dir = pod_dir(name)
         self.instances = {}    # container name -> Instance
         self.outputs = {}      # fd -> (container name, stream): read ends of the output FIFOs
+        self.consoles = {}     # container name -> Console: its stdin, terminal, attach sessions
         self.log_faults = {}   # container -> bytes of output dropped since its log could not be written
         self.retry_config = set()  # containers waiting in CreateContainerConfigError: their timer is a retry
         self.pod_cg = None     # the pod's cgroup, and a leaf per container and the pause holder
@@ -183,6 +186,11 @@ class Watchdog(InitSupervision):
         self.probes.close()
         for name, inst in self.instances.items():  # (still running only when we are dropped: a bug)
             self.logged(name, inst.log and inst.log.close)
+        for name, console in self.consoles.items():
+            if name in self.instances:  # its terminal's holder stays for the next supervisor
+                console.release_holder()
+            console.close()
+        self.consoles.clear()
         fds = list(self.outputs) + list(self.pod_ns.values())  # the pod's mount namespace among them
         fds += [inst.pidfd for inst in self.instances.values()]
         fds += [self.pause_fd] if self.pause_fd is not None else []
@@ -213,6 +221,8 @@ class Watchdog(InitSupervision):
             due.append(hooks_due)
         if (probe_due := self.probes.next_due()) is not None:
             due.append(probe_due - now)
+        if any(c.pending_input() for c in self.consoles.values()):
+            due.append(0.02)  # input a container did not take yet: try again soon
         return max(0.0, min(due)) if due else None
 
     def after_events(self):
@@ -220,6 +230,8 @@ class Watchdog(InitSupervision):
         final state is written (or given up on): the supervisor drops us."""
         if self.finishing is not None:
             return self.finish()
+        for console in self.consoles.values():
+            console.retry_input()
         self.restart_due()
         self.image_due()
         self.lifecycle.due()
@@ -325,14 +337,18 @@ class Watchdog(InitSupervision):
 
     def open_outputs(self):
         """One FIFO per container stream, in place of a pipe: its path outlives
-        us, so a watchdog that adopts the pod reads the same output again."""
+        us, so a watchdog that adopts the pod reads the same output again.
+        Opened read-write: with a writer of our own, a FIFO whose container
+        ended (or is a tty container: its stdio moved to the terminal) is not
+        "hung up", which the selector would report on every wake-up (a busy
+        loop)."""
         for spec in self.pod.all_containers():
             for stream in ("stdout", "stderr"):
                 path = self.fifo(spec.name, stream)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not path.exists():
                     os.mkfifo(path, 0o600)
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
                 self.outputs[fd] = (spec.name, stream)
                 self.sel.register(fd, selectors.EVENT_READ, ("log", spec.name))
 
@@ -378,17 +394,39 @@ class Watchdog(InitSupervision):
                 inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
+                self.adopt_console(spec, row)
                 if "running" not in st["state"]:  # its postStart hook's outcome went with the old supervisor
                     self.mark_running(spec.name, inst)
                 else:  # probe results are not kept across supervisors (nor kubelet restarts): from the start
                     self.start_probes(spec, inst)
             elif "running" in st["state"]:
+                end_holder(json.loads(row["console"]) if row["console"] else None)  # (its terminal's)
                 self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
             elif "waiting" in st["state"]:
                 if st["lastState"]:
                     heapq.heappush(self.timers, (time.monotonic(), spec.name))  # its back-off ran out with the old watchdog
                 elif self.initialized and not self.pod.is_init(spec.name):
                     self.start_container(spec)  # (init containers: advance_init, in order)
+
+    def adopt_console(self, spec, row):
+        """A running container's stdin and terminal, as the last supervisor
+        left them: the FIFO again; the pty master out of its holder."""
+        console = Console(self.sel, spec.name, spec)
+        self.consoles[spec.name] = console
+        if spec.tty:
+            try:
+                held = adopt_holder(json.loads(row["console"]) if row["console"] else None)
+            except OSError as e:
+                note(f"watchdog {self.name}: container {spec.name}: taking its terminal back: {e}")
+                held = None
+            if held is None:
+                self.event(spec.name, "Warning", "TerminalLost",
+                           "The process that kept the container's terminal open is gone; attach cannot reach it")
+                return
+            holder, master = held
+            console.set_master(master, holder)
+        elif spec.stdin:
+            console.adopt_stdin(self.fifo(spec.name, "stdin"))
 
     @staticmethod
     def unknown_exit(started_at, oom_killed=False):
@@ -475,10 +513,20 @@ class Watchdog(InitSupervision):
         )
         if image is not None:
             plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
+        console, ours = self.prepare_console(spec, plan)
         now = time.time()
         try:
-            pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
+            try:
+                pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
+            finally:
+                if plan.console is not None:
+                    plan.console.close()
+            if ours is not None:
+                self.take_terminal(pid, ours, console)
         except container_start.StartError as e:
+            console.close()
+            if ours is not None:
+                ours.close()
             self.logged(spec.name, log and log.close)
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
             if e.reason in CONFIG_ERRORS:
@@ -487,6 +535,9 @@ class Watchdog(InitSupervision):
             self.finished(spec, phase.terminated(128, reason=e.reason, message=str(e), started_at=phase.rfc3339(0),
                                                  finished_at=phase.rfc3339(now)), ran_for=0)
             return
+        if ours is not None:
+            ours.close()
+        self.consoles[spec.name] = console
         inst = Instance(pid, now, log)
         inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
         inst.image_config = (image or {}).get("config")
@@ -497,10 +548,79 @@ class Watchdog(InitSupervision):
                                     namespaces=namespaces.ns_ids(pid),
                                     cgroup=leaf_record(leaf),
                                     security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
-                                    image_config=(image or {}).get("config"))
+                                    image_config=(image or {}).get("config"),
+                                    console=console.holder_record())
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
         self.lifecycle.started(spec, inst)
+
+    def prepare_console(self, spec, plan):
+        """Its stdin and terminal (nspod/console.py): `stdin: true` without a
+        tty, a FIFO whose write end we hold (opened before the container
+        opens it: a stdinOnce container must not read end of file first);
+        `tty: true`, a socket the container sends its pty master back on.
+        Returns (Console, our end of that socket or None)."""
+        console = Console(self.sel, spec.name, spec)
+        ours = None
+        if spec.tty:
+            ours, plan.console = socket.socketpair()
+            ours.settimeout(5)
+        elif spec.stdin:
+            path = self.fifo(spec.name, "stdin")
+            if not path.exists():
+                os.mkfifo(path, 0o600)
+            console.open_stdin(path)
+            plan.stdin, plan.stdin_once = str(path), spec.stdin_once
+        return console, ours
+
+    def take_terminal(self, pid, ours, console):
+        """The pty master the container sent, and its holder; if that fails
+        the container, already running, is killed: it could not start."""
+        try:
+            master = terminal.receive_master(ours)
+            if master is None:
+                raise OSError("the container did not pass it back")
+            console.set_master(master)
+        except OSError as e:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise container_start.StartError("StartError", f"make its terminal: {e.strerror or e}") from None
+
+    def attach(self, conn, request):
+        """`nspod attach`: the connection becomes a session of the container's
+        console, or is answered why not. The CLI checked as much as it could;
+        this is the word that counts (the container may have ended since)."""
+        try:
+            name, stdin = parse_request(request)
+        except ValueError as e:
+            answer(conn, {"ok": False, "error": str(e)})
+            return False
+        if name not in {c.name for c in self.pod.all_containers()}:
+            answer(conn, {"ok": False, "error": f'container "{name}" not found in pod "{self.name}"'})
+            return False
+        console = self.consoles.get(name)
+        if name not in self.instances or console is None:
+            answer(conn, {"ok": False, "error": f'container "{name}" in pod "{self.name}" is not running'})
+            return False
+        spec = self.pod.container(name)
+        why = no_stdin_error(self.name, name) if stdin and not spec.stdin else console.error(stdin)
+        if why:
+            answer(conn, {"ok": False, "error": why})
+            return False
+        answer(conn, {"ok": True, "tty": spec.tty})
+        console.attach(conn, stdin)
+        return True
+
+    def on_terminal(self, name):
+        """Output on a tty container's terminal: logged as stdout (as the
+        kubelet logs a tty container), and to its sessions (Console.output)."""
+        console = self.consoles.get(name)
+        inst = self.instances.get(name)
+        if console is None:
+            return
+        for data in console.read_terminal():
+            if inst is not None and inst.log is not None:
+                self.logged(name, lambda: inst.log.write("stdout", data), len(data))
 
     def mark_running(self, name, inst):
         """The kubelet has started the container (its postStart hook, if any,
@@ -520,7 +640,8 @@ class Watchdog(InitSupervision):
     def on_exit(self, name):
         inst = self.instances.pop(name)
         wstatus = os.waitpid(inst.pid, 0)[1] if inst.child else None
-        self.drain(name, inst)
+        console = self.consoles.pop(name, None)
+        self.drain(name, inst, console)
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
         now = time.time()
@@ -533,6 +654,8 @@ class Watchdog(InitSupervision):
             state = phase.terminated(signal=os.WTERMSIG(wstatus), oom_killed=oom, **times)
         else:
             state = phase.terminated(os.WEXITSTATUS(wstatus), **times)
+        if console is not None:  # its sessions end with its exit code; a restart gets a new console
+            console.end(state["terminated"]["exitCode"])
         self.finished(self.pod.container(name), state, ran_for=now - inst.started)
         self.lifecycle.ended(name)  # its hooks and kill are over; a start it held back goes on
 
@@ -556,7 +679,7 @@ class Watchdog(InitSupervision):
                 if hook_failure:  # as the kubelet's reason cache shows a failed start until the next
                     st["state"] = phase.waiting("PostStartHookError", hook_failure)
                 heapq.heappush(self.timers, (time.monotonic(), spec.name))
-        self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None)
+        self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None, console=None)
         self.update_phase()
 
     def config_error(self, spec, e):
@@ -586,8 +709,12 @@ class Watchdog(InitSupervision):
             self.start_container(self.pod.container(name))
             self.update_phase()
 
-    def drain(self, name, inst):
-        """All the output an ended instance wrote is in its FIFOs: log it."""
+    def drain(self, name, inst, console=None):
+        """All the output an ended instance wrote is in its FIFOs (or its
+        terminal): log it."""
+        if console is not None:  # one budget: a process left in a shared PID namespace may write on
+            for data in console.read_terminal():
+                self.logged(name, inst.log and (lambda: inst.log.write("stdout", data)), len(data))
         for fd, (owner, stream) in self.outputs.items():
             if owner == name:
                 self.read_output(fd, inst.log)
@@ -630,6 +757,7 @@ class Watchdog(InitSupervision):
         selector reports the FIFO again at once). 1 MiB is also the largest pipe
         a user may make (fs.pipe-max-size's default), so `drain` still gets all."""
         name, stream = self.outputs[fd]
+        console = self.consoles.get(name)
         while budget > 0:
             try:
                 # 64 KiB, the default pipe size: larger reads framed no faster (docs/ARCHITECTURE.md)
@@ -641,6 +769,8 @@ class Watchdog(InitSupervision):
             budget -= len(data)
             if log is not None:
                 self.logged(name, lambda: log.write(stream, data), len(data))
+            if console is not None:
+                console.output(b"o" if stream == "stdout" else b"e", data)
 
     # -- pod ----------------------------------------------------------------
     def update_phase(self, final=False):
@@ -685,6 +815,11 @@ class Watchdog(InitSupervision):
             inst = self.instances.get(name)
             if fd in self.outputs:
                 self.read_output(fd, inst.log if inst else None)
+        elif kind == "tty":
+            self.on_terminal(name)
+        elif kind == "attach":
+            if name in self.consoles:
+                self.consoles[name].on_session(fd)
         elif kind == "pull" and name in self.pulls:
             self.on_image_ready(name)
         elif kind == "hook":

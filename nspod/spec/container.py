@@ -72,6 +72,9 @@ def parse_container(node, path, report, volume_names, grace=30, schema=CONTAINER
         liveness_probe=probes["liveness"],
         readiness_probe=probes["readiness"],
         startup_probe=probes["startup"],
+        stdin=boolean(fields.get("stdin"), at(path, "stdin"), report) or False,
+        stdin_once=boolean(fields.get("stdinOnce"), at(path, "stdinOnce"), report) or False,
+        tty=boolean(fields.get("tty"), at(path, "tty"), report) or False,
     )
 
 

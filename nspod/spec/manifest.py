@@ -62,6 +62,9 @@ def _container(node, fields=CONTAINER):
     if "resources" in container:
         container["resources"] = _resources(container["resources"])
     _security_context(container, CONTAINER_SECURITY_CONTEXT)
+    for key in ("stdin", "stdinOnce", "tty"):  # false is left out, as the API server does
+        if not container.get(key, True):
+            del container[key]
     if "lifecycle" in container:
         container["lifecycle"] = _lifecycle(container["lifecycle"])
     return container

@@ -185,6 +185,9 @@ class Container:
     # Init containers only: "Always" makes it a sidecar (a restartable init
     # container, Kubernetes' native sidecar); None: a plain init container.
     restart_policy: str | None = None
+    stdin: bool = False       # its stdin stays open for `nspod attach -i` (else /dev/null)
+    stdin_once: bool = False  # ... and is closed when the first attach session ends
+    tty: bool = False         # a pseudo-terminal is its stdin, stdout and stderr
 
     @property
     def is_sidecar(self):

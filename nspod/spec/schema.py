@@ -51,11 +51,11 @@ SPEC = Fields(
 CONTAINER = Fields(
     known=_set(
         "name image command args env workingDir ports volumeMounts resources imagePullPolicy "
-        "securityContext lifecycle livenessProbe readinessProbe startupProbe"
+        "securityContext lifecycle livenessProbe readinessProbe startupProbe stdin stdinOnce tty"
     ),
     ignored=_set("terminationMessagePath terminationMessagePolicy"),
     unsupported=_set(
-        "envFrom stdin stdinOnce tty "
+        "envFrom "
         "volumeDevices resizePolicy restartPolicy"
     ),
 )

@@ -263,3 +263,54 @@ def test_sigterm_while_idle_ends_the_node_holder(pods):
     _, status = end_node_holder(signal.SIGTERM)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert not (state_dir() / "node.sock").exists() and not (state_dir() / "node.pid").exists()
+
+
+def test_tty_container_survives_a_killed_supervisor(pods):
+    """A tty container's terminal outlives its supervisor: a holder process
+    keeps the pty master open (no hang-up, so no SIGHUP to the shell), and
+    the next supervisor takes the master back; attach reaches the same shell."""
+    import subprocess
+
+    from podtest import NSPOD
+    from test_attach import Attach
+
+    pods.run("""
+apiVersion: v1
+kind: Pod
+metadata: {name: term}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: sh, command: [sh], stdin: true, tty: true}
+  - {name: cat, command: [cat], stdin: true}
+""")
+    wait_for(lambda: "running" in pods.status("term", "sh")["state"], what="the shell to run")
+    shell = pods.inspect("term")["nspod"]["containers"][0]["pid"]
+    started = process.start_time(shell)
+    end_node_holder(signal.SIGKILL)
+    time.sleep(1)
+    assert process.alive(shell, started)   # no hang-up: sh would have died of SIGHUP
+    nspod("start", "term")                  # a new supervisor adopts the pod, and the terminal
+    # A plain stdin is the FIFO again: cat still reads what attach -i sends.
+    p = subprocess.Popen(NSPOD + ["attach", "-i", "-q", "term", "-c", "cat"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    p.stdin.write(b"still-read\n")
+    p.stdin.flush()
+    assert p.stdout.readline() == b"still-read\n"
+    p.stdin.write(b"\x10\x11")
+    p.stdin.close()
+    assert p.wait(timeout=15) == 0
+    s = Attach("attach", "-it", "term", "-c", "sh")
+    s.expect("try pressing enter")
+    s.send("echo same-$$\n")
+    s.expect("same-1")                      # PID 1 of its PID namespace: the same shell
+    assert pods.inspect("term")["nspod"]["containers"][0]["pid"] == shell
+    s.send("exit 4\n")
+    # Not its parent, the new supervisor cannot know its exit status: 137, as for any adopted container.
+    assert s.exit_code() == 137
+    wait_for(lambda: "terminated" in (st := pods.status("term", "sh"))["state"]
+             or st["lastState"].get("terminated"), what="the shell's end to be recorded")
+    st = pods.status("term", "sh")
+    assert (st["state"].get("terminated") or st["lastState"]["terminated"])["reason"] == "ContainerStatusUnknown"
+    nspod("rm", "-f", "term")
+    reap()

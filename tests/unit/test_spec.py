@@ -694,7 +694,8 @@ BAD = [
      "spec.containers[0].livenessProbe.grpc", "grpc probes are not supported yet"),
     ("container securityContext", with_container("securityContext: {seLinuxOptions: {level: s0}}\n"),
      "spec.containers[0].securityContext.seLinuxOptions", "is not supported by nspod yet"),
-    ("tty", with_container("tty: true\n"), "spec.containers[0].tty", "not supported"),
+    ("tty a string", with_container("tty: 'yes'\n"), "spec.containers[0].tty", "must be a boolean"),
+    ("stdinOnce a number", with_container("stdinOnce: 1\n"), "spec.containers[0].stdinOnce", "must be a boolean"),
     ("container restartPolicy", with_container("restartPolicy: Always\n"),
      "spec.containers[0].restartPolicy", "not supported"),
     ("envFrom", with_container("envFrom: [{configMapRef: {name: x}}]\n"),
@@ -848,3 +849,15 @@ def test_bad_manifest(text, path, fragment):
 
 def test_bad_table_is_big_enough():
     assert len(BAD) >= 30
+
+
+def test_stdin_stdin_once_and_tty_are_parsed_and_false_is_left_out():
+    pod, _ = load_one(with_container("stdin: true\nstdinOnce: true\ntty: true\n"))
+    c = pod.containers[0]
+    assert (c.stdin, c.stdin_once, c.tty) == (True, True, True)
+    assert {k: pod.manifest["spec"]["containers"][0][k] for k in ("stdin", "stdinOnce", "tty")} == {
+        "stdin": True, "stdinOnce": True, "tty": True}
+    pod, _ = load_one(with_container("stdin: false\ntty: false\n"))
+    c = pod.containers[0]
+    assert (c.stdin, c.stdin_once, c.tty) == (False, False, False)
+    assert not {"stdin", "stdinOnce", "tty"} & set(pod.manifest["spec"]["containers"][0])  # as the API server
