@@ -590,6 +590,14 @@ def _pick_container(store, name, container):
     raise NotFound(f'container "{container}" not found in pod "{name}"')
 
 
+def container_name(name, container=None):
+    """The container that logs, exec and cp act on: `container` (it must
+    exist), else the pod's only app container."""
+    store = Store()
+    store.pod(name)
+    return _pick_container(store, name, container)["name"]
+
+
 def logs(name, container=None, follow=False, previous=False, timestamps=False, tail=None):
     """The container's log lines, like kubectl logs: the current instance, or
     with previous=True the one before the last restart. A generator."""
@@ -598,9 +606,14 @@ def logs(name, container=None, follow=False, previous=False, timestamps=False, t
     store = Store()
     store.pod(name)
     c = _pick_container(store, name, container)
-    n = json.loads(c["status"])["restartCount"] - (1 if previous else 0)
+    status = json.loads(c["status"])
+    n = status["restartCount"] - (1 if previous else 0)
     path = pod_dir(name) / "logs" / c["name"] / f"{n}.log"
     if n < 0 or not path.exists():
+        waiting = status["state"].get("waiting")
+        if waiting and not previous:  # the kubelet's words (kubectl exits 1)
+            raise NspodError(f'container "{c["name"]}" in pod "{name}" is waiting to start: '
+                             f'{waiting.get("reason") or "ContainerCreating"}')
         what = "previous terminated container" if previous else "container"
         raise NotFound(f'{what} "{c["name"]}" in pod "{name}" not found')
     if not follow or previous:
@@ -608,9 +621,12 @@ def logs(name, container=None, follow=False, previous=False, timestamps=False, t
         return
 
     def instance_over():
-        # kubectl logs -f ends when the container it follows terminates.
-        row = store.pod(name)
-        st = json.loads(_pick_container(store, name, c["name"])["status"])
+        # kubectl logs -f ends when the container it follows terminates (or its pod is removed).
+        try:
+            row = store.pod(name)
+            st = json.loads(_pick_container(store, name, c["name"])["status"])
+        except NotFound:
+            return True
         return st["restartCount"] != n or "running" not in st["state"] or not _watchdog_alive(row)
 
     yield from crilog.follow(str(path), stop=instance_over, timestamps=timestamps, tail=tail)
@@ -654,14 +670,17 @@ def wait(names, condition, timeout, met=lambda name: None, interval=0.2):
     """Until each pod meets `condition` (parse_wait_condition), as kubectl
     wait; `met(name)` is called for each as it does. One deadline for all:
     `timeout` seconds from now (0: look once). A pod that does not exist is an
-    error, except for delete (it is gone: met) and create (waited for)."""
+    error, except for delete (it is gone: met, and said only if it was there
+    when we first looked, as kubectl) and create (waited for)."""
     deadline = time.monotonic() + timeout
+    said = set(names) if condition != ("delete",) else {n for n in names if not _meets(n, condition)}
     for name in names:
         while not _meets(name, condition):
             if time.monotonic() >= deadline:
                 raise NspodError(f"timed out waiting for the condition on pods/{name}")
             time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        met(name)
+        if name in said:
+            met(name)
 
 
 def _meets(name, condition):
@@ -714,13 +733,16 @@ def top(names=None, window=0.5):
 
 # -- port-forward ---------------------------------------------------------------------
 def port_forward(name, specs, address="127.0.0.1", say=print):
-    """kubectl port-forward: until Ctrl-C (nspod/portforward.py)."""
+    """kubectl port-forward: until Ctrl-C (nspod/portforward.py).
+    `address`: IP addresses or localhost, comma-separated."""
     from . import portforward
 
     ports = portforward.parse_ports(specs)
+    addresses = portforward.parse_addresses(address)
     row = Store().pod(name)
     if not process.alive(row["pause_pid"], row["pause_start"]):
-        raise NspodError(f'pod "{name}" is not running')
+        raise NspodError(f'unable to forward port because pod "{name}" is not running. '
+                         f"Current status={pod_phase(row)}")  # kubectl's words
     kinds = ["user"] if node.rootless() else []
     if namespaces.ns_id(row["pause_pid"], "net") != namespaces.ns_id(os.getpid(), "net"):
         kinds.append("net")
@@ -728,7 +750,7 @@ def port_forward(name, specs, address="127.0.0.1", say=print):
         kinds = []  # hostNetwork: the pod's loopback is ours
     ns_fds = {kind: namespaces.open_ns(row["pause_pid"], kind) for kind in kinds}
     try:
-        portforward.forward(ns_fds, ports, address, say)
+        portforward.forward(ns_fds, ports, addresses, say)
     finally:
         for fd in ns_fds.values():
             os.close(fd)

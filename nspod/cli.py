@@ -34,6 +34,10 @@ def _duration(flag, value):
 
 
 def cmd_run(a, api):
+    if a.file is None:  # `run --wait pod.yaml`: argparse gave the manifest to --wait's optional value
+        if a.wait is None or _is_duration(a.wait):
+            raise BadInput("run: name the manifest, e.g. nspod run pod.yaml")
+        a.file, a.wait = a.wait, RUN_WAIT
     base = _duration("--backoff-base", a.backoff_base)
     wait = _duration("--wait", a.wait)
     text = read_manifest(a.file)
@@ -43,6 +47,19 @@ def cmd_run(a, api):
         print(name, flush=True)
     if wait is not None:  # as `nspod wait --for=condition=Ready`: the pods stay if they are not Ready in time
         api.wait(names, ("condition", "Ready", "True"), wait)
+
+
+RUN_WAIT = "5m"  # run --wait without a timeout
+
+
+def _is_duration(text):
+    from .backoff import parse_duration
+
+    try:
+        parse_duration(text)
+        return True
+    except ValueError:
+        return False
 
 
 MAX_MANIFEST = 4 << 20  # bytes: far above any Pod (the API server stores at most 1.5 MiB an object)
@@ -79,17 +96,21 @@ def _selector(a):
         raise BadInput(f"-l: {e}") from None
 
 
-def _pods(a, api, listing=None):
+def _pods(a, api, listing=None, none="error"):
     """The pods named on the command line, or those the -l selector matches
-    (as kubectl: not both; a selector matching nothing is an error)."""
+    (as kubectl: not both). A selector matching nothing is, as in kubectl,
+    an error for wait (none="error"), nothing at all for wait --for=delete
+    ("quiet"), and "No resources found" for rm and logs ("say")."""
     selector = _selector(a)
     if selector is None:
         return a.pods
     if a.pods:
         raise BadInput("name cannot be provided when a selector is specified")
     names = [p["name"] for p in (listing or api.ps()) if selector.matches(p["labels"])]
-    if not names:
-        raise NspodError(f"no pods match the selector {a.selector}")
+    if not names and none == "error":
+        raise NspodError(f"no matching resources found (selector {a.selector})")
+    if not names and none == "say":
+        print("No resources found", file=sys.stderr)
     return names
 
 
@@ -103,9 +124,13 @@ def _labels_column(labels):
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"
 
 
+PS_OUTPUTS = ("wide", "json", "yaml", "name")  # and jsonpath=TEMPLATE (shell completion offers these too)
+INSPECT_OUTPUTS = ("json", "yaml")
+
+
 def cmd_ps(a, api):
     jsonpath = a.output and a.output.startswith("jsonpath=")
-    if a.output not in (None, "wide", "json", "yaml", "name") and not jsonpath:
+    if a.output is not None and a.output not in PS_OUTPUTS and not jsonpath:
         raise BadInput(f"-o {a.output}: use wide, json, yaml, name or jsonpath=TEMPLATE")
     template = _jsonpath_template(a.output) if jsonpath else None
     if a.output in ("json", "yaml", "name") or jsonpath:
@@ -157,7 +182,7 @@ def _print_jsonpath(obj, template):
 def cmd_inspect(a, api):
     """-o json (the default), yaml, or jsonpath=TEMPLATE as kubectl prints them."""
     output = a.output or "json"
-    if output not in ("json", "yaml") and not output.startswith("jsonpath="):
+    if output not in INSPECT_OUTPUTS and not output.startswith("jsonpath="):
         raise BadInput(f"-o {output}: use json, yaml or jsonpath=TEMPLATE")
     if output.startswith("jsonpath="):
         template = _jsonpath_template(output)  # checked before looking the pod up: bad input first
@@ -199,7 +224,9 @@ def cmd_cp(a, api):
     try:
         api.cp(a.src, a.dest, a.container)
     except FileNotFoundError as e:
-        raise NspodError(f"{e.filename}: no such file or directory") from None
+        if e.filename == a.src:  # kubectl's words for a local source that is not there
+            raise NspodError(f"{a.src} doesn't exist in local filesystem") from None
+        raise NspodError(f"{e.filename}: No such file or directory") from None
 
 
 def _check_grace(timeout):
@@ -227,29 +254,65 @@ def cmd_rm(a, api):
         raise BadInput("--timeout: only with -f (it is the grace period of the stop that -f does)")
     if not a.pods and a.selector is None:
         raise BadInput("rm: name the pods, or select them with -l")
-    for name in _pods(a, api):
+    for name in _pods(a, api, none="say"):
         api.rm(name, force=a.force, timeout=a.timeout)
         print(name)
 
 
+SELECTOR_TAIL = 10  # kubectl logs -l: the last 10 lines of each pod unless --tail says otherwise
+
+
 def cmd_logs(a, api):
-    if a.tail is not None and a.tail < 0:
-        a.tail = None  # kubectl: -1 means all
+    if a.tail is not None and a.tail < -1:
+        raise BadInput("--tail must be greater than or equal to -1")  # kubectl's check; -1: all
     if (a.pod is None) == (a.selector is None):
         raise BadInput("logs: name one pod, or select pods with -l")
-    if a.selector is not None and a.follow:
-        raise BadInput("logs: -f follows one pod; with -l, drop -f")
-    pods = [a.pod] if a.pod else _pods(argparse.Namespace(selector=a.selector, pods=[]), api)
-    for pod in pods:  # with -l: each selected pod in turn, as kubectl logs -l does
-        prefix = f"[pod/{pod}/{a.container or _only_container(api, pod)}] " if a.prefix else ""
-        for line in api.logs(pod, a.container, follow=a.follow, previous=a.previous,
-                             timestamps=a.timestamps, tail=a.tail):
+    tail = SELECTOR_TAIL if a.selector is not None and a.tail is None else a.tail
+    tail = None if tail == -1 else tail
+    pods = [a.pod] if a.pod else _pods(argparse.Namespace(selector=a.selector, pods=[]), api, none="say")
+    streams = [(pod, api.container_name(pod, a.container)) for pod in pods]  # bad -c: before any output
+    if a.follow and len(streams) > 1:  # as kubectl: followed all at once, at most --max-log-requests
+        if len(streams) > a.max_log_requests:
+            raise NspodError(f"you are attempting to follow {len(streams)} log streams, but maximum allowed "
+                             f"concurrency is {a.max_log_requests}, use --max-log-requests to increase the limit")
+        return _follow_all(api, streams, a, tail)
+    for pod, container in streams:  # with -l: each selected pod in turn, as kubectl logs -l does
+        prefix = f"[pod/{pod}/{container}] " if a.prefix else ""
+        for line in api.logs(pod, container, follow=a.follow, previous=a.previous,
+                             timestamps=a.timestamps, tail=tail):
             print(prefix + line, flush=a.follow)
 
 
-def _only_container(api, pod):
-    names = [c["name"] for c in api.inspect(pod)["spec"]["containers"]]
-    return names[0] if len(names) == 1 else "?"
+def _follow_all(api, streams, a, tail):
+    """`logs -f -l`: every stream followed by a thread of its own, each line
+    printed whole as it comes, until every container followed has ended
+    (or the first error, which ends them all, as kubectl's does)."""
+    import queue
+    import threading
+
+    lines = queue.SimpleQueue()
+
+    def follow(pod, container):
+        prefix = f"[pod/{pod}/{container}] " if a.prefix else ""
+        try:
+            for line in api.logs(pod, container, follow=True, previous=a.previous,
+                                 timestamps=a.timestamps, tail=tail):
+                lines.put(prefix + line)
+        except BaseException as e:  # handed to the main thread, which reports it
+            lines.put(e)
+        lines.put(None)
+
+    for pod, container in streams:
+        threading.Thread(target=follow, args=(pod, container), daemon=True).start()
+    running = len(streams)
+    while running:
+        line = lines.get()
+        if line is None:
+            running -= 1
+        elif isinstance(line, BaseException):
+            raise line
+        else:
+            print(line, flush=True)
 
 
 def cmd_wait(a, api):
@@ -259,7 +322,8 @@ def cmd_wait(a, api):
     condition = api.parse_wait_condition(a.condition)
     if not a.pods and a.selector is None:
         raise BadInput("wait: name the pods, or select them with -l")
-    api.wait(_pods(a, api), condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
+    pods = _pods(a, api, none="quiet" if condition == ("delete",) else "error")
+    api.wait(pods, condition, timeout, met=lambda name: print(f"pod/{name} condition met", flush=True))
 
 
 def cmd_top(a, api):
@@ -377,15 +441,22 @@ def _explain_flag(s):
     s.add_argument("--explain-file", dest="explain", help=argparse.SUPPRESS)
 
 
+def cmd_completion(a, api):
+    from pathlib import Path
+
+    print(Path(__file__).with_name("completion.bash").read_text(), end="")
+
+
 def parser():
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
+    p.add_argument("--version", action="store_true", help="print nspod's version")  # (main answers it first)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("run", help="create and start the pods of a manifest")
-    s.add_argument("file", help="Pod manifest (YAML or JSON; - for stdin)")
+    s.add_argument("file", nargs="?", help="Pod manifest (YAML or JSON; - for stdin)")  # (nargs: see cmd_run)
     s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
     s.add_argument("--no-limits", action="store_true",
                    help="run even where the CPU/memory limits cannot be applied (with a warning)")
-    s.add_argument("--wait", nargs="?", const="5m", metavar="TIMEOUT",
+    s.add_argument("--wait", nargs="?", const=RUN_WAIT, metavar="TIMEOUT",
                    help="return once every pod is Ready (default timeout 5m); exit 1 if one is not by then")
     _explain_flag(s)
     s.set_defaults(fn=cmd_run)
@@ -411,13 +482,16 @@ def parser():
     s.set_defaults(fn=cmd_explain)
     s = sub.add_parser("logs", help="a container's output")
     s.add_argument("pod", nargs="?")
-    s.add_argument("-l", "--selector", help="the pods whose labels match, one after another (instead of POD)")
+    s.add_argument("-l", "--selector", help="the pods whose labels match (instead of POD): the last 10 lines of each, "
+                                            "one pod after another; with -f all at once")
     s.add_argument("--prefix", action="store_true", help="begin each line with [pod/NAME/CONTAINER]")
+    s.add_argument("--max-log-requests", type=int, default=5, metavar="N",
+                   help="with -f -l: follow at most N pods (default 5), as kubectl")
     s.add_argument("-c", "--container", help="may be left out for a one-container pod")
     s.add_argument("-f", "--follow", action="store_true", help="keep printing until the container ends")
     s.add_argument("-p", "--previous", action="store_true", help="the instance before the last restart")
     s.add_argument("--timestamps", action="store_true")
-    s.add_argument("--tail", type=int, metavar="N", help="only the last N lines")
+    s.add_argument("--tail", type=int, metavar="N", help="only the last N lines (-1: all; with -l the default is 10)")
     s.set_defaults(fn=cmd_logs)
     s = sub.add_parser("exec", help="run a command in a container")
     s.add_argument("pod")
@@ -460,7 +534,9 @@ def parser():
     s = sub.add_parser("port-forward", help="forward local ports to a pod's ports, as kubectl port-forward")
     s.add_argument("pod")
     s.add_argument("ports", nargs="+", metavar="[LOCAL:]REMOTE")
-    s.add_argument("--address", default="127.0.0.1", help="the local address to listen on (default 127.0.0.1)")
+    s.add_argument("--address", default="127.0.0.1",
+                   help="the local addresses to listen on, comma-separated: IP addresses or localhost "
+                        "(127.0.0.1 and ::1); default 127.0.0.1")
     s.set_defaults(fn=cmd_port_forward)
     s = sub.add_parser("start", help="start a stopped pod again")
     s.add_argument("pod")
@@ -487,11 +563,18 @@ def parser():
     image_sub = s.add_subparsers(dest="image_command", required=True, metavar="COMMAND")
     s = image_sub.add_parser("prune", help="remove images no name and no pod uses")
     s.set_defaults(fn=cmd_image_prune)
+    s = sub.add_parser("completion", help="print the shell completion script, e.g. source <(nspod completion bash)")
+    s.add_argument("shell", choices=["bash"])
+    s.set_defaults(fn=cmd_completion)
     return p
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__complete"]:  # the shell asks what may follow (nspod/completion.py)
+        from .completion import main as complete
+
+        return complete(argv[1:])
     if argv[:1] == ["--version"]:  # read only when asked: the metadata import costs every command time
         from importlib.metadata import version
 

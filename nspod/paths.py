@@ -10,18 +10,22 @@ from pathlib import Path
 from .errors import HostUnsupported, StateError
 
 
+def state_path():
+    """Where the state is, without making it (shell completion only reads)."""
+    override = os.environ.get("NSPOD_STATE_DIR")
+    if override:
+        return Path(override)
+    if os.geteuid() == 0:
+        return Path("/run/nspod")
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "nspod"
+    return Path(f"/tmp/nspod-{os.geteuid()}")
+
+
 def state_dir():
     # Decided once, outside the user namespace (where everyone is uid 0), and
     # passed on to the node holder and watchdogs through the environment.
-    override = os.environ.get("NSPOD_STATE_DIR")
-    if override:
-        path = Path(override)
-    elif os.geteuid() == 0:
-        path = Path("/run/nspod")
-    elif os.environ.get("XDG_RUNTIME_DIR"):
-        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "nspod"
-    else:
-        path = Path(f"/tmp/nspod-{os.geteuid()}")
+    path = state_path()
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = path.stat()

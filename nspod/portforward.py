@@ -1,6 +1,7 @@
 """`nspod port-forward POD [LOCAL:]REMOTE...`, as kubectl port-forward: listen
-on the host (127.0.0.1 unless --address says otherwise) and carry each
-connection to REMOTE on the pod's own loopback.
+on the host (127.0.0.1 unless --address says otherwise: IP addresses or
+localhost, comma-separated) and carry each connection to REMOTE on the pod's
+own loopback.
 
 A socket belongs to the network namespace it was created in, whoever uses it
 later. So a helper child joins the pod's network namespace (through the node's
@@ -10,6 +11,7 @@ passing each back over a Unix socket (SCM_RIGHTS); we connect it to
 one selector loop, however many connections there are. Nothing is listening
 inside the pod and no route to the pod is needed.
 """
+import ipaddress
 import os
 import selectors
 import signal
@@ -33,6 +35,29 @@ def parse_ports(specs):
             raise BadInput(f'"{spec}": ports are 1-65535 (local 0 or empty: any free port)')
         out.append((local_port, remote_port))
     return out
+
+
+def parse_addresses(text):
+    """--address as kubectl takes it: IP addresses or localhost, separated by
+    commas -> [(address, required)]. localhost is 127.0.0.1 and ::1, and is
+    refused only when neither can listen (as kubectl); an address named
+    must listen."""
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == "localhost":
+            wanted = [("127.0.0.1", False), ("::1", False)]
+        else:
+            try:
+                wanted = [(str(ipaddress.ip_address(part)), True)]
+            except ValueError:
+                raise BadInput(f'--address: "{part}" is not an IP address or localhost') from None
+        out += [w for w in wanted if w[0] not in [o[0] for o in out]]
+    return out
+
+
+def shown(address, port):
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
 class SocketMaker:
@@ -77,22 +102,34 @@ class SocketMaker:
             pass
 
 
-def forward(ns_fds, ports, address="127.0.0.1", say=print):
+def forward(ns_fds, ports, addresses=(("127.0.0.1", True),), say=print):
     """Forward until interrupted (Ctrl-C or SIGTERM). ns_fds: the pod's
-    namespaces to make sockets in ({} for a pod on the host's network)."""
+    namespaces to make sockets in ({} for a pod on the host's network);
+    addresses: parse_addresses()."""
     listeners = []
     try:
         for local, remote in ports:
-            lsock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
-            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                lsock.bind((address, local))
-            except OSError as e:
-                lsock.close()
-                raise NspodError(f"unable to listen on {address}:{local}: {e.strerror}") from None
-            lsock.listen(128)
-            listeners.append((lsock, remote))
-            say(f"Forwarding from {address}:{lsock.getsockname()[1]} -> {remote}")
+            port, bound, failed = local, 0, None
+            for address, required in addresses:
+                lsock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if ":" in address:
+                    lsock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # ::1 only, not 127.0.0.1 too
+                try:
+                    lsock.bind((address, port))
+                except OSError as e:
+                    lsock.close()
+                    failed = f"unable to listen on {shown(address, port)}: {e.strerror}"
+                    if required:
+                        raise NspodError(failed) from None
+                    continue
+                lsock.listen(128)
+                port = lsock.getsockname()[1]  # a free port (local 0) is the same on every address
+                listeners.append((lsock, remote))
+                bound += 1
+                say(f"Forwarding from {shown(address, port)} -> {remote}")
+            if not bound:  # localhost: neither 127.0.0.1 nor ::1
+                raise NspodError(failed)
     except BaseException:
         for lsock, _ in listeners:
             lsock.close()

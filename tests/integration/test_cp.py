@@ -63,7 +63,9 @@ def test_escapes_and_errors(pods, tmp_path):
     missing = nspod("cp", "cp2:/nonexistent", str(tmp_path / "x"), check=False)
     assert missing.returncode == 1 and "/nonexistent: No such file or directory" in missing.stderr
     local = nspod("cp", str(tmp_path / "nonexistent"), "cp2:/tmp", check=False)
-    assert local.returncode == 1 and "no such file or directory" in local.stderr
+    assert (local.returncode, local.stderr) == (1, f"Error: {tmp_path}/nonexistent doesn't exist in local filesystem\n")
+    nodir = nspod("cp", "cp2:/etc/hosts", str(tmp_path / "no" / "dir"), check=False)
+    assert nodir.returncode == 1 and nodir.stderr.count("\n") == 1, nodir.stderr
     both = nspod("cp", str(tmp_path / "note"), str(tmp_path / "x"), check=False)
     assert both.returncode == 2 and "one of the two must be POD:PATH" in both.stderr
     nopod = nspod("cp", "nosuchpod:/etc/hosts", str(tmp_path / "x"), check=False)

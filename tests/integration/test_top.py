@@ -34,3 +34,32 @@ def test_top_reports_the_known_load(pods):
     assert pod_line[0] == "load" and int(pod_line[1][:-1]) >= burn_cpu // 2 and mib(pod_line[2]) >= hold_mem
     missing = nspod("top", "nopod", check=False)
     assert missing.returncode == 1 and 'pod "nopod" not found' in missing.stderr
+
+
+def test_top_watch_prints_again_until_ctrl_c(pods):
+    import signal
+    import subprocess
+
+    from podtest import NSPOD
+
+    pods.run("""
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: watched}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - {name: a, command: [sleep, "300"]}
+      - {name: b, command: [sleep, "300"]}
+    """)
+    top = subprocess.Popen(NSPOD + ["top", "watched", "--containers", "--watch"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        tables = [[top.stdout.readline().split()[:2] for _ in range(3)]]
+        assert top.stdout.readline() == "\n"  # a blank line between tables
+        tables.append([top.stdout.readline().split()[:2] for _ in range(3)])
+    finally:
+        top.send_signal(signal.SIGINT)
+        _, err = top.communicate(timeout=10)
+    assert tables == [[["POD", "NAME"], ["watched", "a"], ["watched", "b"]]] * 2
+    assert (top.returncode, err) == (130, "")

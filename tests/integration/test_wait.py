@@ -1,6 +1,7 @@
 """nspod wait, as kubectl wait: conditions, jsonpath, delete, timeouts and
 exit codes, against real pods."""
 import subprocess
+import time
 
 from podtest import NSPOD, nspod
 
@@ -29,6 +30,7 @@ def test_wait_for_conditions_jsonpath_and_delete(pods):
     # delete: waits until rm has removed it.
     waiting = subprocess.Popen(NSPOD + ["wait", "waited", "--for=delete", "--timeout=60s"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)  # it has seen the pod (one gone before its first look is met silently)
     nspod("rm", "-f", "waited")
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0 and out == "pod/waited condition met\n", (out, err)
@@ -37,8 +39,11 @@ def test_wait_for_conditions_jsonpath_and_delete(pods):
 def test_wait_errors():
     missing = nspod("wait", "nopod", "--for=condition=Ready", "--timeout=1s", check=False)
     assert missing.returncode == 1 and 'pod "nopod" not found' in missing.stderr
-    # A pod that is gone already meets --for=delete, as kubectl treats it.
-    assert nspod("wait", "nopod", "--for=delete", "--timeout=0").stdout == "pod/nopod condition met\n"
+    # A pod that is gone already meets --for=delete, silently, as kubectl (it ignores NotFound then),
+    # and so does a selector that matches nothing.
+    for args in (["nopod"], ["-l", "app=nothing"]):
+        gone = nspod("wait", *args, "--for=delete", "--timeout=0", check=False)
+        assert (gone.returncode, gone.stdout, gone.stderr) == (0, "", ""), args
     for bad in (["--for=ready"], ["--for=condition=Ready", "--timeout=soon"], ["--for=jsonpath=status.phase"]):
         done = nspod("wait", "nopod", *bad, check=False)
         assert done.returncode == 2 and done.stderr.startswith("Error: "), (bad, done.stderr)
@@ -68,6 +73,20 @@ def test_run_wait_returns_once_ready(pods, tmp_path):
                                                                    'command: ["/no/such/program"]')
     done = pods.run(never.replace("terminationGracePeriodSeconds: 1", "restartPolicy: Never"), "--wait=2s", check=False)
     assert done.returncode == 1 and "timed out waiting for the condition on pods/neverready" in done.stderr
+
+
+def test_run_wait_before_the_manifest(pods, tmp_path):
+    """`run --wait pod.yaml`: the manifest is not taken for --wait's timeout."""
+    manifest = tmp_path / "first.yaml"
+    manifest.write_text(POD.replace("name: waited", "name: waitfirst"))
+    done = nspod("run", "--wait", manifest, check=False)
+    pods.names += done.stdout.split()
+    assert (done.returncode, done.stdout) == (0, "waitfirst\n"), done.stderr
+    ready = [c for c in pods.inspect("waitfirst")["status"]["conditions"] if c["type"] == "Ready"]
+    assert ready[0]["status"] == "True"
+    for argv in (["run", "--wait"], ["run", "--wait", "10s"], ["run"]):
+        missing = nspod(*argv, check=False)
+        assert (missing.returncode, missing.stderr) == (2, "Error: run: name the manifest, e.g. nspod run pod.yaml\n")
 
 
 def test_ps_output_formats_and_version(pods):
