@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
 import uuid
 
@@ -577,17 +578,35 @@ def cp(src, dst, container=None):
         copy.from_container(c["pid"], node.rootless(), src_path, dst_path)
 
 
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod annotation kubectl honours
+
+
 def _pick_container(store, name, container):
-    rows = store.containers(name)
+    """The container a verb acts on: `container` (it must exist), else as
+    kubectl picks one (podcmd.FindOrDefaultContainerByName): the one the
+    pod's default-container annotation names, else the first app container,
+    saying so on stderr when the pod has others."""
+    rows = {r["name"]: r for r in store.containers(name)}
     if container is None:
-        apps = [r for r in rows if not r["init"]]  # as kubectl, only an app container is picked for you
-        if len(apps) != 1:
-            raise BadInput(f'pod "{name}" has {len(apps)} containers: choose one with -c ({", ".join(r["name"] for r in rows)})')
-        return apps[0]
-    for r in rows:
-        if r["name"] == container:
-            return r
+        container = _default_container(name, json.loads(store.pod(name)["manifest"]))
+    if container in rows:
+        return rows[container]
     raise NotFound(f'container "{container}" not found in pod "{name}"')
+
+
+def _default_container(name, manifest):
+    spec, annotations = manifest["spec"], manifest["metadata"].get("annotations") or {}
+    apps = [c["name"] for c in spec["containers"]]
+    inits = [c["name"] for c in spec.get("initContainers") or []]
+    wanted = annotations.get(DEFAULT_CONTAINER)
+    if wanted in apps + inits:
+        return wanted
+    if wanted:
+        print(f'Default container name "{wanted}" not found in pod {name}', file=sys.stderr)
+    if len(apps) > 1 or inits:
+        print(f'Defaulted container "{apps[0]}" out of: ' + ", ".join(apps + [f"{i} (init)" for i in inits]),
+              file=sys.stderr)
+    return apps[0]
 
 
 def container_name(name, container=None):

@@ -433,6 +433,10 @@ def cmd_image_prune(a, api):
         print(image_id)
 
 
+CONTAINER_HELP = ("default: the one the pod's kubectl.kubernetes.io/default-container annotation names, "
+                  "else its first container (as kubectl)")
+
+
 def _explain_flag(s):
     # `--explain=FILE` is told from `--explain POD.yaml` by its "=": main() makes it --explain-file FILE.
     s.add_argument("--explain", action="store_const", const="-",
@@ -487,7 +491,7 @@ def parser():
     s.add_argument("--prefix", action="store_true", help="begin each line with [pod/NAME/CONTAINER]")
     s.add_argument("--max-log-requests", type=int, default=5, metavar="N",
                    help="with -f -l: follow at most N pods (default 5), as kubectl")
-    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.add_argument("-c", "--container", help=CONTAINER_HELP)
     s.add_argument("-f", "--follow", action="store_true", help="keep printing until the container ends")
     s.add_argument("-p", "--previous", action="store_true", help="the instance before the last restart")
     s.add_argument("--timestamps", action="store_true")
@@ -495,7 +499,7 @@ def parser():
     s.set_defaults(fn=cmd_logs)
     s = sub.add_parser("exec", help="run a command in a container")
     s.add_argument("pod")
-    s.add_argument("-c", "--container")
+    s.add_argument("-c", "--container", help=CONTAINER_HELP)
     s.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the command")
     s.add_argument("-t", "--tty", action="store_true", help="a terminal in the container (with -i: -it)")
     _explain_flag(s)
@@ -503,7 +507,7 @@ def parser():
     s.set_defaults(fn=cmd_exec)
     s = sub.add_parser("attach", help="join a running container's stdin and output (its terminal with tty: true)")
     s.add_argument("pod")
-    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.add_argument("-c", "--container", help=CONTAINER_HELP)
     s.add_argument("-i", "--stdin", action="store_true", help="pass stdin to the container (it needs stdin: true)")
     s.add_argument("-t", "--tty", action="store_true", help="stdin is a terminal (the container needs tty: true)")
     s.add_argument("-q", "--quiet", action="store_true", help="only what the container writes")
@@ -511,7 +515,7 @@ def parser():
     s = sub.add_parser("cp", help="copy files and directories between a container and the host, as kubectl cp")
     s.add_argument("src", help="a local path, or POD:PATH")
     s.add_argument("dest", help="POD:PATH, or a local path")
-    s.add_argument("-c", "--container", help="may be left out for a one-container pod")
+    s.add_argument("-c", "--container", help=CONTAINER_HELP)
     s.set_defaults(fn=cmd_cp)
 
     s = sub.add_parser("stop", help="TERM the containers, KILL after the grace period")

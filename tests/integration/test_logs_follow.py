@@ -93,5 +93,6 @@ def test_logs_of_a_container_waiting_to_start(pods):
     for args in (["initing"], ["initing", "-f"], ["-l", "app=init"], ["-f", "-l", "app=init"]):
         done = nspod("logs", *args, check=False)
         assert (done.returncode, done.stdout) == (1, ""), args
-        assert done.stderr == 'Error: container "app" in pod "initing" is waiting to start: PodInitializing\n', args
+        assert done.stderr == ('Defaulted container "app" out of: app, setup (init)\n'  # (as kubectl says, first)
+                               'Error: container "app" in pod "initing" is waiting to start: PodInitializing\n'), args
     assert nspod("logs", "initing", "-c", "setup").stdout == ""

@@ -100,6 +100,43 @@ def test_logs_previous_and_timestamps(pods, tmp_path):
     assert nspod("logs", "logs", "--tail", "1", "--previous").stdout.count("\n") == 1
 
 
+def test_the_default_container_is_kubectls(pods):
+    pods.run("""
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: picked
+      annotations: {kubectl.kubernetes.io/default-container: side}
+    spec:
+      initContainers: [{name: prep, command: [echo, prepared]}]
+      containers:
+      - {name: main, command: [sh, -c, "echo from-main; sleep 300"]}
+      - {name: side, command: [sh, -c, "echo from-side; sleep 300"]}
+    """)
+    wait_for(lambda: nspod("logs", "picked", "-c", "main").stdout == "from-main\n", what="main's output")
+    wait_for(lambda: nspod("logs", "picked", "-c", "side").stdout == "from-side\n", what="side's output")
+    done = nspod("exec", "picked", "--", "cat", "/proc/1/cmdline")  # the annotation's container, silently
+    assert "from-side" in done.stdout and done.stderr == ""
+    assert nspod("logs", "picked").stdout == "from-side\n"
+    # An annotation naming no container: said, then the first container, as kubectl.
+    nspod("rm", "-f", "picked")
+    pods.run("""
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: picked
+      annotations: {kubectl.kubernetes.io/default-container: gone}
+    spec:
+      initContainers: [{name: prep, command: [echo, prepared]}]
+      containers: [{name: main, command: [sh, -c, "echo from-main; sleep 300"]}]
+    """)
+    wait_for(lambda: nspod("logs", "picked", "-c", "main").stdout == "from-main\n", what="main's output")
+    done = nspod("logs", "picked")
+    assert done.stdout == "from-main\n"
+    assert done.stderr.splitlines() == ['Default container name "gone" not found in pod picked',
+                                        'Defaulted container "main" out of: main, prep (init)']
+
+
 def test_logs_errors(pods):
     pods.run("""
     apiVersion: v1
@@ -108,7 +145,8 @@ def test_logs_errors(pods):
     spec:
       containers: [{name: a, command: [sleep, "300"]}, {name: b, command: [sleep, "300"]}]
     """)
-    assert "choose one with -c" in nspod("logs", "two", check=False).stderr
+    done = nspod("logs", "two")  # as kubectl: the first container, and a word on stderr
+    assert done.stderr == 'Defaulted container "a" out of: a, b\n'
     assert nspod("logs", "two", "-c", "nope", check=False).returncode == 1
     missing = nspod("logs", "two", "-c", "a", "--previous", check=False)
     assert missing.returncode == 1 and "previous terminated container" in missing.stderr
