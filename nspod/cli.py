@@ -342,9 +342,42 @@ def cmd_image_prune(a, api):
         print(image_id)
 
 
-def parser():
+class _Unused:
+    """A verb's parser that this command does not need: whatever it is told,
+    nothing. (argparse makes each parser for ~0.3 ms, most of it gettext
+    looking for translations: a command builds only its own verb's.)"""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+class _OnlyVerb:
+    """The subparsers action, making only `verb`'s parser (all when None)."""
+
+    def __init__(self, sub, verb):
+        self.sub, self.verb = sub, verb
+        self.made = False
+
+    def add_parser(self, name, **kwargs):
+        if self.verb is None or name == self.verb:
+            self.made = True
+            return self.sub.add_parser(name, **kwargs)
+        return _Unused()
+
+
+def parser(verb=None):
+    """The command line's parser; with verb (the first argument), only that
+    verb's part. A word that is no verb gets the whole parser, and so
+    argparse's error with the list of verbs."""
+    p, sub = _parser(verb)
+    if not sub.made:
+        p, sub = _parser(None)
+    return p
+
+
+def _parser(verb):
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = _OnlyVerb(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), verb)
     s = sub.add_parser("run", help="create and start the pods of a manifest")
     s.add_argument("file", help="Pod manifest (YAML or JSON; - for stdin)")
     s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
@@ -435,7 +468,7 @@ def parser():
     image_sub = s.add_subparsers(dest="image_command", required=True, metavar="COMMAND")
     s = image_sub.add_parser("prune", help="remove images no name and no pod uses")
     s.set_defaults(fn=cmd_image_prune)
-    return p
+    return p, sub
 
 
 def main(argv=None):
@@ -451,7 +484,7 @@ def main(argv=None):
     else:
         head, tail = argv, None
     try:
-        a = parser().parse_args(head)
+        a = parser(head[0] if head else None).parse_args(head)
     except SystemExit as e:
         return 2 if e.code else 0
     if tail is not None:

@@ -14,13 +14,13 @@ as long as it does.
     exec catatonit -P (pause mode: reap children, exit 0 on TERM)
 """
 import os
-import shutil
 import signal
 import socket
 
 from .errors import NspodError
 from .kernel import child, mounts, namespaces, sysctl
 from .kernel.process import restore_signals
+from .paths import which
 from .net.loopback import loopback_up
 
 
@@ -61,7 +61,7 @@ def _child(hostname, log_fd, pod_mounts, mnt_ns, host_network=False, sysctls=(),
             raise NspodError(f'sysctl {name}="{value}": {e.strerror or e}') from None
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
+    catatonit = which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
     if catatonit:
         os.execv(catatonit, ["catatonit", "-P"])
     child.done()

@@ -22,8 +22,8 @@ import selectors
 import signal
 import socket
 import time
-import traceback
 
+from .errors import print_traceback
 from .kernel import process
 from .kernel.libc import trim_heap
 from .store import Store
@@ -109,7 +109,7 @@ class Supervisor:
         try:
             return handler(*args)
         except Exception as e:
-            traceback.print_exc()
+            print_traceback()
             self.pods.pop(watchdog.name, None)
             try:
                 watchdog.event(None, "Warning", "SupervisionError",
@@ -118,7 +118,7 @@ class Supervisor:
                 watchdog.report({"ok": False, "error": f"{type(e).__name__}: {e}"})  # (a `run` waiting)
                 watchdog.release()
             except Exception:
-                traceback.print_exc()
+                print_traceback()
             return False
 
     # -- pods ----------------------------------------------------------------
@@ -132,7 +132,7 @@ class Supervisor:
         try:
             watchdog = self.watchdog(name, conn, fault)
         except Exception as e:  # the pod's row is gone or unreadable
-            traceback.print_exc()
+            print_traceback()
             _answer(conn, {"ok": False, "error": str(e) or repr(e)})
             return
         self.pods[name] = watchdog

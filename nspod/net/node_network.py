@@ -25,7 +25,7 @@ import time
 
 from ..errors import NspodError
 from ..kernel import child, process
-from ..paths import state_dir
+from ..paths import state_dir, which
 from . import ipam, ports, uplink
 
 BRIDGE = "nspod0"
@@ -188,9 +188,7 @@ def _start_holder(bridge, gateway, prefixlen, mac):
 
 
 def _catatonit():
-    import shutil
-
-    found = shutil.which("catatonit")
+    found = which("catatonit")
     if found:
         return found
     return "/usr/libexec/podman/catatonit" if os.path.exists("/usr/libexec/podman/catatonit") else None
