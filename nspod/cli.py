@@ -451,10 +451,43 @@ def cmd_completion(a, api):
     print(Path(__file__).with_name("completion.bash").read_text(), end="")
 
 
-def parser():
+class _Unused:
+    """A verb's parser that this command does not need: whatever it is told,
+    nothing. (argparse makes each parser for ~0.3 ms, most of it gettext
+    looking for translations: a command builds only its own verb's.)"""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+class _OnlyVerb:
+    """The subparsers action, making only `verb`'s parser (all when None)."""
+
+    def __init__(self, sub, verb):
+        self.sub, self.verb = sub, verb
+        self.made = False
+
+    def add_parser(self, name, **kwargs):
+        if self.verb is None or name == self.verb:
+            self.made = True
+            return self.sub.add_parser(name, **kwargs)
+        return _Unused()
+
+
+def parser(verb=None):
+    """The command line's parser; with verb (the first argument), only that
+    verb's part. A word that is no verb gets the whole parser, and so
+    argparse's error with the list of verbs."""
+    p, sub = _parser(verb)
+    if not sub.made:
+        p, sub = _parser(None)
+    return p
+
+
+def _parser(verb):
     p = argparse.ArgumentParser(prog="nspod", description="Kubernetes pods on one Linux machine, rootless.")
     p.add_argument("--version", action="store_true", help="print nspod's version")  # (main answers it first)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = _OnlyVerb(p.add_subparsers(dest="command", required=True, metavar="COMMAND"), verb)
     s = sub.add_parser("run", help="create and start the pods of a manifest")
     s.add_argument("file", nargs="?", help="Pod manifest (YAML or JSON; - for stdin)")  # (nargs: see cmd_run)
     s.add_argument("--backoff-base", metavar="DURATION", help="crash-loop back-off base (default 10s), e.g. 100ms")
@@ -570,7 +603,7 @@ def parser():
     s = sub.add_parser("completion", help="print the shell completion script, e.g. source <(nspod completion bash)")
     s.add_argument("shell", choices=["bash"])
     s.set_defaults(fn=cmd_completion)
-    return p
+    return p, sub
 
 
 def main(argv=None):
@@ -591,7 +624,7 @@ def main(argv=None):
         head, tail = argv, None
     head = [x for arg in head for x in (("--explain-file", arg[10:]) if arg.startswith("--explain=") else (arg,))]
     try:
-        a = parser().parse_args(head)
+        a = parser(head[0] if head else None).parse_args(head)
     except SystemExit as e:
         return 2 if e.code else 0
     if tail is not None:

@@ -14,7 +14,6 @@
 
 Command-line flags win over the file."""
 import os
-import tomllib
 from pathlib import Path
 
 from .errors import BadInput
@@ -71,10 +70,16 @@ def path():
 def load():
     p = path()
     try:
-        with open(p, "rb") as f:
-            settings = tomllib.load(f)
+        f = open(p, "rb")
     except FileNotFoundError:
         return {}
+    except OSError as e:
+        raise BadInput(f"{p}: {e}") from None
+    import tomllib  # (here: most users have no config file, and it costs every `run` ~4 ms)
+
+    try:
+        with f:
+            settings = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{p}: {e}") from None
     unknown = set(settings) - set(PARSERS)

@@ -4,14 +4,13 @@ the capabilities it keeps, no_new_privs, a read-only root, the kernel paths
 it sees masked. Pure: computed
 when the watchdog plans a start (and by `exec`, `run`'s up-front checks and
 `inspect`); nspod/container.py `set_identity` applies it in the child."""
-from dataclasses import dataclass
-
 from . import capabilities
 from .errors import HostUnsupported, ManifestError
 from .image.runtime import MAX_ID, Accounts, CreateContainerError
+from .record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Confinement:
     run_as_user: int | None = None      # None: the image's user, else 0
     run_as_group: int | None = None

@@ -24,12 +24,13 @@ import ctypes
 import json
 import os
 import selectors
-import shutil
 import signal
 import struct
 import termios
 
 from .kernel import process
+from .kernel.libc import call
+from .paths import which
 
 # Frames, both ways: kind (1 byte), payload length (4 bytes, big-endian), payload.
 #   client -> supervisor: b"d" input, b"r" window size (rows, cols: 2 x u16), b"c" its input ended
@@ -345,7 +346,7 @@ class Console:
 def _start_holder(master):
     """A process that only keeps the pty master open (fd 3): `sleep infinity`,
     in its own session (no terminal signal of ours reaches it)."""
-    sleep = shutil.which("sleep") or "/bin/sleep"
+    sleep = which("sleep") or "/bin/sleep"
     copy = os.dup(master)  # (inheritable; dup2 onto fd 3 in the child)
     try:
         pid = os.posix_spawn(sleep, ["nspod-console", "infinity"], {"PATH": "/usr/bin:/bin"},
@@ -379,12 +380,8 @@ _SYS_PIDFD_GETFD = 438  # x86-64, arm64 and the rest alike
 
 
 def pidfd_getfd(pidfd, fd):
-    libc = ctypes.CDLL(None, use_errno=True)
-    got = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
-    if got < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"pidfd_getfd: {os.strerror(err)}")
-    return got
+    """A copy of another process's fd (Linux 5.6; Python 3.11's os lacks it)."""
+    return call("syscall", ctypes.c_long(_SYS_PIDFD_GETFD), pidfd, fd, 0)
 
 
 def no_stdin_error(pod, container):

@@ -29,12 +29,12 @@ A failure at any step reaches the watchdog over the child's report pipe
 Kubernetes StartError) from "exited".
 """
 import os
-import shutil
 import stat
-from dataclasses import dataclass
 
 from . import capabilities, steps
 from .confinement import Confinement, NonRootRefused
+from .paths import which
+from .record import record
 from .errors import NspodError
 from .kernel import caps as kernel_caps
 from .kernel import child, inroot, mounts, namespaces
@@ -47,7 +47,7 @@ from .net import hosts
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
+@record
 class Plan:
     spec: object            # nspod.spec.Container
     root: str               # mount point for the container's root
@@ -292,7 +292,7 @@ def resolve(name, path):
         if not os.path.exists(name):
             raise StartError("StartError", f'exec: "{name}": stat {name}: no such file or directory')
         return name
-    found = shutil.which(name, path=path)
+    found = which(name, path=path)
     if not found:
         raise StartError("StartError", f'exec: "{name}": executable file not found in $PATH')
     return found

@@ -44,3 +44,12 @@ class HostUnsupported(NspodError):
 class StateError(NspodError):
     """nspod's own state (its database or folder) cannot be read or written:
     a full disk, a read-only or foreign-owned file. The message names the path."""
+
+
+def print_traceback():
+    """traceback.print_exc(), with traceback loaded only when a failure needs
+    it: with linecache, tokenize and textwrap it is ~0.4 MiB that the node
+    holder would keep for its life."""
+    import traceback
+
+    traceback.print_exc()

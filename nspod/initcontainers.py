@@ -27,10 +27,10 @@ SidecarContainers on):
 
 Statuses are Kubernetes' containerStatus dicts (nspod/phase.py).
 """
-from dataclasses import dataclass, field
+from .record import field, record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Step:
     start: tuple = ()          # init containers to start now (their first start in this sandbox)
     failed: bool = False       # a plain init container failed under restartPolicy Never

@@ -13,9 +13,9 @@ import fcntl
 import gc
 import json
 import os
+import select
 import socket
 import sys
-import time
 
 from . import steps
 from .errors import NspodError
@@ -32,6 +32,12 @@ def rootless():
 
 def connect():
     """A socket connected to the running node holder, started if needed."""
+    global _early
+    if _early is not None:  # started by prestart: wait for it
+        lock, ready = _early
+        _early = None
+        with lock:
+            return _await(ready)
     sock_path = state_dir() / "node.sock"
     sock = _try_connect(sock_path)
     if sock:
@@ -41,14 +47,49 @@ def connect():
         sock = _try_connect(sock_path)
         if sock:
             return sock
-        pid = start()
-        # Until it listens, or dies (a slow, emulated machine can take seconds).
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-            sock = _try_connect(sock_path)
-            if sock:
-                return sock
-            time.sleep(0.01)
+        return _await(start())
+
+
+_early = None  # (node.lock held, ready pipe): the node holder prestart started
+
+
+def prestart():
+    """Start the node holder now if none runs, without waiting for it: it
+    loads its modules (tens of ms) while this command does its own work, and
+    connect() waits only for what is left of that. node.lock stays held
+    until then. (`run` calls this once its manifest is valid, so bad input
+    starts nothing; an error after it leaves a node holder that lingers.)"""
+    global _early
+    if _early is not None:
+        return
+    sock = _try_connect(state_dir() / "node.sock")
+    if sock:
+        sock.close()
+        return
+    lock = open(state_dir() / "node.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sock = _try_connect(state_dir() / "node.sock")
+        if sock:
+            sock.close()
+            lock.close()
+            return
+        _early = (lock, start())
+    except BaseException:
+        lock.close()
+        raise
+
+
+def _await(ready):
+    """Connect once the node holder start() started listens (it says so on
+    the pipe), or fail if it dies first (the pipe ends without a word); a
+    slow, emulated machine can take seconds. (Nothing of it sits in the
+    file's buffer: it is written only after start() read the pid line.)"""
+    with ready:
+        listening = select.select([ready], [], [], 120)[0] and ready.readline() == "listening\n"
+    sock = _try_connect(state_dir() / "node.sock") if listening else None
+    if sock:
+        return sock
     raise NspodError(f"the node holder did not start; see {state_dir() / 'node.log'}")
 
 
@@ -95,6 +136,8 @@ def start():
     namespace the user's pods share: the one they already use while any
     process of it is alive (a node holder that was killed left pods behind),
     else a new one, whose id maps we write (from outside, as we must).
+    Returns the read end of a pipe on which it says "listening" once its
+    socket takes connections (or which ends, if it dies first).
     Call with node.lock held."""
     join = _existing_userns() if rootless() else None
     ready_r, ready_w = os.pipe()
@@ -124,13 +167,17 @@ def start():
         os.closerange(min(ready_w, go_r) + 1, max(ready_w, go_r))
         try:
             os.write(ready_w, b"%d\n" % os.getpid())
-            os.close(ready_w)
             if os.read(go_r, 1) != b"1":
                 os._exit(1)
             os.close(go_r)
+            os.set_inheritable(ready_w, True)  # "listening" goes there (serve)
             # A fresh interpreter: a fork of the CLI would inherit its SQLite
             # state (open inodes, shared-memory maps) and corrupt WAL locking.
-            os.execv(sys.executable, [sys.executable, "-m", "nspod.node"])
+            # Without site (-S): its .pth files (the editable install's
+            # finder above all) cost ~15 ms and a few hundred KiB for
+            # nothing; our sys.path is passed instead.
+            path = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + [p for p in sys.path if p]
+            os.execv(sys.executable, [sys.executable, "-S", "-c", _BOOT, str(ready_w), *path])
         except BaseException:
             import traceback
 
@@ -141,9 +188,10 @@ def start():
     if join is not None:
         os.close(join)
     os.waitpid(mid, 0)
-    with os.fdopen(ready_r) as f:
-        line = f.readline()
+    ready = os.fdopen(ready_r)
+    line = ready.readline()
     if not line.strip().isdigit():
+        ready.close()
         os.close(go_w)
         if join is not None:
             raise NspodError(f"could not join the user namespace of the running pods: {line[6:].strip() or 'failed'}")
@@ -158,9 +206,16 @@ def start():
                 idmap.write_maps(pid, idmap.plan())
             _write_record(os.readlink(f"/proc/{pid}/ns/user"))
         os.write(go_w, b"1")
+    except BaseException:
+        ready.close()
+        raise
     finally:
         os.close(go_w)
-    return pid
+    return ready
+
+
+# The node holder's first lines: argv is [-c, the ready fd, sys.path...].
+_BOOT = "import sys; sys.path[:] = sys.argv[2:]; from nspod.node import serve; serve(int(sys.argv[1]))"
 
 
 # -- the node's user namespace (rootless) ---------------------------------------------
@@ -239,8 +294,9 @@ def _members(store):
         yield pod["watchdog_pid"], pod["watchdog_start"], None
 
 
-def serve():
-    """The node holder's life: the supervisor's loop (nspod/supervisor.py)."""
+def serve(ready_fd=None):
+    """The node holder's life: the supervisor's loop (nspod/supervisor.py).
+    ready_fd: where to say "listening" (start)."""
     set_name("nspod-node")
     # Our pods' containers and pause holders are our children; their orphans,
     # and the node network's holder and uplink, come to us, not to init
@@ -274,6 +330,12 @@ def serve():
     listener.bind(str(sock_path))
     listener.listen(64)
     (sd / "node.pid").write_text(str(os.getpid()))
+    if ready_fd is not None:
+        try:
+            os.write(ready_fd, b"listening\n")
+        except OSError:
+            pass  # (the command that started us is gone)
+        os.close(ready_fd)
     supervisor = Supervisor(listener, LINGER, startup_fault)
     gc.freeze()  # what is loaded now stays put: the collector need not walk it
     from .kernel.libc import trim_heap

@@ -40,3 +40,23 @@ def state_dir():
 
 def pod_dir(name):
     return state_dir() / "pods" / name
+
+
+def which(name, path=None):
+    """shutil.which for an executable: the first PATH entry (`path`, else
+    $PATH) holding `name` as an executable file; a name with a slash is
+    checked as it is. (Not shutil: with it come bz2, lzma and fnmatch,
+    ~0.25 MiB the node holder would keep and ~1.5 ms of every command.)"""
+    if "/" in name:
+        return name if _executable(name) else None
+    if path is None:
+        path = os.environ.get("PATH", os.defpath)
+    for entry in path.split(os.pathsep):
+        candidate = os.path.join(entry or ".", name)
+        if _executable(candidate):
+            return candidate
+    return None
+
+
+def _executable(path):
+    return os.access(path, os.X_OK) and os.path.exists(path) and not os.path.isdir(path)

@@ -14,7 +14,6 @@ as long as it does.
     exec catatonit -P (pause mode: reap children, exit 0 on TERM)
 """
 import os
-import shutil
 import signal
 import socket
 
@@ -22,6 +21,7 @@ from . import steps
 from .errors import NspodError
 from .kernel import child, mounts, namespaces, sysctl
 from .kernel.process import restore_signals
+from .paths import which
 from .net.loopback import loopback_up
 
 
@@ -64,7 +64,7 @@ def _child(hostname, log_fd, pod_mounts, mnt_ns, host_network=False, sysctls=(),
             raise NspodError(f'sysctl {name}="{value}": {e.strerror or e}') from None
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    catatonit = shutil.which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
+    catatonit = which("catatonit") or (os.path.exists("/usr/libexec/podman/catatonit") and "/usr/libexec/podman/catatonit")
     if catatonit:
         if steps.sink is not None:
             steps.tell(f'execve("{catatonit}", ["catatonit", "-P"])', result="(no return: catatonit holds the pod)",

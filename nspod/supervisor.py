@@ -24,9 +24,9 @@ import signal
 import socket
 import stat
 import time
-import traceback
 
 from . import steps
+from .errors import print_traceback
 from .kernel import process
 from .kernel.libc import trim_heap
 from .store import Store
@@ -117,7 +117,7 @@ class Supervisor:
         try:
             return handler(*args)
         except Exception as e:
-            traceback.print_exc()
+            print_traceback()
             self.pods.pop(watchdog.name, None)
             try:
                 watchdog.event(None, "Warning", "SupervisionError",
@@ -126,7 +126,7 @@ class Supervisor:
                 watchdog.report({"ok": False, "error": f"{type(e).__name__}: {e}"})  # (a `run` waiting)
                 watchdog.release()
             except Exception:
-                traceback.print_exc()
+                print_traceback()
             return False
         finally:
             if before is not None:
@@ -143,7 +143,7 @@ class Supervisor:
         try:
             watchdog = self.watchdog(name, conn, fault)
         except Exception as e:  # the pod's row is gone or unreadable
-            traceback.print_exc()
+            print_traceback()
             _answer(conn, {"ok": False, "error": str(e) or repr(e)})
             _close(explain)
             return

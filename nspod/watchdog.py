@@ -26,7 +26,6 @@ import selectors
 import signal
 import socket
 import time
-import traceback
 
 from . import container as container_start
 from . import confinement, faults, pause, phase, sandbox, seccomp, steps, terminal, volumes
@@ -35,7 +34,7 @@ from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
 from .console import Console, adopt_holder, answer, end_holder, no_stdin_error, parse_request
 from .crilog import LogWriter
-from .errors import NspodError, note
+from .errors import NspodError, note, print_traceback
 from .hooks import Lifecycle
 from .initsupervision import InitSupervision
 from .kernel import child, mounts, namespaces, process
@@ -273,7 +272,7 @@ class Watchdog(InitSupervision):
 
     def report_failure(self, e):
         if not isinstance(e, (NspodError, OSError)):  # a bug: keep the traceback in node.log
-            traceback.print_exc()
+            print_traceback()
         self.report({"ok": False, "error": str(e) or repr(e)})
 
     def report_when_settled(self):

@@ -11,11 +11,12 @@
 cgroup v2 (delegated to the user, or as root) is the main path: v2.py writes the
 files directly. Root on a cgroup v1/hybrid host goes through v1.py (cgroupspy).
 When nothing can be used and no limit is required, a NullCgroups stands in: the
-same calls, no cgroups, and a ``warning`` to print.
+same calls, no cgroups, and a ``warning`` to print. The interface every
+driver offers is written down in interface.py (typing.Protocol classes, for
+readers and the unit tests; nspod itself does not load typing).
 """
 
 import os
-from typing import Protocol
 
 from nspod.cgroups import translate
 from nspod.cgroups.delegation import (
@@ -53,40 +54,6 @@ __all__ = [
     "requested_controllers",
     "translate",
 ]
-
-
-class LeafCgroup(Protocol):
-    """A leaf (the pause holder's or one container's), whatever the driver:
-    v2.Leaf, v1.V1Leaf, NullLeaf."""
-
-    name: str
-    path: str | None
-    limits: dict   # file -> value written
-    skipped: dict  # file -> value that could not be written
-
-    def attach(self, pid: int) -> None: ...
-    def enter(self) -> None: ...
-    def pids(self) -> list: ...
-    def populated(self) -> bool: ...
-    def oom_kills(self) -> int: ...
-    def memory_events(self) -> dict: ...
-    def cpu_stat(self) -> dict: ...
-
-
-class PodCgroupDriver(Protocol):
-    """A pod's cgroup, whatever the driver (v2.PodCgroup, v1.V1Pod, NullPod):
-    callers never ask which they hold. record_of() keeps what the store needs,
-    pod_from_record() gives back what kills and removes it."""
-
-    path: str | None
-    limits: dict
-
-    def create_leaf(self, name: str, resources=None) -> LeafCgroup: ...
-    def leaf(self, name: str) -> LeafCgroup: ...
-    def leaves(self) -> list: ...   # the names of its leaves
-    def populated(self) -> bool: ...
-    def kill(self) -> None: ...
-    def remove(self, timeout=None) -> None: ...  # kill, wait until the kernel lets go, rmdir; then tidy
 
 
 class NullLeaf:

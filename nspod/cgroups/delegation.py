@@ -16,10 +16,10 @@ Pure parsing here, plus a probe through the CgroupFS interface (fs.py).
 """
 
 import os
-from dataclasses import dataclass, field
 
 from nspod.errors import HostUnsupported
 from nspod.kernel.mountinfo import unescape
+from nspod.record import field, record
 
 
 class CgroupUnavailable(HostUnsupported):
@@ -125,7 +125,7 @@ def read_controllers(fs, path):
         return frozenset()
 
 
-@dataclass
+@record
 class Delegation:
     """What the probe found. Paths are relative to the mount point ("/a/b")."""
 

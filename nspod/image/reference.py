@@ -16,8 +16,8 @@ no tag and no digest means `:latest`; a reference with both a tag and a
 digest keeps only the digest (the digest is what is pulled).
 """
 import re
-from dataclasses import dataclass
 
+from ..record import record
 from .errors import InvalidImageName
 
 DEFAULT_DOMAIN = "docker.io"
@@ -45,7 +45,7 @@ _IDENTIFIER = re.compile(r"^[a-f0-9]{64}$")
 DIGEST_LENGTHS = {"sha256": 64, "sha512": 128}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Reference:
     domain: str        # docker.io, registry.example:5000, [::1]:5000
     path: str          # library/busybox

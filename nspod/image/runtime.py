@@ -12,9 +12,8 @@ CRI plugin and the kubelet merge them (pure: no syscalls).
   /etc/group for containerd's WithUser and WithAdditionalGIDs
   (nspod/confinement.py `identity` decides).
 """
-from dataclasses import dataclass
-
 from ..errors import NspodError
+from ..record import record
 
 
 class CreateContainerError(NspodError):
@@ -89,7 +88,7 @@ def _number(text):
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Account:
     name: str
     uid: int

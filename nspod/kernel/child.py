@@ -28,10 +28,9 @@ reaches them; they are re-parented to us (the node holder) like any child.
 """
 import json
 import os
-import traceback
 
 from .. import steps
-from ..errors import NspodError
+from ..errors import NspodError, print_traceback
 from .namespaces import setns, unshare
 
 _report_fd = None  # in a child: the write end of its report pipe
@@ -227,7 +226,7 @@ def _run(main, args, w, role):
         if _report_fd is not None:
             _send(_report_fd, {"error": {"reason": getattr(e, "reason", "StartError"), "message": describe(e)}})
         else:
-            traceback.print_exc()
+            print_traceback()
     os._exit(code)
 
 

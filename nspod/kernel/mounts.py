@@ -1,14 +1,13 @@
 """Mounts: the steps of building a container's root, as bubblewrap does."""
 import errno
 import os
-import platform
 import stat
 
 from .. import steps
 from . import inroot
 from .libc import call, cstr
 
-_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[platform.machine()]
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}[os.uname().machine]
 
 MS_RDONLY = 1
 MS_NOSUID = 2

@@ -26,7 +26,7 @@ import time
 from .. import steps
 from ..errors import NspodError
 from ..kernel import child, process
-from ..paths import state_dir
+from ..paths import state_dir, which
 from . import ipam, ports, uplink
 
 BRIDGE = "nspod0"
@@ -192,9 +192,7 @@ def _start_holder(bridge, gateway, prefixlen, mac):
 
 
 def _catatonit():
-    import shutil
-
-    found = shutil.which("catatonit")
+    found = which("catatonit")
     if found:
         return found
     return "/usr/libexec/podman/catatonit" if os.path.exists("/usr/libexec/podman/catatonit") else None

@@ -10,13 +10,13 @@ forwards published host ports to pod addresses (add_hostfwd). Its gateway
 import json
 import os
 import select
-import shutil
 import socket
 import time
 
 from .. import steps
 from ..errors import HostUnsupported, NspodError
 from ..kernel import child
+from ..paths import which
 
 NAME = "slirp4netns"
 MTU = 65520
@@ -24,7 +24,7 @@ MTU = 65520
 
 def check_host():
     """What the uplink needs from the host, with the fix when it is missing."""
-    if not shutil.which(NAME):
+    if not which(NAME):
         raise HostUnsupported(
             f"{NAME} is not installed; pods need it for outbound traffic and published ports. "
             f"Fix: sudo apt-get install {NAME} (scripts/setup installs it)")
@@ -38,7 +38,7 @@ def start(holder_pid, api_socket, log_path, timeout=10):
     """Start slirp4netns for the node network of holder_pid; return its pid
     once tap0 is configured (10.0.2.100/24, default route via 10.0.2.2)."""
     check_host()
-    exe = shutil.which(NAME)
+    exe = which(NAME)
     try:
         os.unlink(api_socket)
     except FileNotFoundError:

@@ -24,12 +24,12 @@ Everything here but `confine` is pure; it is unit-tested without libseccomp.
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput, HostUnsupported, ManifestError
 from .. import capabilities
 from ..kernel import seccomp as libseccomp  # libseccomp: opened now, before any pivot_root
+from ..record import record
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
@@ -52,7 +52,7 @@ class ProfileError(ValueError):
     """A profile that is not valid; the message says where in it."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Condition:
     index: int  # which argument, 0-5
     op: str  # one of OPERATORS
@@ -60,7 +60,7 @@ class Condition:
     value_two: int = 0  # SCMP_CMP_MASKED_EQ: value is the mask, value_two the expected result
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Selector:
     """`includes` / `excludes` of a Docker-format rule."""
     caps: tuple = ()
@@ -68,7 +68,7 @@ class Selector:
     min_kernel: tuple | None = None  # (major, minor)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Syscalls:
     """One entry of `syscalls`: these names get this action (when args match)."""
     names: tuple
@@ -79,7 +79,7 @@ class Syscalls:
     excludes: Selector = Selector()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Profile:
     default_action: str
     default_errno: int | None
@@ -89,7 +89,7 @@ class Profile:
     syscalls: tuple  # Syscalls
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Filter:
     """A profile resolved for one container on this machine: what libseccomp is told."""
     default_action: str
@@ -295,7 +295,7 @@ RUNTIME_DEFAULT = _load_runtime_default()
 
 
 # -- which profile a container gets ----------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class Seccomp:
     """A container's seccomp, chosen from its securityContext."""
     mode: str  # as `nspod inspect` shows it: RuntimeDefault, Unconfined, Localhost/NAME
@@ -341,10 +341,72 @@ def confine(seccomp, caps=None, no_new_privs=True):
 
 def warm():
     """Build RuntimeDefault's program for containerd's capability set now
-    (the node holder does, once: every container forks from it)."""
+    (the node holder does, once: every container forks from it). Building
+    it takes ~10 ms, on a cold start's path: so it is kept in the user's
+    cache folder too, and the next node holder reads it from there."""
     if libseccomp.unavailable():
         return  # `run` said so already, unless every container is Unconfined
-    _program(_resolve_here(RUNTIME_DEFAULT, None))
+    filter_ = _resolve_here(RUNTIME_DEFAULT, None)
+    key = _cache_key()
+    program = _read_cached(key)
+    if program is None:
+        program = _program(filter_)
+        _write_cached(key, program)
+    _PROGRAMS[filter_] = program
+
+
+# -- the cached program ------------------------------------------------------------
+# A file per key: its first line is the key, the rest the program. The key
+# names everything the program is made of, and is compared whole when read.
+def _cache_key():
+    import zlib
+
+    with open(Path(__file__).with_name("runtime-default.json"), "rb") as f:
+        profile = f.read()
+    machine, release = libseccomp.host()
+    return (f"nspod-seccomp 1 RuntimeDefault crc32={zlib.crc32(profile):08x} size={len(profile)} "
+            f"libseccomp={libseccomp.version()} {machine} {release} "
+            f"caps={','.join(sorted(capabilities.DEFAULT))}").encode()
+
+
+def _cache_path(key):
+    """The file for key in the user's cache folder (None without one).
+    Decided from the environment the CLI passed on: in the node's user
+    namespace everyone is uid 0."""
+    import zlib
+
+    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("HOME") and os.path.join(os.environ["HOME"], ".cache"))
+    if not base or not os.path.isabs(base):
+        return None
+    return os.path.join(base, "nspod", f"seccomp-{zlib.crc32(key):08x}.bpf")
+
+
+def _read_cached(key):
+    path = _cache_path(key)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except (OSError, TypeError):
+        return None
+    head, _, program = data.partition(b"\n")
+    if head != key or not program or len(program) % 8:  # (struct sock_filter: 8 bytes)
+        return None
+    return program
+
+
+def _write_cached(key, program):
+    """(Best effort: without it the next node holder builds the program again.)"""
+    path = _cache_path(key)
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(key + b"\n" + program)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 _PROGRAMS = {}  # Filter -> BPF program, built once per process (and inherited)

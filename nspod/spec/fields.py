@@ -2,7 +2,7 @@
 record a problem (with its field path) instead of raising, so that one run
 reports every mistake in the file."""
 
-from dataclasses import dataclass
+from nspod.record import record
 
 UNSUPPORTED = "is not supported by nspod yet"
 # Extra words for some unsupported fields, to say when or why.
@@ -38,7 +38,7 @@ def item(path, index):
     return f"{path}[{index}]"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Fields:
     """The fields of one kind of object. Anything not listed is a typo."""
 

@@ -1,12 +1,12 @@
-"""The validated pod, as frozen dataclasses. Built only by parse.py; the rest
+"""The validated pod, as frozen records (nspod/record.py). Built only by parse.py; the rest
 of nspod reads these and never the raw manifest."""
 
-from dataclasses import dataclass, field, fields, replace
+from nspod.record import field, fields, record, replace
 
 from nspod.spec.expand import expand, expand_env
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Resources:
     """cpu in millicores, memory in bytes; keys are exactly "cpu" and "memory".
     A request left out while its limit is set equals the limit (as in Kubernetes)."""
@@ -15,13 +15,13 @@ class Resources:
     requests: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnvVar:
     name: str
     value: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Port:
     container_port: int
     protocol: str = "TCP"
@@ -30,7 +30,7 @@ class Port:
     host_ip: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostAlias:
     """One spec.hostAliases entry: an /etc/hosts line (ip, then its names)."""
 
@@ -38,7 +38,7 @@ class HostAlias:
     hostnames: tuple = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VolumeMount:
     name: str
     mount_path: str
@@ -46,7 +46,7 @@ class VolumeMount:
     sub_path: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Volume:
     name: str
     kind: str  # "emptyDir" | "hostPath"
@@ -56,7 +56,7 @@ class Volume:
     host_path_type: str = ""  # hostPath: "", Directory, DirectoryOrCreate, File, FileOrCreate
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SeccompProfile:
     type: str  # "RuntimeDefault" | "Unconfined" | "Localhost"
     localhost_profile: str | None = None  # Localhost: a relative path under the profiles directory
@@ -66,7 +66,7 @@ class SeccompProfile:
         return f"Localhost/{self.localhost_profile}" if self.type == "Localhost" else self.type
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Capabilities:
     """securityContext.capabilities: canonical names ("CAP_CHOWN", or "ALL")."""
 
@@ -74,7 +74,7 @@ class Capabilities:
     drop: tuple = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SecurityContext:
     """A securityContext, of the pod or of a container: the fields nspod
     implements, None where the manifest leaves them unset. Kubernetes merges
@@ -104,7 +104,7 @@ class SecurityContext:
         })
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HTTPGetAction:
     """An httpGet hook: GET scheme://host:port/path. port: a number, or the
     name of one of the container's ports (resolved when the hook runs, as
@@ -117,7 +117,7 @@ class HTTPGetAction:
     headers: tuple = ()  # ((name, value), ...)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LifecycleHandler:
     """One hook of container.lifecycle: exactly one of command (exec),
     http_get, sleep_seconds is set."""
@@ -131,7 +131,7 @@ class LifecycleHandler:
         return "exec" if self.command is not None else "httpGet" if self.http_get is not None else "sleep"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Probe:
     """A liveness, readiness or startup probe, Kubernetes' defaults filled
     in. Exactly one handler: `exec_command`, or `http` (HttpGet) or `tcp`
@@ -152,7 +152,7 @@ class Probe:
         return "exec" if self.exec_command else "httpGet" if self.http else "tcpSocket"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HttpGet:
     port: int
     path: str = "/"
@@ -161,13 +161,13 @@ class HttpGet:
     headers: tuple = ()  # (name, value) pairs, in order
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TcpSocket:
     port: int
     host: str | None = None  # an IP address; None: the pod's IP
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Container:
     name: str
     image: str | None = None  # None: a process container running host binaries
@@ -211,7 +211,7 @@ class Container:
         return [expand(word, env) for word in self.command + self.args]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pod:
     name: str
     namespace: str = "default"

@@ -972,7 +972,8 @@ def test_every_driver_offers_the_one_interface():
     every method of the protocols."""
     import inspect as pyinspect
 
-    from nspod.cgroups import LeafCgroup, NullLeaf, NullPod, PodCgroupDriver
+    from nspod.cgroups import NullLeaf, NullPod
+    from nspod.cgroups.interface import LeafCgroup, PodCgroupDriver
     from nspod.cgroups.v1 import V1Leaf, V1Pod
     from nspod.cgroups.v2 import Leaf, PodCgroup
 

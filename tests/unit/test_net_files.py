@@ -110,12 +110,12 @@ def test_missing_uplink_or_tun_is_reported_with_the_fix(monkeypatch):
     from nspod.errors import HostUnsupported
     from nspod.net import uplink
 
-    monkeypatch.setattr(uplink.shutil, "which", lambda name: None)
+    monkeypatch.setattr(uplink, "which", lambda name: None)
     with pytest.raises(HostUnsupported) as caught:
         uplink.check_host()
     assert "slirp4netns is not installed" in str(caught.value)
     assert "apt-get install slirp4netns" in str(caught.value)
-    monkeypatch.setattr(uplink.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(uplink, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(uplink.os, "access", lambda path, mode: False)
     with pytest.raises(HostUnsupported) as caught:
         uplink.check_host()

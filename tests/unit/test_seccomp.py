@@ -342,3 +342,33 @@ def test_missing_libseccomp_is_reported_up_front(profiles, monkeypatch):
         seccomp.read_localhost_profiles(pods(pod_yaml()))
     # Nothing to confine, nothing needed.
     assert seccomp.read_localhost_profiles(pods(pod_yaml(pod_sc="{type: Unconfined}"))) == {}
+
+
+def test_warm_keeps_the_program_in_the_users_cache(tmp_path, monkeypatch):
+    """The node holder builds RuntimeDefault's program once per machine and
+    nspod version: the next one reads it from the cache folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(seccomp.libseccomp, "unavailable", lambda: None)
+    built = []
+
+    def compile_(filter_):
+        built.append(filter_)
+        return b"\x06\x00\x00\x00\x00\x00\xff\x7f"  # one instruction: return ALLOW
+
+    monkeypatch.setattr(seccomp.libseccomp, "compile", compile_)
+    monkeypatch.setattr(seccomp, "_PROGRAMS", {})
+    seccomp.warm()
+    [cached] = (tmp_path / "nspod").iterdir()
+    assert len(built) == 1 and cached.read_bytes().endswith(b"\n\x06\x00\x00\x00\x00\x00\xff\x7f")
+    monkeypatch.setattr(seccomp, "_PROGRAMS", {})
+    seccomp.warm()  # a new node holder: read, not built
+    assert len(built) == 1
+    assert list(seccomp._PROGRAMS.values()) == [b"\x06\x00\x00\x00\x00\x00\xff\x7f"]
+    # A file whose key differs (another libseccomp, kernel or profile) or
+    # that is cut short is not used: the program is built again.
+    for bad in (b"nspod-seccomp 0 other\n" + b"\0" * 8, cached.read_bytes()[:-3]):
+        cached.write_bytes(bad)
+        monkeypatch.setattr(seccomp, "_PROGRAMS", {})
+        seccomp.warm()
+        assert cached.read_bytes().endswith(b"\n\x06\x00\x00\x00\x00\x00\xff\x7f")
+    assert len(built) == 3

@@ -1,7 +1,7 @@
 """Pod manifests: what loads, what it becomes, and every kind of mistake
 reported with its Kubernetes field path."""
 
-import dataclasses
+from nspod import record
 import json
 import textwrap
 
@@ -425,9 +425,9 @@ def test_pod_container_lookup():
 
 def test_model_is_frozen():
     pod, _ = load_one(MINIMAL)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(record.FrozenInstanceError):
         pod.name = "other"
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(record.FrozenInstanceError):
         pod.containers[0].command = ()
 
 
