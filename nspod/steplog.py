@@ -14,6 +14,7 @@ import sys
 import threading
 
 from . import steps
+from .terminal import printable
 
 COMMENT_COLUMN = 72
 
@@ -76,16 +77,16 @@ def render(step, seen):
     """One step as text; under it, its process's namespaces (as they are
     after the step) when they are new to the reader or the step changed them
     (`seen`: pid -> the namespaces shown last)."""
-    who = f"[{step['role']} {step['pid']}]"
-    text = f"{who} {step['call']}" + (f" -> {step['result']}" if step.get("result") else "")
-    if step.get("by_hand"):
-        text = text.ljust(COMMENT_COLUMN) + f"  # {step['by_hand']}"
+    who = printable(f"[{step['role']} {step['pid']}]")
+    text = f"{who} {printable(step['call'])}" + (f" -> {printable(step['result'])}" if step.get("result") else "")
+    if step.get("by_hand"):  # (printable: a manifest's command or an image's names must not drive the terminal)
+        text = text.ljust(COMMENT_COLUMN) + f"  # {printable(step['by_hand'])}"
     lines = [text]
     ns = step.get("ns") or {}
     last = seen.get(step["pid"])
     if last is None:
-        lines.append(" " * len(who) + " in " + " ".join(v for v in ns.values() if v))
+        lines.append(" " * len(who) + " in " + printable(" ".join(v for v in ns.values() if v)))
     elif last != ns:
-        lines.append(" " * len(who) + " now in " + " ".join(v for k, v in ns.items() if v and last.get(k) != v))
+        lines.append(" " * len(who) + " now in " + printable(" ".join(v for k, v in ns.items() if v and last.get(k) != v)))
     seen[step["pid"]] = ns
     return "".join(line + "\n" for line in lines)

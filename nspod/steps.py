@@ -24,6 +24,7 @@ holds a pod (the supervisor serves every pod of the user).
 """
 import json
 import os
+import signal
 
 sink = None      # fd of the pipe steps go to, or None: not explaining
 role = "nspod"   # who this process is: "cli", "node", "watchdog", "pause", a container's name
@@ -42,12 +43,19 @@ def tell(call, result="", by_hand="", joined=None):
     global sink
     step = {"pid": _pid or os.getpid(), "role": role, "ns": _namespaces(joined),
             "call": _cut(call), "result": _cut(str(result)), "by_hand": _cut(by_hand)}
+    line = json.dumps(step).encode() + b"\n"
+    # SIGPIPE blocked for the write: a child that restored the default
+    # disposition (a container's, before exec) must not die of a reader gone.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
     try:
-        os.write(sink, json.dumps(step).encode() + b"\n")
+        os.write(sink, line)
     except BlockingIOError:
         pass  # the reader fell behind: this step is lost, the pod is not held
     except OSError:
         sink = None  # the reader is gone (EPIPE): stop telling
+        signal.sigtimedwait({signal.SIGPIPE}, 0)  # the signal it left pending, if not ignored
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def tell_fork(pid, child_role):

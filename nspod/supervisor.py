@@ -130,6 +130,8 @@ class Supervisor:
             return False
         finally:
             if before is not None:
+                if steps.sink is None:  # the reader went away (EPIPE): no later handling re-arms it
+                    watchdog.stop_explaining()
                 steps.restore(before)
 
     # -- pods ----------------------------------------------------------------
@@ -177,7 +179,7 @@ class Supervisor:
     # -- requests ------------------------------------------------------------
     def accept(self):
         conn, _ = self.listener.accept()
-        conn.settimeout(1)  # a client that does not send its line does not hold the loop long
+        conn.settimeout(REQUEST_TIME)  # a client that does not send its line does not hold the loop long
         try:
             request, explain = _read_request(conn)
         except (OSError, ValueError):
@@ -192,6 +194,7 @@ class Supervisor:
             try:  # first line: the request is taken (a CLI retries only if it never saw this)
                 conn.sendall(b'{"accepted": true}\n')
             except OSError:
+                _close(explain)  # (the client left: nobody reads its steps)
                 conn.close()
                 return
             conn.settimeout(5)
@@ -231,15 +234,21 @@ class Supervisor:
 
 
 MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request
+REQUEST_TIME = 1.0      # seconds a client has to send its whole request line
 
 
 def _read_request(conn):
     """(request, explain fd or None): one JSON line; the first piece of it may
     carry the write end of the command's --explain pipe (SCM_RIGHTS)."""
+    deadline = time.monotonic() + REQUEST_TIME  # for the whole line: a client sending a byte at a time cannot hold us
     data, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 1)
     explain = fds[0] if fds else None
     try:
         while data and not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request line did not come in time")
+            conn.settimeout(left)
             more = conn.recv(MAX_REQUEST - len(data))
             if not more:
                 break

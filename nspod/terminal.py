@@ -20,6 +20,13 @@ import struct
 import termios
 import tty
 
+def printable(text):
+    """Text that came from a container, a manifest or an image, with anything
+    a terminal would act on (escape sequences, control characters) shown as
+    "?": what they name must not drive the user's terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
 def receive_master(sock):
     """The pty master the exec child sends (None if it failed before)."""
     try:

@@ -2,6 +2,8 @@
 or not, and as a Graphviz graph. Pure: no reading here."""
 import json
 
+from ..terminal import printable
+
 SECTION, SHARED, HOST, NOTE, BAD, DIM, RESET = "1", "36", "2", "33", "31", "2", "0"
 
 
@@ -13,10 +15,7 @@ class _Paint:
         return f"\033[{code}m{text}\033[{RESET}m" if self.colour and text else text
 
 
-def _clean(text):
-    """Text from a container (a command line, a mount path) with anything a
-    terminal would act on shown as "?": a container must not drive our terminal."""
-    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+_clean = printable  # (text from a container: it must not drive our terminal)
 
 
 def _short(ns_id):
@@ -209,17 +208,18 @@ def _network(lines, pic, paint):
         pod = kernel["pod"]
         for link in pod["links"]:
             addresses = [f"{a['address']}/{a['prefixlen']}" for a in pod["addresses"] if a["index"] == link["index"]]
-            lines.append(f"  pod link     {link['name']:<8} {'up' if link['up'] else 'down':<5}"
+            lines.append(f"  pod link     {_clean(link['name']):<8} {'up' if link['up'] else 'down':<5}"
                          f"{(link['kind'] or ''):<7} mtu {link['mtu']} {link['mac'] or ''} {' '.join(addresses)}".rstrip())
         for r in pod["routes"]:
             via = f" via {r['gateway']}" if r["gateway"] else ""
-            lines.append(f"  pod route    {r['destination']}{via} dev {r['link']}")
+            lines.append(f"  pod route    {r['destination']}{via} dev {_clean(r['link'])}")
         node = kernel.get("node")
         if node and node.get("veth"):
             bridge = node.get("bridge") or {}
             addresses = " ".join(f"{a['address']}/{a['prefixlen']}" for a in node.get("bridgeAddresses", []))
-            lines.append(f"  veth pair    eth0 (pod) ⇄ {node['veth']['name']} (node, "
-                         f"{'up' if node['veth']['up'] else 'down'}) on bridge {bridge.get('name')} {addresses}".rstrip())
+            lines.append(f"  veth pair    eth0 (pod) ⇄ {_clean(node['veth']['name'])} (node, "
+                         f"{'up' if node['veth']['up'] else 'down'}) on bridge {_clean(bridge.get('name'))} "
+                         f"{addresses}".rstrip())
     elif net.get("unreadable"):
         lines.append(paint(BAD, f"  {net['unreadable']}"))
     if net.get("nodeNamespace"):

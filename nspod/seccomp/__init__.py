@@ -23,6 +23,7 @@ Everything here but `confine` is pure; it is unit-tested without libseccomp.
 """
 import json
 import os
+import stat
 import re
 from pathlib import Path
 
@@ -370,24 +371,37 @@ def _cache_key():
 
 
 def _cache_path(key):
-    """The file for key in the user's cache folder (None without one).
-    Decided from the environment the CLI passed on: in the node's user
-    namespace everyone is uid 0."""
+    """The file for key in the state folder: owned by the user, mode 0700
+    (paths.state_dir checks it), and gone at reboot. Not ~/.cache: a folder a
+    pod may be given as a hostPath volume must not hold the filter every
+    container runs under."""
     import zlib
 
-    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("HOME") and os.path.join(os.environ["HOME"], ".cache"))
-    if not base or not os.path.isabs(base):
+    from ..paths import state_dir
+
+    try:
+        return os.path.join(state_dir(), f"seccomp-{zlib.crc32(key):08x}.bpf")
+    except Exception:  # (no usable state folder: build the program, keep nothing)
         return None
-    return os.path.join(base, "nspod", f"seccomp-{zlib.crc32(key):08x}.bpf")
 
 
 def _read_cached(key):
     path = _cache_path(key)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
-    except (OSError, TypeError):
+    if path is None:
         return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None  # not a file we wrote: ignored (and written again)
+        data = os.read(fd, 1 << 20)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     head, _, program = data.partition(b"\n")
     if head != key or not program or len(program) % 8:  # (struct sock_filter: 8 bytes)
         return None
@@ -400,9 +414,9 @@ def _write_cached(key, program):
     if path is None:
         return
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(key + b"\n" + program)
         os.replace(tmp, path)
     except OSError:

@@ -245,3 +245,26 @@ def test_an_image_containers_root_is_its_layers(pods, registry, image_dir):
     assert mounts["/"]["kind"] == "rootfs" and mounts["/"]["what"].startswith(f"image root: {recorded} of 2 layers")
     assert "host-directory" not in {m["kind"] for m in app["mounts"]}  # an image brings its own /usr, /etc
     assert mounts["/etc/hosts"]["kind"] == "pod-file"
+
+
+def test_a_containers_link_name_cannot_drive_the_terminal(pods):
+    """A container with NET_ADMIN names a link with an escape sequence: the
+    picture shows it made printable, in text as in colour."""
+    pods.run(r"""
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: esc}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        command: [sh, -c, 'ip link add "$(printf "\033]0;PWNED\007")" type veth peer name p0 && echo made && sleep 300']
+        securityContext:
+          capabilities: {add: [NET_ADMIN]}
+    """)
+    from podtest import wait_for
+
+    wait_for(lambda: "made" in nspod("logs", "esc").stdout, what="the link to be made")
+    text = nspod("explain", "esc").stdout
+    assert "]0;PWNED" in text, text  # the link is shown ...
+    assert "\x1b" not in text and "\x07" not in text  # ... without what a terminal would act on

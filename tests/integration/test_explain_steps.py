@@ -2,7 +2,9 @@
 done, checked against what the pod really is (inspect's pids and namespace
 ids), and the JSON-lines form read back."""
 import json
+import os
 import re
+import time
 
 from podtest import nspod
 
@@ -202,3 +204,68 @@ def test_an_explain_fd_that_is_not_a_pipe_is_ignored(tmp_path):
         os.close(fd)
     assert json.loads(answer) == {"ok": True, "supervised": False}
     assert path.read_bytes() == b""
+
+
+def _node_fds():
+    from nspod import node
+
+    node.ping()
+    return len(os.listdir(f"/proc/{node.node_pid()}/fd"))
+
+
+def test_a_client_that_leaves_after_its_spawn_request_leaks_no_fd(pods):
+    import socket
+
+    from nspod import node
+
+    pods.run(POD)  # (a supervisor that serves a pod)
+    before = _node_fds()
+    for i in range(20):
+        r, w = os.pipe()
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(str(node.state_dir() / "node.sock"))
+        socket.send_fds(client, [json.dumps({"op": "spawn", "pod": f"gone{i}"}).encode() + b"\n"], [w])
+        client.close()  # before the supervisor says it took the request
+        os.close(r)
+        os.close(w)
+    time.sleep(1)
+    assert _node_fds() <= before + 2  # (not one per request)
+
+
+def test_a_client_sending_a_byte_at_a_time_does_not_hold_the_supervisor(pods):
+    import socket
+    import threading
+
+    from nspod import node
+
+    pods.run(POD)
+    path = str(node.state_dir() / "node.sock")
+
+    def dribble():
+        client = socket.socket(socket.AF_UNIX)
+        client.connect(path)
+        try:
+            for ch in b'{"op": "ping"' + b" " * 30:
+                client.send(bytes([ch]))
+                time.sleep(0.3)
+        except OSError:
+            pass  # (the supervisor gave up on it: what we want)
+        finally:
+            client.close()
+
+    slow = threading.Thread(target=dribble)
+    slow.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert node.ping()
+    took = time.monotonic() - started
+    slow.join()
+    assert took < 3, f"a ping waited {took:.1f} s behind a client sending a byte every 0.3 s"
+
+
+def test_explain_shows_no_escape_sequence_from_a_manifest(pods, tmp_path):
+    manifest = POD.replace('command: [sleep, "300"]', 'command: [sh, -c, "sleep 300 # \\e]0;PWNED\\a"]')
+    assert manifest != POD
+    done = pods.run(manifest, "--explain")
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr
+    assert "]0;PWNED" in done.stderr  # (shown, made printable: ?]0;PWNED?)

@@ -344,10 +344,11 @@ def test_missing_libseccomp_is_reported_up_front(profiles, monkeypatch):
     assert seccomp.read_localhost_profiles(pods(pod_yaml(pod_sc="{type: Unconfined}"))) == {}
 
 
-def test_warm_keeps_the_program_in_the_users_cache(tmp_path, monkeypatch):
-    """The node holder builds RuntimeDefault's program once per machine and
-    nspod version: the next one reads it from the cache folder."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+def test_warm_keeps_the_program_in_the_state_folder(tmp_path, monkeypatch):
+    """The node holder builds RuntimeDefault's program once per boot and nspod
+    version: the next one reads it from the state folder (0700, the user's)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("NSPOD_STATE_DIR", str(state))
     monkeypatch.setattr(seccomp.libseccomp, "unavailable", lambda: None)
     built = []
 
@@ -358,8 +359,9 @@ def test_warm_keeps_the_program_in_the_users_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(seccomp.libseccomp, "compile", compile_)
     monkeypatch.setattr(seccomp, "_PROGRAMS", {})
     seccomp.warm()
-    [cached] = (tmp_path / "nspod").iterdir()
+    [cached] = state.glob("seccomp-*.bpf")
     assert len(built) == 1 and cached.read_bytes().endswith(b"\n\x06\x00\x00\x00\x00\x00\xff\x7f")
+    assert cached.stat().st_mode & 0o777 == 0o600
     monkeypatch.setattr(seccomp, "_PROGRAMS", {})
     seccomp.warm()  # a new node holder: read, not built
     assert len(built) == 1
@@ -372,3 +374,15 @@ def test_warm_keeps_the_program_in_the_users_cache(tmp_path, monkeypatch):
         seccomp.warm()
         assert cached.read_bytes().endswith(b"\n\x06\x00\x00\x00\x00\x00\xff\x7f")
     assert len(built) == 3
+    # Not a file we wrote: one others may write, or a symlink, is not read.
+    good = cached.read_bytes()
+    cached.chmod(0o666)
+    monkeypatch.setattr(seccomp, "_PROGRAMS", {})
+    seccomp.warm()
+    assert len(built) == 4
+    cached.unlink()
+    (tmp_path / "elsewhere").write_bytes(good)
+    cached.symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setattr(seccomp, "_PROGRAMS", {})
+    seccomp.warm()
+    assert len(built) == 5

@@ -100,3 +100,16 @@ def test_render_shows_namespaces_under_the_first_step_and_when_they_change():
     text = steplog.render({"pid": 7, "role": "app", "ns": {**ns, "net": "net:[3]"}, "call": "x()",
                            "result": "", "by_hand": ""}, seen)
     assert text == "[app 7] x()\n"
+
+
+def test_a_child_with_sigpipe_default_survives_a_reader_gone():
+    """A container's child restores SIGPIPE's default before its first step:
+    a reader that went away must cost the steps, not the container."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal; from nspod import steps; r, w = os.pipe(); os.close(r); "
+            "signal.signal(signal.SIGPIPE, signal.SIG_DFL); steps.explaining(w, 'app'); "
+            "steps.tell('setns()'); print('alive', steps.sink)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (0, "alive None\n"), done.stderr
