@@ -402,7 +402,7 @@ def exec_(name, container, argv, stdin=True, tty=False):
     Returns the command's exit code."""
     store = Store()
     row = store.pod(name)
-    c = _pick_container(store, name, container)
+    c = _pick_container(store, row, container)
     if not process.alive(c["pid"], c["pid_start"]):
         raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
     from .spec import load_stored
@@ -533,7 +533,7 @@ def attach(name, container=None, stdin=False, tty=False, warn=print, ready=lambd
 
     store = Store()
     row = store.pod(name)
-    c = _pick_container(store, name, container)
+    c = _pick_container(store, row, container)
     shown = pod_phase(row)
     if shown in phase.TERMINAL_PHASES:
         raise NspodError(f"cannot attach a container in a completed pod; current phase is {shown}")
@@ -579,8 +579,7 @@ def cp(src, dst, container=None):
         raise BadInput("cp: one of the two must be POD:PATH, the other a local path")
     name = src_pod or dst_pod
     store = Store()
-    store.pod(name)
-    c = _pick_container(store, name, container)
+    c = _pick_container(store, store.pod(name), container)
     if not process.alive(c["pid"], c["pid_start"]):
         raise NspodError(f'container "{c["name"]}" in pod "{name}" is not running')
     if src_pod is None:
@@ -592,14 +591,15 @@ def cp(src, dst, container=None):
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"  # the pod annotation kubectl honours
 
 
-def _pick_container(store, name, container):
-    """The container a verb acts on: `container` (it must exist), else as
-    kubectl picks one (podcmd.FindOrDefaultContainerByName): the one the
-    pod's default-container annotation names, else the first app container,
-    saying so on stderr when the pod has others."""
+def _pick_container(store, row, container):
+    """The container of the pod (its `row`) a verb acts on: `container` (it
+    must exist), else as kubectl picks one (podcmd.FindOrDefaultContainerByName):
+    the one the pod's default-container annotation names, else the first app
+    container, saying so on stderr when the pod has others."""
+    name = row["name"]
     rows = {r["name"]: r for r in store.containers(name)}
     if container is None:
-        container = _default_container(name, json.loads(store.pod(name)["manifest"]))
+        container = _default_container(name, json.loads(row["manifest"]))
     if container in rows:
         return rows[container]
     raise NotFound(f'container "{container}" not found in pod "{name}"')
@@ -624,8 +624,7 @@ def container_name(name, container=None):
     """The container that logs, exec and cp act on: `container` (it must
     exist), else the pod's only app container."""
     store = Store()
-    store.pod(name)
-    return _pick_container(store, name, container)["name"]
+    return _pick_container(store, store.pod(name), container)["name"]
 
 
 def logs(name, container=None, follow=False, previous=False, timestamps=False, tail=None):
@@ -634,8 +633,7 @@ def logs(name, container=None, follow=False, previous=False, timestamps=False, t
     from . import crilog
 
     store = Store()
-    store.pod(name)
-    c = _pick_container(store, name, container)
+    c = _pick_container(store, store.pod(name), container)
     status = json.loads(c["status"])
     n = status["restartCount"] - (1 if previous else 0)
     path = pod_dir(name) / "logs" / c["name"] / f"{n}.log"
@@ -654,7 +652,7 @@ def logs(name, container=None, follow=False, previous=False, timestamps=False, t
         # kubectl logs -f ends when the container it follows terminates (or its pod is removed).
         try:
             row = store.pod(name)
-            st = json.loads(_pick_container(store, name, c["name"])["status"])
+            st = json.loads(_pick_container(store, row, c["name"])["status"])
         except NotFound:
             return True
         return st["restartCount"] != n or "running" not in st["state"] or not _watchdog_alive(row)

@@ -29,7 +29,7 @@ import signal
 sink = None      # fd of the pipe steps go to, or None: not explaining
 role = "nspod"   # who this process is: "cli", "node", "watchdog", "pause", a container's name
 _pid = None      # this process's pid as the host sees it (set by become)
-_ns_paths = {}   # fd -> "/proc/PID/ns/KIND", for the namespace fds we opened (setns tells the path)
+_ns_paths = {}   # fd -> ("/proc/PID/ns/KIND", its id), for the namespace fds we opened (setns tells the path)
 _known = {}      # kind -> the namespace we were last seen in (see _namespaces)
 
 FIELD_MAX = 900  # bytes of one field: a line stays under PIPE_BUF (4096)
@@ -89,6 +89,8 @@ def explaining(fd, new_role):
 def restore(before):
     global sink, role, _pid
     sink, role, _pid = before
+    if sink is None:
+        _ns_paths.clear()  # (a long-lived supervisor keeps no names between commands)
 
 
 def drop():
@@ -106,11 +108,15 @@ def drop():
 def name_fd(fd, path):
     """A namespace fd was opened from path: setns can then say which."""
     if sink is not None:
-        _ns_paths[fd] = path
+        _ns_paths[fd] = (path, fd_target(fd))
 
 
 def fd_name(fd):
-    return _ns_paths.get(fd) or fd_target(fd)
+    """The path an fd was opened from, if we saw it opened and the fd still
+    names that namespace (fd numbers are reused), else what it names."""
+    target = fd_target(fd)
+    path, opened = _ns_paths.get(fd, (None, None))
+    return path if opened == target else target
 
 
 def fd_target(fd):

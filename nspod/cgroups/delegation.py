@@ -18,7 +18,7 @@ Pure parsing here, plus a probe through the CgroupFS interface (fs.py).
 import os
 
 from nspod.errors import HostUnsupported
-from nspod.kernel.mountinfo import unescape
+from nspod.kernel import mountinfo
 from nspod.record import field, record
 
 
@@ -39,17 +39,8 @@ DROP_IN_TEXT = "[Service]\nDelegate=cpu cpuset io memory pids\n"
 # ---------------------------------------------------------------------------
 def parse_mountinfo(text):
     """[(mount point, root within the filesystem, fstype, super options)]"""
-    mounts = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields = left.split()
-        rest = right.split()
-        if len(fields) < 5 or len(rest) < 3:
-            continue
-        mounts.append((unescape(fields[4]), unescape(fields[3]), rest[0], rest[2]))
-    return mounts
+    return [(m["target"], m["root"], m["fstype"], m["super_options"])
+            for m in mountinfo.parse(text) if m["super_options"] is not None]
 
 
 def find_cgroup2_mount(mounts):

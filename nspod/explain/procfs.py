@@ -5,7 +5,7 @@ import os
 
 from ..capabilities import NUMBERS
 from ..kernel import namespaces
-from ..kernel.mountinfo import unescape
+from ..kernel import mountinfo
 
 NAMESPACE_KINDS = ("user", "mnt", "pid", "net", "ipc", "uts", "cgroup")
 SECCOMP_MODES = {0: "disabled", 1: "strict", 2: "filter"}
@@ -44,17 +44,10 @@ def parse_mountinfo(text):
     """[{"target", "root", "fstype", "source", "mode", "options"}] in mount
     order: root is the path inside the mounted filesystem (a bind's source
     there), mode "ro" or "rw" as the mount (not the filesystem) has it."""
-    mounts = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, rest = left.split(), right.split()
-        if not sep or len(fields) < 6 or len(rest) < 2:
-            continue
-        options = fields[5].split(",")
-        mounts.append({"target": unescape(fields[4]), "root": unescape(fields[3]), "fstype": rest[0],
-                       "source": unescape(rest[1]), "mode": "ro" if "ro" in options else "rw",
-                       "options": [o for o in options if o not in ("ro", "rw")]})
-    return mounts
+    return [{"target": m["target"], "root": m["root"], "fstype": m["fstype"], "source": m["source"],
+             "mode": "ro" if "ro" in m["options"] else "rw",
+             "options": [o for o in m["options"] if o not in ("ro", "rw")]}
+            for m in mountinfo.parse(text)]
 
 
 def _why(e):

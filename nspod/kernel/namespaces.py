@@ -57,10 +57,10 @@ def open_ns(pid, kind):
 
 def setns(fd, kind):
     """Join the namespace behind fd (pid: for children forked afterwards)."""
-    joined = steps.fd_target(fd) if steps.sink is not None else None  # (before: joining mnt may hide /proc/self)
+    if steps.sink is not None:  # (read before: joining mnt may hide /proc/self)
+        joined, path = steps.fd_target(fd), steps.fd_name(fd)
     call("setns", fd, FLAGS[kind])
     if steps.sink is not None:
-        path = steps.fd_name(fd)
         target = path.split("/")[2] if path.startswith("/proc/") else "PID"
         steps.tell(f"setns({path}, {FLAG_NAMES[FLAGS[kind]]})", result=joined,
                    by_hand=f"nsenter --target {target} {OPTIONS[kind]}", joined={kind: joined})

@@ -366,10 +366,10 @@ class Nspod:
         path.write_text(text)
         return path
 
-    def start(self, name):
+    def start(self, name, options=()):
         path = self.manifest(name, POD_YAML.format(name=name))
         self.pods.add(name)
-        t, _ = run([self.exe, "run", str(path)])
+        t, _ = run([self.exe, "run", *options, str(path)])
         self.check_running(name)
         return {"start": t}
 
@@ -568,14 +568,11 @@ class NspodExplained(Nspod):
     label = "nspod --explain"
 
     def start(self, name):
-        path = self.manifest(name, POD_YAML.format(name=name))
         steps = PODS / f"{name}.steps"
-        self.pods.add(name)
-        t, _ = run([self.exe, "run", f"--explain={steps}", str(path)])
-        self.check_running(name)
+        result = super().start(name, [f"--explain={steps}"])
         self.told = len(steps.read_text().splitlines())
         steps.unlink()
-        return {"start": t}
+        return result
 
 
 class Podman:
