@@ -32,11 +32,8 @@ class Confinement:
         (runtime.Accounts; none for a process container). Raises
         NonRootRefused (the kubelet's verifyRunAsNonRoot) and
         CreateContainerError (a user name the image does not have)."""
-        self.check_non_root(image_user)
+        user = self.user_to_find(image_user)
         accounts = accounts or Accounts()
-        user = image_user if self.run_as_user is None else self.run_as_user
-        if isinstance(user, int) and user > MAX_ID:
-            raise CreateContainerError(f'"{user}" is not a valid uid')
         entry = accounts.user(user)
         if entry is None and isinstance(user, str):  # containerd's WithUsername
             raise CreateContainerError(f"unable to find user {user}: no matching entries in passwd file")
@@ -50,6 +47,16 @@ class Confinement:
         groups = tuple(sorted({gid, *member_of, *self.supplemental_groups}))
         home = entry.home if entry else ("/root" if uid == 0 else "/")
         return uid, gid, groups, home
+
+    def user_to_find(self, image_user):
+        """The user (a uid or a name) to look up in the image's /etc/passwd:
+        runAsUser over the image's, once the checks that need no file passed
+        (runAsNonRoot, the id range)."""
+        self.check_non_root(image_user)
+        user = image_user if self.run_as_user is None else self.run_as_user
+        if isinstance(user, int) and user > MAX_ID:
+            raise CreateContainerError(f'"{user}" is not a valid uid')
+        return user
 
     def check_non_root(self, image_user):
         """The kubelet's verifyRunAsNonRoot: on runAsUser when set, else on the

@@ -1,5 +1,10 @@
 """Starting one container: the kernel steps, in order.
 
+start_plan writes them as a plan (every decision that needs no view from
+inside the container is made here); nspod-exec, in C (nspod/executor),
+performs them and execs the command, looking up everything inside the
+container's root as it mounts.
+
     fork (into the pod's PID namespace, or a new one)
     join the pause holder's net, ipc and uts namespaces
     new mount namespace, private propagation
@@ -24,21 +29,20 @@
     the user it runs as, its groups and capabilities, no_new_privs (set_identity)
     execve
 
-A failure at any step reaches the watchdog over the child's report pipe
-(nspod/kernel/child.py; closed on exec), so it can tell "could not start" (a
-Kubernetes StartError) from "exited".
+A failure at any step reaches the watchdog over nspod-exec's report pipe
+(nspod/kernel/child.py's format; closed on exec), so it can tell "could not
+start" (a Kubernetes StartError) from "exited".
 """
 import os
-import stat
 
-from . import capabilities, steps
+from . import capabilities, executor, steps
 from .confinement import Confinement, NonRootRefused
 from .paths import which
 from .record import record
 from .errors import NspodError
 from .kernel import caps as kernel_caps
-from .kernel import child, inroot, mounts, namespaces
-from .kernel.process import restore_signals
+from .kernel import child, mounts
+from .kernel import seccomp as libseccomp
 from . import rootfs
 from .image import runtime
 from . import seccomp
@@ -77,114 +81,122 @@ class StartError(NspodError):
 
 
 def start(plan, shared_pid_ns=None):
-    """Fork and start the container; return its pid once it has exec'd.
-    Raises StartError when a step before exec failed."""
+    """Start the container from its plan; return its pid once it has
+    exec'd. Raises StartError when a step before exec failed."""
     if plan.host_pid:
-        pid_ns = None  # the watchdog's: the node's
+        pid_ns = None  # the supervisor's: the node's
     else:
         pid_ns = "new" if shared_pid_ns is None else shared_pid_ns
+    ops = start_plan(plan, pid_ns)
     try:
-        return child.start(lambda: _child(plan), pid_ns=pid_ns, role=plan.spec.name)
+        return executor.start(ops, role=plan.spec.name, intermediate=pid_ns is not None)
     except child.ChildFailed as e:
         raise StartError(e.reason, str(e)) from None
 
 
-def _child(plan):
+def start_plan(plan, pid_ns):
+    """The container's start as the operations nspod-exec performs, in
+    order (nspod/executor): everything decided here that needs no view from
+    inside the container; lookups inside its root are done there. Raises
+    StartError for what is wrong before anything runs."""
+    ops = executor.Ops()
     step = "start"
     try:
-        restore_signals()
-        step = "join the pod's namespaces"
-        join_pod_namespaces(plan.pod_ns)
-        step = "create a mount namespace"
-        namespaces.unshare("mnt")
-        mounts.make_private("/")
-        step = "join the cgroup"
-        join_cgroup(plan.cgroup)
-        step = "build the root filesystem"
+        if steps.sink is not None:
+            ops.add("explain", ops.fd(steps.sink), plan.spec.name)
+        if pid_ns is None or pid_ns == "new":
+            ops.add("pidns", pid_ns or "none")
+        else:
+            ops.add("pidns", ops.fd(pid_ns))
+        step = ops.step("join the pod's namespaces")
+        # mnt first: the pod's (its tmpfs volumes and /dev/shm); the
+        # container's own is made next as a copy of it.
+        for kind in ("mnt", "net", "ipc", "uts"):
+            if kind in plan.pod_ns:  # a hostNetwork pod has no net and uts of its own
+                fd = plan.pod_ns[kind]
+                ops.add("setns", ops.fd(fd), kind, steps.fd_name(fd) if steps.sink is not None else "")
+        step = ops.step("create a mount namespace")
+        ops.add("unshare", "mnt")
+        ops.add("private")
+        if plan.cgroup is not None:
+            step = ops.step("join the cgroup")  # before exec: the limits hold from the first instruction
+            ops.add("cgroup", *plan.cgroup.procs_files())
+        step = ops.step("build the root filesystem")
         privileged = plan.confinement.privileged
         if plan.image:
-            rootfs.build_image(plan.root, plan.image["rootfs"], plan.shm_dir, privileged=privileged)
+            rootfs.build_image(ops, plan.root, plan.image["rootfs"], plan.shm_dir, privileged=privileged)
         else:
-            rootfs.build(plan.root, plan.shm_dir, privileged=privileged)
+            rootfs.build(ops, plan.root, plan.shm_dir, privileged=privileged)
         if privileged:
-            step = "add the host's devices"
-            rootfs.add_host_devices(plan.root)
-        accounts = None
+            step = ops.step("add the host's devices")
+            rootfs.add_host_devices(ops, plan.root)
         if plan.image:
-            step = "read the image's /etc/passwd and /etc/group"
-            accounts = image_accounts(plan.root)  # before volumes and /proc: the image's own files
-        step = "mount /etc/hosts and /etc/resolv.conf"
-        hosts.bind_into(plan.root, plan.etc_files, create=bool(plan.image))
-        step = "mount volumes"
+            step = ops.step("read the image's /etc/passwd and /etc/group")
+            ops.add("accounts", plan.root)  # before volumes and /proc: the image's own files
+        step = ops.step("mount /etc/hosts and /etc/resolv.conf")
+        hosts.bind_into(ops, plan.root, plan.etc_files, create=bool(plan.image))
+        step = ops.step("mount volumes")
         for vm in plan.spec.volume_mounts:
-            rootfs.mount_volume(plan.root, vm, str(plan.volumes[vm.name]), privileged)
-        step = "open stdout and stderr"
-        redirect_stdio(plan.stdout, plan.stderr, plan.stdin, plan.stdin_once)
-        step = "mount /proc"
+            rootfs.mount_volume(ops, plan.root, vm, str(plan.volumes[vm.name]), privileged)
+        step = ops.step("open stdout and stderr")
+        ops.add("stdio", plan.stdout, plan.stderr, plan.stdin, plan.stdin_once)
+        step = ops.step("mount /proc")
         # Before pivot_root: the kernel lets a user namespace mount proc only
         # while a fully visible proc is still mounted in the mount namespace.
         if plan.host_pid and not rootfs.host_root():
             # Rootless, the node's PID namespace belongs to the host's user
             # namespace: no proc of it can be mounted here. The host's /proc
             # is bound instead, as rootless Podman does with --pid=host.
-            mounts.bind("/proc", f"{plan.root}/proc", nodev=True)
+            ops.add("bind", "/proc", f"{plan.root}/proc", False, True, True)
         else:
-            mounts.proc(f"{plan.root}/proc")
-        step = "pivot_root"
-        mounts.pivot_root(plan.root)
+            ops.add("mount", "proc", f"{plan.root}/proc", "proc", mounts.MS_NOSUID | mounts.MS_NODEV | mounts.MS_NOEXEC, "")
+        step = ops.step("pivot_root")
+        ops.add("pivot", plan.root)
         if plan.confinement.masks_kernel_paths:  # (not privileged, nor procMount: Unmasked)
-            step = "mask /proc and /sys paths"
+            step = ops.step("mask /proc and /sys paths")
             # After pivot_root, as runc does: the paths are the container's own
             # (its /proc just mounted, its /sys), and nothing outside is reachable.
-            rootfs.confine_kernel_paths()
+            for path, how in rootfs.KERNEL_PATHS:
+                ops.add("kernelpath", path, how)
         if plan.confinement.read_only_root:
-            step = "make the root read-only"
-            rootfs.make_root_readonly(own_tmp=not plan.image)
-        step = "set up the process"
-        uid, gid, groups, home = container_identity(plan, accounts)
+            step = ops.step("make the root read-only")
+            ops.add("readonlyroot", not plan.image)
+        step = ops.step("set up the process")
         config = plan.image["config"] if plan.image else None
+        home = container_identity(ops, plan)
         env = environment(plan.spec, plan.hostname, config, home=home)
         argv = runtime.process_args(plan.spec, config) if plan.image else plan.spec.argv()
-        workdir = runtime.working_dir(plan.spec, config)
-        os.makedirs(workdir, exist_ok=True)  # Kubernetes creates a missing workingDir
-        os.chdir(workdir)
+        home_index = next((i for i, v in enumerate(env.values()) if v is HOME_OF_USER), -1)
+        ops.add("env", home_index, *(f"{k}={'' if v is HOME_OF_USER else v}" for k, v in env.items()))
+        ops.add("workdir", runtime.working_dir(plan.spec, config))  # made if missing, as Kubernetes does
         if plan.console is not None:
-            step = "make its terminal"
-            make_terminal(plan.console, uid, gid)
-        step = "load the seccomp filter"  # the steps before need syscalls it forbids
+            step = ops.step("make its terminal")
+            ops.add("tty", ops.fd(plan.console.fileno()))
+        step = ops.step("load the seccomp filter")  # the steps before need syscalls it forbids
         # Before the user and capabilities: without no_new_privs (allowPrivilegeEscalation:
         # true) loading it needs CAP_SYS_ADMIN, which they drop (runc's order then too).
-        seccomp.confine(plan.seccomp, plan.confinement.caps, plan.confinement.no_new_privs)
-        step = "set the user and capabilities"
-        set_identity(plan.confinement, (uid, gid, groups))
-        step = "exec"
-        exe = resolve(argv[0], env["PATH"])
-        if steps.sink is not None:
-            steps.tell_exec(exe, argv, env, "(no return: the container runs)")
-        os.execve(exe, argv, env)
+        program = seccomp.program(plan.seccomp, plan.confinement.caps)
+        if program is not None:
+            code, flags = program
+            ops.add("seccomp", sum(libseccomp.FLAGS[f] for f in flags), "|".join(flags),
+                    plan.confinement.no_new_privs, code.hex())
+        step = ops.step("set the user and capabilities")
+        ops.add("caps", plan.confinement.no_new_privs, plan.confinement.privileged,
+                *(f"{capabilities.NUMBERS[c]}={c}" for c in plan.confinement.caps))
+        step = ops.step("exec")
+        ops.add("exec", *argv)
+        return ops
     except StartError:
         raise
-    except NonRootRefused as e:
-        raise StartError(e.reason, str(e)) from None
-    except runtime.CreateContainerError as e:
+    except (NonRootRefused, runtime.CreateContainerError) as e:
         raise StartError(e.reason, str(e)) from None
     except OSError as e:
         raise StartError("StartError", f"{step}: {e.strerror or e}" + (f": {e.filename}" if e.filename else "")) from None
-    except BaseException as e:  # any failure must reach the watchdog, not vanish
+    except Exception as e:
         raise StartError("StartError", f"{step}: {e}") from None
 
 
-def join_pod_namespaces(pod_ns):
-    # mnt first: the pod's (its tmpfs volumes and /dev/shm); the container's
-    # own is made next as a copy of it.
-    for kind in ("mnt", "net", "ipc", "uts"):
-        if kind in pod_ns:  # a hostNetwork pod has no net and uts of its own: we are in the node's
-            namespaces.setns(pod_ns[kind], kind)
-
-
-def join_cgroup(leaf):
-    if leaf is not None:
-        leaf.enter()  # before exec: the limits hold from the first instruction
+HOME_OF_USER = object()  # HOME is the passwd entry's, which nspod-exec reads in the image
 
 
 def environment(spec, hostname, image_config=None, home="/root"):
@@ -195,50 +207,23 @@ def environment(spec, hostname, image_config=None, home="/root"):
     return runtime.environment(defaults, image_config, spec.environment())
 
 
-def container_identity(plan, accounts=None):
-    """(uid, gid, groups, home) the container runs as: the one place that
-    decides it (nspod/confinement.py identity), from the securityContext
-    over the image's User and its /etc/passwd and /etc/group (`accounts`).
-    A process container has no image: uid 0 unless runAsUser, HOME /root.
-    Raises NonRootRefused and runtime.CreateContainerError."""
+def container_identity(ops, plan):
+    """Who the container runs as: the one place that decides it (with
+    nspod/confinement.py), from the securityContext over the image's User and
+    its /etc/passwd and /etc/group, which nspod-exec reads inside the root
+    (the `identity` operation). A process container has no image: uid 0
+    unless runAsUser, HOME /root. Returns HOME, or HOME_OF_USER when the
+    image's passwd entry decides it. Raises NonRootRefused and
+    runtime.CreateContainerError."""
     if not plan.image:
-        uid, gid, groups, _ = plan.confinement.identity()
-        return uid, gid, groups, "/root"
-    user = runtime.image_user((plan.image["config"] or {}).get("User"))
-    return plan.confinement.identity(user, accounts)
-
-
-def image_accounts(root):
-    """The image's /etc/passwd and /etc/group (runtime.Accounts), read from
-    its root before volumes are mounted (containerd reads the image's own
-    files) and looked up inside it (kernel/inroot.py): no symlink leads out."""
-    root_fd = inroot.open_root(root)
-    try:
-        passwd = _image_file(root_fd, "/etc/passwd")
-        # As runc: where setgroups(2) is denied (no subordinate gid range) the
-        # image's groups are left out, not an error; the pod asked for none.
-        group = _image_file(root_fd, "/etc/group") if kernel_caps.setgroups_allowed() else ""
-        return runtime.Accounts(passwd, group)
-    finally:
-        os.close(root_fd)
-
-
-def _image_file(root_fd, path, limit=1 << 20):
-    """A small regular file of the image, "" when it has none. Anything else
-    is refused unopened (a FIFO would hang the start, a device open may act)."""
-    try:
-        fd = inroot.lookup(root_fd, path)  # O_PATH: found, not opened
-    except (FileNotFoundError, NotADirectoryError):
-        return ""
-    except OSError as e:
-        raise runtime.CreateContainerError(f"cannot read the image's {path}: {e.strerror}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise runtime.CreateContainerError(f"the image's {path} is not a regular file")
-        with open(inroot.fd_path(fd), "rb") as f:
-            return f.read(limit).decode("utf-8", "replace")
-    finally:
-        os.close(fd)
+        uid, gid, groups, home = plan.confinement.identity()
+        ops.add("ids", uid, gid, ",".join(map(str, groups)), "/root")
+        return "/root"
+    user = plan.confinement.user_to_find(runtime.image_user((plan.image["config"] or {}).get("User")))
+    run_as_group = plan.confinement.run_as_group
+    ops.add("identity", user, isinstance(user, str), -1 if run_as_group is None else run_as_group,
+            ",".join(map(str, plan.confinement.supplemental_groups)))
+    return HOME_OF_USER
 
 
 def set_identity(confinement, identity):
@@ -249,41 +234,6 @@ def set_identity(confinement, identity):
     uid, gid, groups = identity
     numbers = [capabilities.NUMBERS[c] for c in confinement.caps]
     kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs, only_available=confinement.privileged)
-
-
-def redirect_stdio(out, err, stdin=None, stdin_once=False):
-    # The FIFOs are opened read-write: the container itself then counts as a
-    # reader, so if the watchdog dies its writes never fail with SIGPIPE; they
-    # wait in the FIFO (and block once it is full) until a new watchdog reads.
-    # Its stdin FIFO likewise (it counts as a writer, so it never reads end of
-    # file and outlives a watchdog), except with stdinOnce: read-only, so the
-    # watchdog closing its end is the container's end of file.
-    if stdin is None:
-        stdin_flags = os.O_RDONLY
-        stdin = "/dev/null"
-    else:  # (non-blocking open: a FIFO's open waits for the other side)
-        stdin_flags = (os.O_RDONLY if stdin_once else os.O_RDWR) | os.O_NONBLOCK
-    for fd, path, flags in ((0, stdin, stdin_flags), (1, out, os.O_RDWR), (2, err, os.O_RDWR)):
-        opened = os.open(path, flags)
-        os.set_blocking(opened, True)  # (the container reads its stdin as a blocking fd)
-        os.dup2(opened, fd)
-        os.close(opened)
-
-
-def make_terminal(console, uid, gid):
-    """`tty: true`: a pty of the container's own devpts (so `tty` names
-    /dev/pts/N in it), owned by the user it runs as; the slave becomes its
-    stdin, stdout, stderr and controlling terminal (it leads a new session),
-    the master goes to the watchdog, which logs what it reads and serves
-    `nspod attach`."""
-    from . import terminal
-
-    master, slave = os.openpty()
-    os.fchown(slave, uid, gid)
-    terminal.send_master(console, master)
-    os.close(master)
-    console.close()
-    terminal.take_slave(slave)
 
 
 def resolve(name, path):

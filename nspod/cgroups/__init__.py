@@ -71,6 +71,9 @@ class NullLeaf:
     def enter(self):
         pass
 
+    def procs_files(self):
+        return []
+
     def pids(self):
         return []
 

@@ -148,6 +148,10 @@ class V1Leaf:
     def enter(self):
         self.attach(0)
 
+    def procs_files(self):
+        """What a process writes 0 to, to move itself here: one file a hierarchy."""
+        return [os.path.join(path, "cgroup.procs") for path in self._group.hierarchies()]
+
     def pids(self):
         return read_pids(self._group.fs, os.path.join(self.path, "cgroup.procs"))
 

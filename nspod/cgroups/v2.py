@@ -264,6 +264,10 @@ class Leaf:
         """Move the calling process here (a child calls this before exec)."""
         self.attach(0)
 
+    def procs_files(self):
+        """What a process writes 0 to, to move itself here (nspod-exec does, before exec)."""
+        return [self.procs_path]
+
     def pids(self):
         return read_pids(self.fs, self.procs_path)
 

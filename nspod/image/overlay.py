@@ -116,6 +116,20 @@ def prepare(store, img, text, dest, fix_mount_points, drivers=("overlay", FUSE),
     raise Unavailable("; ".join(reasons))
 
 
+def mount_op(ops, record, target):
+    """The start plan's operation that mounts the root a record of `prepare`
+    describes on target (nspod-exec performs it in the container's mount
+    namespace). Raises OSError for a record that cannot be mounted."""
+    if record["driver"] == FUSE:
+        exe = fuse_program()
+        if exe is None:
+            raise OSError(errno.ENOENT, "not installed (apt-get install fuse-overlayfs), or no /dev/fuse")
+        ops.add("fuse", exe, _fuse_options(record), target)
+    else:
+        ops.add("overlay", target, record["lowerBase"],
+                mounts.overlay_options(record["lower"], record["upper"], record["work"], record["userxattr"]))
+
+
 def mount(record, target):
     """Mount the root a record of `prepare` describes on target. Returns
     what undoes it (for the trial mount)."""
@@ -141,12 +155,16 @@ def fuse_program():
     return exe if exe and os.access("/dev/fuse", os.R_OK | os.W_OK) else None
 
 
+def _fuse_options(record):
+    lower = ":".join(os.path.join(record["lowerBase"], p) for p in record["lower"])
+    return f"lowerdir={lower},upperdir={record['upper']},workdir={record['work']}"
+
+
 def _mount_fuse(record, target):
     exe = fuse_program()
     if exe is None:
         raise OSError(errno.ENOENT, "not installed (apt-get install fuse-overlayfs), or no /dev/fuse")
-    lower = ":".join(os.path.join(record["lowerBase"], p) for p in record["lower"])
-    options = f"lowerdir={lower},upperdir={record['upper']},workdir={record['work']}"
+    options = _fuse_options(record)
     before = os.stat(target).st_dev
     with tempfile.TemporaryFile() as errors:
         daemon = subprocess.Popen([exe, "-f", "-o", options, target], stdin=subprocess.DEVNULL,

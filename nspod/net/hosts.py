@@ -6,7 +6,7 @@ the pod's state folder and `bind_into` mounts them in a container's root.
 """
 import os
 
-from ..kernel import inroot, mounts
+
 from .ipam import HOST_ALIAS_NAME, HOST_LOOPBACK_GATEWAY, UPLINK_DNS
 
 HEADER = "# nspod-managed hosts file.\n"
@@ -75,25 +75,13 @@ def write(pod_dir, pod, pod_ip):
     return out
 
 
-def bind_into(root, files, create=False):
+def bind_into(ops, root, files, create=False):
     """Bind each file over its path in the container's root (the root's /etc
     is the host's, read-only: a bind over one file is still allowed). The
-    target is resolved inside the root (kernel/inroot.py): a link such as
+    target is resolved inside the root (nspod-exec's etcfile): a link such as
     /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf is followed
     there, and its missing target is made in the root's own /run. `create`:
     made where the root has none (an image's root: the kubelet always mounts them).
     nodev, as every other mount of a container."""
-    if not files:
-        return
-    root_fd = inroot.open_root(root)
-    try:
-        for target, source in files.items():
-            if not create and not inroot.lexists(root_fd, target):
-                continue  # no /etc/hosts on this host (or no /etc): nothing to cover
-            where = inroot.make(root_fd, target, directory=False)
-            try:
-                mounts.bind_onto(source, root_fd, where, recursive=False, nodev=True)
-            finally:
-                os.close(where)
-    finally:
-        os.close(root_fd)
+    for target, source in (files or {}).items():
+        ops.add("etcfile", root, target, source, create)

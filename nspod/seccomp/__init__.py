@@ -324,8 +324,17 @@ def confine(seccomp, caps=None, no_new_privs=True):
     capabilities it keeps (containerd's default set unless given).
     no_new_privs=False (allowPrivilegeEscalation: true): load it without
     setting no_new_privs, which needs CAP_SYS_ADMIN (the container still has it)."""
+    found = program(seccomp, caps)
+    if found is not None:
+        libseccomp.install(found[0], found[1], no_new_privs=no_new_privs)
+
+
+def program(seccomp, caps=None):
+    """(BPF program, flags) of the filter a container gets, or None
+    (Unconfined). Built once per filter and kept (a restart reuses it).
+    Raises ProfileError."""
     if seccomp.mode == "Unconfined":
-        return
+        return None
     if seccomp.mode == "RuntimeDefault":
         profile = RUNTIME_DEFAULT
     elif seccomp.profile is None:
@@ -337,7 +346,7 @@ def confine(seccomp, caps=None, no_new_privs=True):
         except ProfileError as e:
             raise ProfileError(f"seccomp profile {seccomp.mode}: {e}") from None
     filter_ = _resolve_here(profile, caps)
-    libseccomp.install(_program(filter_), filter_.flags, no_new_privs=no_new_privs)
+    return _program(filter_), filter_.flags
 
 
 def warm():
@@ -428,6 +437,8 @@ _PROGRAMS = {}  # Filter -> BPF program, built once per process (and inherited)
 
 def _program(filter_):
     if filter_ not in _PROGRAMS:
+        if len(_PROGRAMS) >= 64:  # bounded: a supervisor serves many pods' profiles
+            _PROGRAMS.clear()
         _PROGRAMS[filter_] = libseccomp.compile(filter_)
     return _PROGRAMS[filter_]
 

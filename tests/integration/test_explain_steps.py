@@ -80,7 +80,9 @@ def test_run_explain_tells_each_step_by_the_process_that_does_it(pods, tmp_path)
     # holder) forked, which entered a new PID namespace first.
     _, s = first(steps, "app's intermediate", f"fork() -> {app_pid} (app)")
     middle = s["pid"]
-    _, s = first(steps, "supervisor", f"fork() -> {middle} (app's intermediate)")
+    # (posix_spawn of nspod-exec, which performs the container's start plan)
+    _, s = first(steps, "supervisor", f"-> {middle} (app's intermediate)")
+    assert s["call"].startswith("posix_spawn(") and "nspod-exec" in s["call"]
     assert int(s["pid"]) == info["nspod"]["watchdog"]["pid"]
     first(steps, "app's intermediate", "unshare(CLONE_NEWPID)")
     # Under a process's first step: the namespaces it is in (here, the pod's net after joining).

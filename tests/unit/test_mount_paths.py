@@ -1,8 +1,9 @@
 """Safe mount targets, the first part of the security tier: mountPath
 spellings that leave the container are refused by the manifest check, and
-the lookup a container's mounts use (nspod/kernel/inroot.py) keeps every
-link inside the root it is given. The lookups run in a temporary directory:
-no privileges, no mounts."""
+the lookup a container's mounts use (nspod-exec's inroot.c, through
+inroot-probe: tests/unit/conftest.py) keeps every link inside the root it
+is given. The lookups run in a temporary directory: no privileges, no
+mounts."""
 import errno
 import os
 import stat
@@ -10,7 +11,6 @@ import stat
 import pytest
 
 from nspod.errors import ManifestError
-from nspod.kernel import inroot
 from nspod.spec import load_pods
 
 POD = """\
@@ -63,16 +63,7 @@ def tree(tmp_path):
     (root / "etc").mkdir(parents=True)
     (root / "data").mkdir()
     outside.mkdir()
-    fd = inroot.open_root(root)
-    yield root, outside, fd
-    os.close(fd)
-
-
-def _made(fd):
-    try:
-        return os.readlink(inroot.fd_path(fd))
-    finally:
-        os.close(fd)
+    return root, outside
 
 
 def host_files(path):
@@ -89,33 +80,52 @@ LINKS = [
     ("link to ..", "..", "made"),
     ("dangling absolute link out", "OUT/missing/deeper", "OUT/missing/deeper/made"),
     ("dangling relative link", "../etc/new", "etc/new/made"),
+    # A relative link starts at its own directory (/data), not at the root.
+    ("dangling relative link down", "sub/new", "data/sub/new/made"),
     ("chain of links out", "/data/hop", "OUT/made"),  # /data/hop -> OUT, below
     ("link into a /proc the root lacks", "/proc/self/cwd", "proc/self/cwd/made"),
 ]
 
 
 @pytest.mark.parametrize("target,lands", [c[1:] for c in LINKS], ids=[c[0] for c in LINKS])
-def test_links_in_the_tree_are_followed_inside_the_root(tree, target, lands):
-    root, outside, fd = tree
+def test_links_in_the_tree_are_followed_inside_the_root(inroot, tree, target, lands):
+    root, outside = tree
     out = str(outside)
     os.symlink(out, root / "data" / "hop")
     os.symlink(target.replace("OUT", out), root / "data" / "link")
-    made = _made(inroot.make(fd, "/data/link/made"))
+    made = inroot.make(root, "/data/link/made")
     assert made == str(root / lands.replace("OUT", out.lstrip("/")))
     assert os.path.isdir(made)
     assert host_files(outside) == []
 
 
-def test_a_file_target_is_created_as_a_file_and_an_existing_one_reused(tree):
-    root, outside, fd = tree
+def test_a_dangling_link_deeper_down_is_followed_from_its_own_directory(inroot, tree):
+    root, outside = tree
+    (root / "usr" / "lib").mkdir(parents=True)
+    os.symlink("certs-real/x", root / "usr" / "lib" / "certs")
+    made = inroot.make(root, "/usr/lib/certs/made")
+    assert made == str(root / "usr/lib/certs-real/x/made")
+
+
+def test_a_file_target_is_created_as_a_file_and_an_existing_one_reused(inroot, tree):
+    root, outside = tree
     os.symlink("../run/systemd/resolve/stub-resolv.conf", root / "etc" / "resolv.conf")
-    made = _made(inroot.make(fd, "/etc/resolv.conf", directory=False))
+    made = inroot.make(root, "/etc/resolv.conf", directory=False)
     assert made == str(root / "run/systemd/resolve/stub-resolv.conf")
     assert os.path.isfile(made)
-    assert _made(inroot.make(fd, "/etc/resolv.conf", directory=False)) == made
+    assert inroot.make(root, "/etc/resolv.conf", directory=False) == made
 
 
-def test_beneath_refuses_every_way_out_and_creates_nothing(tmp_path):
+def test_a_directory_that_cannot_be_made_names_where(inroot, tree):
+    root, outside = tree
+    (root / "etc" / "ssl").write_text("a file, not a directory")
+    with pytest.raises(OSError) as caught:
+        inroot.make(root, "/etc/ssl/certs/x")
+    assert caught.value.errno == errno.ENOTDIR
+    assert str(caught.value) == "[Errno 20] cannot create /etc/ssl/certs: Not a directory"
+
+
+def test_beneath_refuses_every_way_out_and_creates_nothing(inroot, tmp_path):
     vol, outside = tmp_path / "vol", tmp_path / "outside"
     vol.mkdir()
     outside.mkdir()
@@ -123,46 +133,38 @@ def test_beneath_refuses_every_way_out_and_creates_nothing(tmp_path):
     for name, target in (("abs", str(outside)), ("up", ".."), ("rel", "../outside"),
                          ("dangling", str(outside / "new")), ("inside", "d")):
         os.symlink(target, vol / name)
-    fd = inroot.open_root(vol)
-    try:
-        for sub in ("abs", "up/x", "rel/x", "dangling", "dangling/x", "d/../../x"):
-            with pytest.raises(OSError) as caught:
-                os.close(inroot.make(fd, sub, resolve=inroot.BENEATH))
-            assert caught.value.errno == errno.EXDEV, sub
-        assert _made(inroot.make(fd, "inside/new", resolve=inroot.BENEATH, mode=0o750)) == str(vol / "d/new")
-        assert (vol / "d/new").stat().st_mode & 0o7777 == 0o750
-    finally:
-        os.close(fd)
+    for sub in ("abs", "up/x", "rel/x", "dangling", "dangling/x", "d/../../x"):
+        with pytest.raises(OSError) as caught:
+            inroot.beneath(vol, sub)
+        assert caught.value.errno == errno.EXDEV, sub
+    assert inroot.beneath(vol, "inside/new", mode=0o750) == str(vol / "d/new")
+    assert (vol / "d/new").stat().st_mode & 0o7777 == 0o750
     assert host_files(outside) == [] and not (tmp_path / "x").exists()
 
 
-def test_link_loops_and_dot_dot_after_a_missing_directory_fail(tree):
-    root, outside, fd = tree
+def test_link_loops_and_dot_dot_after_a_missing_directory_fail(inroot, tree):
+    root, outside = tree
     os.symlink("b", root / "data" / "a")
     os.symlink("a", root / "data" / "b")
     for path, err in (("/data/a/x", errno.ELOOP), ("/data/missing/../x", errno.ENOENT)):
         with pytest.raises(OSError) as caught:
-            os.close(inroot.make(fd, path))
+            inroot.make(root, path)
         assert caught.value.errno == err, path
     assert not (root / "data" / "missing").exists() and not (root / "x").exists()
 
 
-def test_lexists_sees_dangling_links(tree):
-    root, outside, fd = tree
+def test_lexists_sees_dangling_links(inroot, tree):
+    root, outside = tree
     os.symlink("/nowhere", root / "etc" / "hosts")
-    assert inroot.lexists(fd, "/etc/hosts")
-    assert not inroot.lexists(fd, "/etc/resolv.conf")
-    assert not inroot.lexists(fd, "/missing/hosts")
+    assert inroot.lexists(root, "/etc/hosts")
+    assert not inroot.lexists(root, "/etc/resolv.conf")
+    assert not inroot.lexists(root, "/missing/hosts")
 
 
-def test_magic_links_are_never_followed():
-    fd = inroot.open_root("/")
-    try:
-        with pytest.raises(OSError) as caught:
-            os.close(inroot.lookup(fd, "/proc/self/cwd/x"))
-        assert caught.value.errno == errno.ELOOP
-    finally:
-        os.close(fd)
+def test_magic_links_are_never_followed(inroot):
+    with pytest.raises(OSError) as caught:
+        inroot.lookup("/", "/proc/self/cwd/x")
+    assert caught.value.errno == errno.ELOOP
 
 
 def test_host_devices_walk_as_containerd_walks_dev(tmp_path):
