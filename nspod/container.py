@@ -70,6 +70,7 @@ class Plan:
     stdin: str = None       # `stdin: true`: its stdin FIFO (nspod/console.py), else /dev/null
     stdin_once: bool = False  # open the FIFO read-only: the watchdog's close is its end of file
     console: object = None  # `tty: true`: the socket the pty master is sent back on
+    host_secrets: list = None  # as root: rootfs.find_host_secrets(), walked once a pod (None: walk now)
 
 
 class StartError(NspodError):
@@ -126,7 +127,7 @@ def start_plan(plan, pid_ns):
         if plan.image:
             rootfs.build_image(ops, plan.root, plan.image["rootfs"], plan.shm_dir, privileged=privileged)
         else:
-            rootfs.build(ops, plan.root, plan.shm_dir, privileged=privileged)
+            rootfs.build(ops, plan.root, plan.shm_dir, privileged=privileged, host_secrets=plan.host_secrets)
         if privileged:
             step = ops.step("add the host's devices")
             rootfs.add_host_devices(ops, plan.root)
@@ -156,8 +157,7 @@ def start_plan(plan, pid_ns):
             step = ops.step("mask /proc and /sys paths")
             # After pivot_root, as runc does: the paths are the container's own
             # (its /proc just mounted, its /sys), and nothing outside is reachable.
-            for path, how in rootfs.KERNEL_PATHS:
-                ops.add("kernelpath", path, how)
+            ops.add("kernelpaths", *(part for pair in rootfs.KERNEL_PATHS for part in pair))
         if plan.confinement.read_only_root:
             step = ops.step("make the root read-only")
             ops.add("readonlyroot", not plan.image)

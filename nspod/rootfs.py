@@ -19,7 +19,7 @@ from .kernel import mounts
 # /usr: /bin -> usr/bin) is recreated as the same symlink.
 HOST_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-EMPTY_DIRS = ("proc", "sys", "dev", "tmp", "run", "root", "home", "var/tmp", "mnt")
+EMPTY_DIRS = ("proc", "sys", "dev", "tmp", "run", "root", "home", "var", "var/tmp", "mnt")
 
 # What containerd hides of the kernel in every container (its default OCI spec,
 # pkg/oci/spec.go: MaskedPaths, ReadonlyPaths), applied in this order, as runc
@@ -47,14 +47,15 @@ KERNEL_PATHS = (
 )
 
 
-def build(ops, root, shm_dir, privileged=False):
+def build(ops, root, shm_dir, privileged=False, host_secrets=None):
     """Populate `root` (an existing directory) as a process container's root.
     Every mount nodev (docs/ARCHITECTURE.md, "Device nodes"), unless
-    privileged: then /sys writable, and device nodes open anywhere."""
+    privileged: then /sys writable, and device nodes open anywhere.
+    host_secrets: as root, what host_secrets() found (else it walks now)."""
     nodev = not privileged
     ops.add("tmpfs", root, "0755", nodev)
-    for name in EMPTY_DIRS:
-        ops.add("mkdirs", f"{root}/{name}")
+    for name in EMPTY_DIRS:  # (parents first: "var" before "var/tmp")
+        ops.add("mkdir", f"{root}/{name}")
     for name in HOST_DIRS:
         host = f"/{name}"
         if os.path.islink(host):
@@ -63,7 +64,8 @@ def build(ops, root, shm_dir, privileged=False):
             ops.add("mkdir", f"{root}/{name}")
             ops.add("bind", host, f"{root}/{name}", True, True, nodev)  # read-only, recursive
     if host_root():
-        hide_host_secrets(ops, root)
+        for path in host_secrets if host_secrets is not None else find_host_secrets():
+            ops.add("hide", root, path)
     ops.add("bind", "/sys", f"{root}/sys", not privileged, True, nodev)
     ops.add("tmpfs", f"{root}/tmp", "1777", nodev)
     ops.add("tmpfs", f"{root}/run", "0755", nodev)
@@ -77,15 +79,22 @@ def build(ops, root, shm_dir, privileged=False):
 SECRET_TREES = ("etc", "opt")
 
 
+_host_root = None
+
+
 def host_root():
     """True when this process is root of the host's user namespace (nspod run
     as root): the only case where host file permissions do not already keep
-    the host's secrets from a container."""
-    try:
-        with open("/proc/self/uid_map") as f:
-            return os.geteuid() == 0 and f.read().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return False
+    the host's secrets from a container. (A process's user namespace never
+    changes: read once.)"""
+    global _host_root
+    if _host_root is None:
+        try:
+            with open("/proc/self/uid_map") as f:
+                _host_root = os.geteuid() == 0 and f.read().split() == ["0", "0", "4294967295"]
+        except OSError:
+            _host_root = False
+    return _host_root
 
 
 def private_entries(top):
@@ -114,17 +123,20 @@ def private_entries(top):
     return found
 
 
-def hide_host_secrets(ops, root):
+def find_host_secrets():
     """As root, a process container sees the host's /etc as any unprivileged
-    host user sees it: every entry others may not read is masked as containerd
-    masks /proc paths (an empty read-only tmpfs over a directory, /dev/null
-    over a file, bound read-only: the tree stays read-only). The host's
-    trees are walked here; each mask is looked up inside the root."""
+    host user sees it: every entry others may not read (these paths) is
+    masked as containerd masks /proc paths (an empty read-only tmpfs over a
+    directory, /dev/null over a file, bound read-only: the tree stays
+    read-only), each looked up inside the root by nspod-exec. The walk takes
+    ~30 ms on a host with a large /opt: a pod's supervisor walks once, when
+    its first container starts, and its restarts reuse it (an entry made
+    private later is hidden from containers of pods made later)."""
+    found = []
     for name in SECRET_TREES:
-        if not os.path.isdir(f"/{name}") or os.path.islink(f"/{name}"):
-            continue
-        for path in private_entries(f"/{name}"):
-            ops.add("hide", root, path)
+        if os.path.isdir(f"/{name}") and not os.path.islink(f"/{name}"):
+            found.extend(private_entries(f"/{name}"))
+    return found
 
 
 def build_image(ops, root, image_root, shm_dir, privileged=False):

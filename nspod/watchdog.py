@@ -28,7 +28,7 @@ import socket
 import time
 
 from . import container as container_start
-from . import confinement, faults, pause, phase, sandbox, seccomp, steps, terminal, volumes
+from . import confinement, faults, pause, phase, rootfs, sandbox, seccomp, steps, terminal, volumes
 from .backoff import BackOff, crash_loop_message, format_duration, should_restart
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
@@ -106,6 +106,7 @@ class Watchdog(InitSupervision):
         # Images (nspod/image): pulls run in forked children (never in this loop).
         self.pulls = {}           # container name -> (child.Job, pulling?, started)
         self.prepared = {}        # container name -> {"root", "config"}: ready to start
+        self._host_secrets = None  # as root: host_secrets()
         self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
         self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
         self.image_base = base
@@ -509,6 +510,7 @@ class Watchdog(InitSupervision):
             stdout=str(self.fifo(spec.name, "stdout")), stderr=str(self.fifo(spec.name, "stderr")),
             seccomp=seccomp.for_container(self.pod, spec, self.settings), image=image,
             confinement=confinement.for_container(self.pod, spec, self.uid),
+            host_secrets=self.host_secrets() if image is None else None,
         )
         if image is not None:
             plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
@@ -552,6 +554,15 @@ class Watchdog(InitSupervision):
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
         self.lifecycle.started(spec, inst)
+
+    def host_secrets(self):
+        """As root, the host's entries a process container must not see
+        (rootfs.find_host_secrets): walked at the pod's first start, reused by its restarts."""
+        if not rootfs.host_root():
+            return None
+        if self._host_secrets is None:
+            self._host_secrets = rootfs.find_host_secrets()
+        return self._host_secrets
 
     def prepare_console(self, spec, plan):
         """Its stdin and terminal (nspod/console.py): `stdin: true` without a

@@ -55,7 +55,7 @@ def classify(mounts, container, volumes, rootfs=None):
             kind, what = "host-directory", "the host's, read-only"
         elif not rootfs and target.split("/")[1:2] and target.split("/")[1] in SECRET_TREES and (
                 (m["fstype"] == "devtmpfs" and m["root"] == "/null") or m["fstype"] == "tmpfs"):
-            # As root, what the host keeps from its users is hidden (rootfs.hide_host_secrets).
+            # As root, what the host keeps from its users is hidden (rootfs.find_host_secrets).
             kind, what = "host-secret-hidden", "a host entry only root may read, hidden"
         elif target == "/proc":
             kind, what = "proc", "proc of the container's pid namespace"

@@ -374,7 +374,7 @@ def _cache_key():
     with open(Path(__file__).with_name("runtime-default.json"), "rb") as f:
         profile = f.read()
     machine, release = libseccomp.host()
-    return (f"nspod-seccomp 1 RuntimeDefault crc32={zlib.crc32(profile):08x} size={len(profile)} "
+    return (f"nspod-seccomp 2 RuntimeDefault crc32={zlib.crc32(profile):08x} size={len(profile)} "
             f"libseccomp={libseccomp.version()} {machine} {release} "
             f"caps={','.join(sorted(capabilities.DEFAULT))}").encode()
 

@@ -48,7 +48,7 @@ def args(ops, name):
 def test_the_plan_reads_as_the_kernel_steps_in_order():
     ops = container.start_plan(plan_of(), "new")
     order = [n for n in names(ops) if n != "step"]
-    wanted = ["pidns", "setns", "unshare", "private", "tmpfs", "volume", "stdio", "pivot", "kernelpath",
+    wanted = ["pidns", "setns", "unshare", "private", "tmpfs", "volume", "stdio", "pivot", "kernelpaths",
               "ids", "env", "workdir", "caps", "exec"]
     positions = [order.index(n) for n in wanted]
     assert positions == sorted(positions), order
@@ -103,7 +103,7 @@ def test_run_as_non_root_is_refused_before_anything_runs():
 
 def test_read_only_root_and_unmasked_change_the_plan():
     ops = container.start_plan(plan_of(confinement=Confinement(read_only_root=True, proc_mount="Unmasked")), "new")
-    assert args(ops, "readonlyroot") == [["1"]] and not args(ops, "kernelpath")
+    assert args(ops, "readonlyroot") == [["1"]] and not args(ops, "kernelpaths")
 
 
 def test_a_nul_byte_is_refused_not_cut():
