@@ -107,6 +107,7 @@ class Watchdog(InitSupervision):
         self.pulls = {}           # container name -> (child.Job, pulling?, started)
         self.prepared = {}        # container name -> {"root", "config"}: ready to start
         self._host_secrets = None  # as root: host_secrets()
+        self.start_plans = {}     # container name -> (what it was made from, its start plan): for restarts
         self.image_timers = []    # heap of (when, container name, "backoff" | "retry")
         self.image_failures = {}  # image -> consecutive failed pulls (the kubelet's key is pod + image)
         self.image_base = base
@@ -518,7 +519,7 @@ class Watchdog(InitSupervision):
         now = time.time()
         try:
             try:
-                pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"))
+                pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"), plans=self.start_plans)
             finally:
                 if plan.console is not None:
                     plan.console.close()

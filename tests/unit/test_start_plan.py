@@ -123,3 +123,19 @@ def test_paths_that_are_not_utf8_pass_as_their_bytes():
     ops = Ops()
     ops.add("mkdir", os.fsdecode(b"/x\xff"))
     assert ops.encode() == b"mkdir\x001\x00/x\xff\x00"
+
+
+def test_a_restart_reuses_the_plan_when_nothing_it_was_made_from_changed(monkeypatch):
+    made = []
+    real = container.start_plan
+    monkeypatch.setattr(container, "start_plan", lambda *a: made.append(a) or real(*a))
+    monkeypatch.setattr(container.executor, "start", lambda ops, role, intermediate: 4242)
+    plans, plan = {}, plan_of()
+    assert container.start(plan, plans=plans) == 4242
+    container.start(plan, plans=plans)
+    assert len(made) == 1
+    container.start(plan_of(hostname="other"), plans=plans)  # a change: planned again
+    image = {"rootfs": {"driver": "copy", "root": "/images/x"}, "config": {}}
+    container.start(plan_of(image=image), plans=plans)  # an image: each instance its own
+    container.start(plan_of(image=image), plans=plans)
+    assert len(made) == 4
