@@ -9,7 +9,7 @@ import time
 
 from . import faults, node, phase, sandbox, steps
 from .errors import BadInput, NspodError, NotFound
-from .kernel import namespaces, process
+from .kernel import child, namespaces, process
 from .paths import pod_dir
 from .store import Store
 
@@ -434,88 +434,38 @@ def exec_(name, container, argv, stdin=True, tty=False):
             user = confinement.identity()[:3]
         except NonRootRefused as e:
             raise NspodError(f'container "{c["name"]}" in pod "{name}": {e}') from None
+    from . import container as container_start
+    from . import executor
+
     ours, theirs = socket.socketpair() if tty else (None, None)  # the pty master comes back on it
-    pid = os.fork()
-    if pid == 0:
-        steps.become("exec")
-        if ours is not None:
-            ours.close()
-        _exec_child(fds, kinds, spec, argv, procs, filter_, confinement, user, image_config, stdin, theirs)
-    if steps.sink is not None:
-        steps.tell_fork(pid, "exec")
-    for fd in fds.values():
-        os.close(fd)
+    try:
+        ops = container_start.exec_plan(spec, argv, [(k, fds[k]) for k in kinds], procs, filter_, confinement, user,
+                                        image_config, stdin=stdin, tty=theirs.fileno() if tty else None)
+        pid, report = executor.spawn(ops, "exec command", "exec")
+    except (ValueError, child.ChildFailed, NspodError) as e:
+        for sock in (ours, theirs):
+            if sock is not None:
+                sock.close()
+        raise NspodError(f"exec: {e}") from None
+    finally:
+        for fd in fds.values():
+            os.close(fd)
     if ours is not None:
         from . import terminal
 
         theirs.close()
-        master = terminal.receive_master(ours)  # None: the child failed before (it said why)
+        master = terminal.receive_master(ours)  # None: it failed before (it said why)
         ours.close()
         if master is not None:
             try:
                 terminal.relay(master, forward_input=stdin)
             finally:
                 os.close(master)
-    _, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)  # nspod-exec waits for the command and ends as it did
+    for m in executor.read_report(report):
+        if "error" in m:
+            os.write(2, f"nspod exec: {m['error']['message']}\n".encode())
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-
-
-def _exec_child(fds, kinds, spec, argv, procs, seccomp, confinement, user, image_config=None, stdin=True,
-                tty_sock=None):
-    from . import terminal
-    from .container import StartError, environment, resolve, set_identity
-    from .image.runtime import working_dir  # (imported before joining the container's mounts)
-    from .kernel.process import restore_signals
-    from .seccomp import confine
-
-    code = 126
-    try:
-        for path in procs:  # the container's cgroup: its limits hold for what exec runs
-            with open(path, "w") as f:
-                f.write("0")
-            if steps.sink is not None:
-                steps.tell(f'write("{path}", "0")', by_hand=f"echo 0 > {path}  # 0: the writing process")
-        for kind in kinds:  # the user namespace first: it grants the rights to join the rest
-            namespaces.setns(fds[kind], kind)
-        pid = os.fork()  # the pid namespace applies to children only
-        if pid == 0:
-            steps.become("exec command")
-            try:
-                if tty_sock is not None:  # a pty of the container's own /dev/pts
-                    master, slave = os.openpty()
-                    terminal.send_master(tty_sock, master)
-                    os.close(master)
-                    tty_sock.close()
-                    terminal.take_slave(slave)
-                elif not stdin:
-                    null = os.open("/dev/null", os.O_RDONLY)
-                    os.dup2(null, 0)
-                    os.close(null)
-                restore_signals()
-                # We are in the pod's uts namespace now: its hostname is the pod's.
-                env = environment(spec, socket.gethostname(), image_config)
-                os.chdir(working_dir(spec, image_config))
-                confine(seccomp, confinement.caps, confinement.no_new_privs)  # before dropping CAP_SYS_ADMIN, as in the container
-                set_identity(confinement, user)
-                exe = resolve(argv[0], env["PATH"])
-                if steps.sink is not None:
-                    steps.tell_exec(exe, argv, env, "(no return: the command runs)")
-                os.execve(exe, argv, env)
-            except StartError as e:
-                os.write(2, f"nspod exec: {e}\n".encode())
-                os._exit(127)
-            except OSError as e:
-                os.write(2, f"nspod exec: {argv[0]}: {e.strerror}\n".encode())
-                os._exit(126)
-        if steps.sink is not None:
-            steps.tell_fork(pid, "exec command")
-        if tty_sock is not None:
-            tty_sock.close()  # only the command's process holds it now: its end means no pty
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-    except BaseException as e:
-        os.write(2, f"nspod exec: {e}\n".encode())
-    os._exit(code)
 
 
 # -- attach -------------------------------------------------------------------

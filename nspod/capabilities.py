@@ -3,7 +3,7 @@ default set, then securityContext.capabilities applied as containerd's CRI
 plugin applies them (WithCapabilities): `add: [ALL]` first (every
 capability), then `drop: [ALL]` (none), then each added name, then each
 dropped name. So `drop: [ALL], add: [X]` keeps only X, and a name both added
-and dropped is dropped. Pure: no syscalls (nspod/kernel/caps.py applies it)."""
+and dropped is dropped. Pure: no syscalls (nspod-exec applies it: nspod/executor/identity.c)."""
 
 # include/uapi/linux/capability.h
 NUMBERS = {

@@ -3,7 +3,7 @@ merged under the container's, as Kubernetes merges them): who it runs as,
 the capabilities it keeps, no_new_privs, a read-only root, the kernel paths
 it sees masked. Pure: computed
 when the watchdog plans a start (and by `exec`, `run`'s up-front checks and
-`inspect`); nspod/container.py `set_identity` applies it in the child."""
+`inspect`); nspod-exec applies it (nspod/executor/identity.c, the `caps` operation)."""
 from . import capabilities
 from .errors import HostUnsupported, ManifestError
 from .image.runtime import MAX_ID, Accounts, CreateContainerError

@@ -26,21 +26,18 @@ container's root as it mounts.
     a terminal (`tty: true`): a pty of its own /dev/pts becomes its stdio and
         controlling terminal; the master goes back to the watchdog (SCM_RIGHTS)
     seccomp filter (RuntimeDefault unless the securityContext says otherwise)
-    the user it runs as, its groups and capabilities, no_new_privs (set_identity)
+    the user it runs as, its groups and capabilities, no_new_privs
     execve
 
 A failure at any step reaches the watchdog over nspod-exec's report pipe
 (nspod/kernel/child.py's format; closed on exec), so it can tell "could not
 start" (a Kubernetes StartError) from "exited".
 """
-import os
 
 from . import capabilities, executor, steps
 from .confinement import Confinement, NonRootRefused
-from .paths import which
 from .record import record
 from .errors import NspodError
-from .kernel import caps as kernel_caps
 from .kernel import child, mounts
 from .kernel import seccomp as libseccomp
 from . import rootfs
@@ -192,7 +189,7 @@ def start_plan(plan, pid_ns):
         env = environment(plan.spec, plan.hostname, config, home=home)
         argv = runtime.process_args(plan.spec, config) if plan.image else plan.spec.argv()
         home_index = next((i for i, v in enumerate(env.values()) if v is HOME_OF_USER), -1)
-        ops.add("env", home_index, *(f"{k}={'' if v is HOME_OF_USER else v}" for k, v in env.items()))
+        ops.add("env", home_index, -1, *(f"{k}={'' if v is HOME_OF_USER else v}" for k, v in env.items()))
         ops.add("workdir", runtime.working_dir(plan.spec, config))  # made if missing, as Kubernetes does
         if plan.console is not None:
             step = ops.step("make its terminal")
@@ -221,6 +218,62 @@ def start_plan(plan, pid_ns):
         raise StartError("StartError", f"{step}: {e}") from None
 
 
+def exec_plan(spec, argv, joins, cgroup_procs, seccomp_filter, confinement, identity, image_config=None,
+              stdin=True, tty=None, collect=None):
+    """A command run in a running container (`nspod exec`, exec checks and
+    hooks) as the operations nspod-exec performs: into its cgroup, join its
+    namespaces (joins: [(kind, fd)], the user namespace first), fork (a PID
+    namespace applies to children) and wait, then its environment, working
+    directory, seccomp filter, user and capabilities, as its container got
+    them (identity: (uid, gid, groups) it started with). stdin False:
+    /dev/null; tty: the socket a pty master goes back on. The exit status of
+    what we spawn is the command's (126: it could not be run, 127: not
+    found). collect (timeout in seconds or None, most bytes kept): an exec
+    check's or hook's: its output on a pipe nspod-exec reads, its outcome
+    reported (executor main.c fork_and_collect), the command killed with it."""
+    ops = executor.Ops()
+    if steps.sink is not None:
+        ops.add("explain", ops.fd(steps.sink), "exec command", "exec")
+    if cgroup_procs:
+        ops.step("join the container's cgroup")  # its limits hold for what exec runs
+        ops.add("cgroup", *cgroup_procs)
+    ops.step("join the container's namespaces")
+    for kind, fd in joins:
+        ops.add("setns", ops.fd(fd), kind, steps.fd_name(fd) if steps.sink is not None else "")
+    if collect is not None:
+        timeout, most = collect
+        ops.add("fork", "collect", -1 if timeout is None else int(timeout * 1000), most)
+    else:
+        ops.add("fork", "wait")
+    uid, gid, groups = identity
+    ops.add("ids", uid, gid, ",".join(map(str, groups)), "/")
+    ops.step("set up the process")
+    if tty is not None:
+        ops.add("tty", ops.fd(tty))  # a pty of the container's own /dev/pts
+    elif not stdin and collect is None:  # (collect: /dev/null already)
+        ops.add("nullstdin")
+    # HOSTNAME: ours once in the pod's uts namespace (nspod-exec fills it in).
+    env = environment(spec, HOSTNAME_HERE, image_config)
+    names = list(env)
+    ops.add("env", -1, names.index("HOSTNAME") if env["HOSTNAME"] is HOSTNAME_HERE else -1,
+            *(f"{k}={'' if v is HOSTNAME_HERE else v}" for k, v in env.items()))
+    ops.add("chdir", runtime.working_dir(spec, image_config))
+    program = seccomp.program(seccomp_filter, confinement.caps)  # before dropping CAP_SYS_ADMIN, as in the container
+    if program is not None:
+        code, flags = program
+        ops.add("seccomp", sum(libseccomp.FLAGS[f] for f in flags), "|".join(flags), confinement.no_new_privs,
+                code.hex())
+    ops.step("set the user and capabilities")
+    ops.add("caps", confinement.no_new_privs, confinement.privileged,
+            *(f"{capabilities.NUMBERS[c]}={c}" for c in confinement.caps))
+    if collect is not None:  # a check or hook cut off takes its command along (after the user step, which clears it)
+        ops.add("pdeathsig")
+    ops.step("exec")
+    ops.add("exec", *argv)
+    return ops
+
+
+HOSTNAME_HERE = object()  # HOSTNAME is the pod's, which nspod-exec reads in its uts namespace
 HOME_OF_USER = object()  # HOME is the passwd entry's, which nspod-exec reads in the image
 
 
@@ -249,25 +302,3 @@ def container_identity(ops, plan):
     ops.add("identity", user, isinstance(user, str), -1 if run_as_group is None else run_as_group,
             ",".join(map(str, plan.confinement.supplemental_groups)))
     return HOME_OF_USER
-
-
-def set_identity(confinement, identity):
-    """The user step, the one place that sets who a container process (and
-    `nspod exec`'s) is: identity (uid, gid, groups), from container_identity
-    (exec: what the container started with); then the capabilities it keeps
-    in every set and no_new_privs."""
-    uid, gid, groups = identity
-    numbers = [capabilities.NUMBERS[c] for c in confinement.caps]
-    kernel_caps.apply(uid, gid, groups, numbers, confinement.no_new_privs, only_available=confinement.privileged)
-
-
-def resolve(name, path):
-    """The executable for argv[0], searched in PATH like execvp (message as runc words it)."""
-    if "/" in name:
-        if not os.path.exists(name):
-            raise StartError("StartError", f'exec: "{name}": stat {name}: no such file or directory')
-        return name
-    found = which(name, path=path)
-    if not found:
-        raise StartError("StartError", f'exec: "{name}": executable file not found in $PATH')
-    return found

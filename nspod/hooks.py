@@ -32,6 +32,7 @@ import signal
 import time
 
 from .kernel import child, namespaces, process
+from .probing import execcheck
 
 # The kubelet's minimumGracePeriodInSeconds: what TERM gets after a preStop hook.
 MIN_GRACE_AFTER_HOOK = 2
@@ -139,7 +140,7 @@ class Lifecycle:
             return
         try:
             if handler.kind == "exec":
-                job = child.begin(exec_hook, *self.exec_plan(spec, inst, handler.command))
+                job = execcheck.start(self.w.exec_context(spec.name), list(handler.command), None)
             else:
                 job = child.begin(http_hook, *self.http_plan(spec, handler.http_get))
         except OSError as e:  # no fork (the pids limit), or the process is gone: the hook failed
@@ -148,11 +149,6 @@ class Lifecycle:
             return
         self.hooks[spec.name] = Hook(event, handler, job=job)
         self.w.sel.register(job.fd, selectors.EVENT_READ, ("hook", spec.name))
-
-    def exec_plan(self, spec, inst, argv):
-        """What exec_hook needs: the container as an exec probe joins it
-        (nspod/probing/execcheck.py), decided here (the child only acts)."""
-        return self.w.exec_context(spec.name), list(argv)
 
     def http_plan(self, spec, action):
         """(network namespace to connect from, scheme, host, port, path, headers)."""
@@ -174,7 +170,8 @@ class Lifecycle:
         self.w.sel.unregister(hook.job.fd)
         del self.hooks[name]
         try:
-            error = hook.job.result()
+            result = hook.job.result()
+            error = exec_error(hook.handler.command, result) if hook.handler.kind == "exec" else result
         except child.ChildFailed as e:
             error = str(e)
         self.finished(name, hook, failure_message(self.w, name, hook.handler, error) if error else None)
@@ -302,14 +299,11 @@ def _go_quote(text):
 
 
 # -- the children (forked by child.begin; they report through its pipe) ------------------
-def exec_hook(ctx, argv):
-    """Run argv in the container (as an exec probe runs, without its
-    timeout: a hook is cut off by killing us, and its command dies with us);
-    None when it exited 0, else (error, output) as the kubelet words them
-    ("command '…' exited with N: …")."""
-    from .probing.execcheck import run_in_container
-
-    report = run_in_container(ctx, argv, None)
+def exec_error(argv, report):
+    """An exec hook's outcome (execcheck.ExecJob's report): None when it
+    exited 0, else (error, output) as the kubelet words them ("command '…'
+    exited with N: …"). A hook has no timeout: it is cut off by killing
+    nspod-exec, and its command dies with it."""
     if report["code"] == 0:
         return None
     return [f"command '{' '.join(argv)}' exited with {report['code']}: ", report["output"]]

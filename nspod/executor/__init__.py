@@ -80,11 +80,9 @@ def _encode(arg):
     return data
 
 
-def start(ops, role, intermediate):
-    """Run nspod-exec with this plan; return the container's pid once its
-    command runs. intermediate: the plan enters a PID namespace (`pidns`
-    new or an fd), so what we spawn forks the container's process, reports
-    its pid and exits. Raises ChildFailed for a failure before exec."""
+def spawn(ops, role, intermediate):
+    """Start nspod-exec with this plan: (its pid, the read end of its report
+    pipe). role, intermediate: who it is and whether it forks (for --explain)."""
     r, w = os.pipe2(os.O_CLOEXEC)
     plan = os.memfd_create("nspod-start-plan", os.MFD_CLOEXEC)
     try:
@@ -95,18 +93,34 @@ def start(ops, role, intermediate):
         # (glibc >= 2.29): the supervisor's fds stay close-on-exec.
         keep = [(os.POSIX_SPAWN_DUP2, fd, fd) for fd in (w, plan, *ops.fds)]
         try:
-            first = os.posix_spawn(EXECUTABLE, ["nspod-exec", str(w), str(plan)], {}, file_actions=keep)
+            pid = os.posix_spawn(EXECUTABLE, ["nspod-exec", str(w), str(plan)], {}, file_actions=keep)
         except FileNotFoundError:
+            os.close(r)
             raise ChildFailed("StartError", f"{EXECUTABLE} is missing: build it with scripts/setup") from None
         if steps.sink is not None:
             steps.tell(f"posix_spawn({EXECUTABLE!r}, start plan of {len(ops.operations())} operations)",
-                       result=f"{first} ({role}{chr(39) + 's intermediate' if intermediate else ''})",
+                       result=f"{pid} ({intermediate or role})",
                        by_hand="(no shell command: nspod-exec performs the steps below from its plan)")
     finally:
         os.close(w)
         os.close(plan)
+    return pid, r
+
+
+def read_report(r):
+    """Everything nspod-exec said, once its report pipe closed (its command
+    runs, or it failed): [message] (nspod/kernel/child.py's format)."""
     with os.fdopen(r, "rb") as f:
-        messages = [json.loads(line) for line in f.read().splitlines() if line.strip()]
+        return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+
+
+def start(ops, role, intermediate):
+    """Run nspod-exec with this plan; return the container's pid once its
+    command runs. intermediate: the plan enters a PID namespace (`pidns`
+    new or an fd), so what we spawn forks the container's process, reports
+    its pid and exits. Raises ChildFailed for a failure before exec."""
+    first, r = spawn(ops, role, f"{role}'s intermediate" if intermediate else None)
+    messages = read_report(r)
     errors = [m["error"] for m in messages if "error" in m]
     pid = first
     if intermediate:

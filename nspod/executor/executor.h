@@ -8,9 +8,11 @@
 
 /* -- report.c: the report pipe, errors, --explain ------------------------ */
 extern int report_fd;          /* close-on-exec pipe to the supervisor */
+extern int fail_code;
 extern const char *step_label; /* what is being done, for error messages */
 
-/* End the start: {"error": {"reason", "message"}} to the supervisor, exit 127.
+/* End the start: {"error": {"reason", "message"}} to the supervisor, exit
+ * fail_code (126; 127 when the command is not found, as a shell's).
  * fail() prefixes the message with the step ("mount volumes: ..."). */
 void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void fail_reason(const char *reason, const char *fmt, ...)

@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ struct op { const char *name; int argc; char **argv; };
 static char *plan_text;
 static size_t plan_len, plan_pos;
 static const char *role = "container";
+static const char *intermediate_role = "container's intermediate";  /* --explain's name of its parent */
 
 /* -- the plan ------------------------------------------------------------------ */
 static void read_plan(int fd)
@@ -170,9 +172,7 @@ static void enter_pid_namespace(const char *how)
         explain_as(sink_fd, role);
         return;
     }
-    static char intermediate[512];
-    snprintf(intermediate, sizeof intermediate, "%s's intermediate", role);
-    explain_as(sink_fd, intermediate);
+    explain_as(sink_fd, intermediate_role);
     step_label = "could not fork the child";
     if (strcmp(how, "new") == 0)
         new_namespace("pid");
@@ -190,6 +190,130 @@ static void enter_pid_namespace(const char *how)
     }
     explain_as(sink_fd, role);
     step_label = "start";
+}
+
+/* fork wait: `nspod exec` and exec checks. This process has joined the
+ * container's namespaces (its PID namespace applies to children only): it
+ * forks the command's process, waits for it and exits as it did, so whoever
+ * started nspod-exec gets the command's exit status. */
+static void fork_and_wait(void)
+{
+    step_label = "could not fork the command";
+    explain_as(sink_fd, intermediate_role);
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("%s", strerror(errno));
+    if (pid == 0) {
+        explain_as(sink_fd, role);
+        step_label = "start";
+        return;
+    }
+    tell_fork(pid, role);
+    if (sink_fd >= 0) {
+        close(sink_fd);  /* (the reader waits for every writer to end) */
+        sink_fd = -1;
+    }
+    close(report_fd);
+    signal(SIGPIPE, SIG_DFL);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            _exit(126);
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/* fork collect TIMEOUT_MS MAX: an exec check's (and an exec hook's). As
+ * fork wait, but the command's stdout and stderr go to a pipe this process
+ * reads: at most MAX bytes are kept (the kubelet keeps 10 KiB), the command
+ * is killed once TIMEOUT_MS ran out (-1: none, a hook), and the outcome goes
+ * to the report pipe: {"result": {"code", "outputHex", "timedOut"}}. It dies
+ * with the supervisor (PR_SET_PDEATHSIG), and the command with it. */
+static void fork_and_collect(long timeout_ms, size_t max)
+{
+    step_label = "could not fork the command";
+    explain_as(sink_fd, intermediate_role);
+    int out[2];
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || pipe2(out, O_CLOEXEC) < 0)
+        fail("%s", strerror(errno));
+    if (getppid() == 1)
+        _exit(137);  /* (the supervisor was gone already) */
+    pid_t pid = fork();
+    if (pid < 0)
+        fail("%s", strerror(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0)
+            fail("%s", strerror(errno));
+        close(null);
+        explain_as(sink_fd, role);
+        step_label = "start";
+        return;
+    }
+    tell_fork(pid, role);
+    close(out[1]);
+    int pidfd = syscall(SYS_pidfd_open, pid, 0);
+    struct timespec now, end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    char *output = malloc(max + 1);
+    size_t len = 0;
+    int timed_out = 0, open_out = 1, ended = 0;
+    while (!ended) {
+        int wait_ms = -1;
+        if (timeout_ms >= 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long left = (end.tv_sec - now.tv_sec) * 1000 + (end.tv_nsec - now.tv_nsec) / 1000000;
+            if (left <= 0) {
+                kill(pid, SIGKILL);
+                timed_out = 1;
+                break;
+            }
+            wait_ms = left;
+        }
+        struct pollfd fds[2] = {{pidfd, POLLIN, 0}, {open_out ? out[0] : -1, POLLIN, 0}};
+        if (poll(fds, 2, wait_ms) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (fds[1].revents) {
+            char buf[65536];
+            ssize_t n = read(out[0], buf, sizeof buf);
+            if (n <= 0)
+                open_out = 0;  /* every writer closed it: only the exit is left to wait for */
+            else if (len < max) {
+                size_t keep = (size_t)n < max - len ? (size_t)n : max - len;
+                memcpy(output + len, buf, keep);
+                len += keep;
+            }
+        }
+        if (fds[0].revents)
+            ended = 1;
+    }
+    if (ended && len < max) {  /* what it wrote just before it ended */
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        ssize_t n = read(out[0], output + len, max - len);
+        if (n > 0)
+            len += n;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    struct str b = {0};
+    str_add(&b, "{\"result\": {\"code\": %d, \"timedOut\": %s, \"outputHex\": \"", code,
+            timed_out ? "true" : "false");
+    for (size_t i = 0; i < len; i++)
+        str_add(&b, "%02x", (unsigned char)output[i]);
+    str_add(&b, "\"}}\n");
+    for (size_t done = 0; done < b.len;) {
+        ssize_t w = write(report_fd, b.s + done, b.len - done);
+        if (w <= 0)
+            break;
+        done += w;
+    }
+    _exit(0);
 }
 
 /* -- operations ------------------------------------------------------------------ */
@@ -533,6 +657,7 @@ static const char *resolve(const char *name, const char *path)
 {
     if (strchr(name, '/')) {
         struct stat st;
+        fail_code = 127;
         if (stat(name, &st) < 0)
             fail_reason("StartError", "exec: \"%s\": stat %s: no such file or directory", name, name);
         return name;
@@ -549,6 +674,7 @@ static const char *resolve(const char *name, const char *path)
             return candidate;
         free(candidate);
     }
+    fail_code = 127;
     fail_reason("StartError", "exec: \"%s\": executable file not found in $PATH", name);
 }
 
@@ -559,6 +685,7 @@ static void run(char **argv, char **env)
         if (strncmp(*e, "PATH=", 5) == 0)
             path = *e + 5;
     const char *exe = resolve(argv[0], path);
+    fail_code = 126;
     if (sink_fd >= 0) {
         struct str call = {0}, hand = {0};
         int n = 0;
@@ -610,12 +737,41 @@ int main(int argc, char **argv)
         if (strcmp(name, "explain") == 0) {
             want(&op, 2);
             role = strdup(a[1]);
-            explain_as(fd_arg(a[0]), role);
+            if (op.argc > 2) {
+                intermediate_role = strdup(a[2]);
+            } else if (asprintf((char **)&intermediate_role, "%s's intermediate", role) < 0) {
+                fail("%s", strerror(errno));
+            }
+            /* Given an intermediate's name, we are it until we fork (exec). */
+            explain_as(fd_arg(a[0]), op.argc > 2 ? intermediate_role : role);
             if (sink_fd >= 0)
                 fcntl(sink_fd, F_SETFD, FD_CLOEXEC);
         } else if (strcmp(name, "pidns") == 0) {
             want(&op, 1);
             enter_pid_namespace(a[0]);
+        } else if (strcmp(name, "fork") == 0) {
+            want(&op, 1);
+            if (strcmp(a[0], "wait") == 0)
+                fork_and_wait();
+            else if (strcmp(a[0], "collect") == 0 && op.argc == 3)
+                fork_and_collect(strtol(a[1], NULL, 10), strtoul(a[2], NULL, 10));
+            else
+                fail("read the start plan: fork %s", a[0]);
+        } else if (strcmp(name, "nullstdin") == 0) {
+            int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (null < 0 || dup2(null, 0) < 0)
+                fail("/dev/null: %s", strerror(errno));
+            close(null);
+        } else if (strcmp(name, "chdir") == 0) {
+            want(&op, 1);
+            if (chdir(a[0]) < 0)
+                fail("%s: %s", strerror(errno), a[0]);
+        } else if (strcmp(name, "pdeathsig") == 0) {
+            /* After the user step, which clears it: a check cut off takes its command along. */
+            if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                fail("%s", strerror(errno));
+            if (getppid() == 1)
+                _exit(137);  /* (the parent was gone already) */
         } else if (strcmp(name, "step") == 0) {
             want(&op, 1);
             step_label = a[0];
@@ -728,14 +884,25 @@ int main(int argc, char **argv)
             image_identity(passwd ? passwd : "", group ? group : "", a[0], yes(a[1]), strtol(a[2], NULL, 10),
                            a[3], &id);
         } else if (strcmp(name, "env") == 0) {
-            want(&op, 1);
+            /* HOME_INDEX HOSTNAME_INDEX K=V...: the entries nspod-exec fills
+             * in (-1: none): HOME, the user's decided above; HOSTNAME, ours
+             * now that we are in the pod's uts namespace (`nspod exec`). */
+            want(&op, 2);
             home_index = atoi(a[0]);
-            env = a + 1;
-            if (home_index >= 0 && home_index < op.argc - 1) {  /* HOME: the user's, decided above */
+            int hostname_index = atoi(a[1]);
+            env = a + 2;
+            if (home_index >= 0 && home_index < op.argc - 2) {
                 char *home;
                 if (asprintf(&home, "HOME=%s", id.home ? id.home : "/") < 0)
                     fail("%s", strerror(errno));
                 env[home_index] = home;
+            }
+            if (hostname_index >= 0 && hostname_index < op.argc - 2) {
+                char host[256] = "", *entry;
+                gethostname(host, sizeof host - 1);
+                if (asprintf(&entry, "HOSTNAME=%s", host) < 0)
+                    fail("%s", strerror(errno));
+                env[hostname_index] = entry;
             }
         } else if (strcmp(name, "workdir") == 0) {
             /* Kubernetes creates a missing workingDir. */

@@ -15,6 +15,7 @@
 #include "executor.h"
 
 int report_fd = -1;
+int fail_code = 126;
 const char *step_label = "start";
 char err_text[2048];
 int err_no;
@@ -105,7 +106,7 @@ void fail(const char *fmt, ...)
     va_end(ap);
     snprintf(message, sizeof message, "%s: %s", step_label, detail);
     send_error("StartError", message);
-    _exit(127);
+    _exit(fail_code);
 }
 
 void fail_reason(const char *reason, const char *fmt, ...)
@@ -116,7 +117,7 @@ void fail_reason(const char *reason, const char *fmt, ...)
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
     send_error(reason, message);
-    _exit(127);
+    _exit(fail_code);
 }
 
 void report_pid(pid_t pid)

@@ -1,25 +1,19 @@
 """libseccomp (Debian's libseccomp2) through ctypes: a resolved profile
-(nspod.seccomp.Filter) in, a seccomp BPF program out (compile), and that
-program loaded into this process (install).
+(nspod.seccomp.Filter) in, a seccomp BPF program out (compile); nspod-exec
+loads it with seccomp(2) (nspod/executor/main.c).
 
 libseccomp does what is hard to get right by hand: syscall numbers per
 architecture (x86_64, i386 and x32 on one machine), multiplexed calls
 (socketcall, ipc), the architecture check, and a compact BPF program. Only
-its stable C API (libseccomp.so.2) is used: version, init, arch_resolve_name,
-arch_add, syscall_resolve_name, rule_add_array, export_bpf, release. As crun
-does, the program is built once (milliseconds) and installed with seccomp(2)
-(microseconds) in each container.
-
-The library is opened when this module is imported: in the node holder, so
-every container (forked from its watchdog) has it after pivot_root, where
-neither the venv nor, in an image, the host's libraries are visible.
+its stable C API (libseccomp.so.2) is used: version, init, attr_set,
+arch_resolve_name, arch_add, syscall_resolve_name, rule_add_array,
+export_bpf, release. As crun does, the program is built once (milliseconds)
+and loaded in each container (~0.4 ms for RuntimeDefault).
 """
 import ctypes
 import errno
 import os
 
-from .. import steps
-from . import libc
 
 # Values of libseccomp's seccomp.h, by the names the OCI profile format uses.
 ACTIONS = {
@@ -149,36 +143,3 @@ def compile(filter_):
             os.close(fd)
     finally:
         _lib.seccomp_release(ctx)
-
-
-class _SockFprog(ctypes.Structure):  # struct sock_fprog
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-
-_SECCOMP_SET_MODE_FILTER = 1
-_PR_SET_NO_NEW_PRIVS = 38
-
-
-def install(program, flags=(), no_new_privs=True):
-    """Load a BPF program made by compile() into this process with seccomp(2),
-    as crun loads its cached filters: from here on the kernel checks every
-    syscall of this process and of what it execs. no_new_privs is set first,
-    as seccomp(2) requires of a process without CAP_SYS_ADMIN; with
-    no_new_privs=False (allowPrivilegeEscalation: true) it is not, and the
-    caller must hold CAP_SYS_ADMIN in its user namespace."""
-    if _lib is None:
-        raise OSError(errno.ENOSYS, f"seccomp: {_missing}")
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    bits = sum(FLAGS[f] for f in flags)
-    ulong = ctypes.c_ulong
-    if no_new_privs:
-        libc.call("prctl", _PR_SET_NO_NEW_PRIVS, ulong(1), ulong(0), ulong(0), ulong(0))
-    nr = _lib.seccomp_syscall_resolve_name(b"seccomp")  # this architecture's number
-    libc.call("syscall", ctypes.c_long(nr), ulong(_SECCOMP_SET_MODE_FILTER), ulong(bits), ctypes.byref(prog))
-    if steps.sink is not None:
-        steps.tell(("prctl(PR_SET_NO_NEW_PRIVS, 1); " if no_new_privs else "")
-                   + f"seccomp(SECCOMP_SET_MODE_FILTER, {'|'.join(flags) or 0}, "
-                   f"{{{len(program) // 8} BPF instructions}})",
-                   by_hand="(no shell command: a runtime loads the filter itself just before exec; "
-                           "`grep Seccomp /proc/PID/status` shows mode 2 afterwards)")

@@ -2,22 +2,18 @@
 (its namespaces, its cgroup, its seccomp filter, user and capabilities, its
 environment and working directory), with the probe's timeout.
 
-A forked child (nspod/kernel/child.py `begin`) joins the container and
-forks the command with stdout and stderr on one pipe; it collects at most
-10 KiB of output (the kubelet's limit), kills the command when the timeout
-ends, and reports {"code", "output", "timedOut"}. The loop only watches the
-child's report pipe. Success is exit code 0; the output is what the command
+nspod-exec (nspod/executor; the plan: container.exec_plan) joins the
+container and forks the command with stdout and stderr on one pipe; it
+collects at most 10 KiB of output (the kubelet's limit), kills the command
+when the timeout ends, and reports {"code", "output", "timedOut"}. The loop
+only watches its report pipe. Success is exit code 0; the output is what the command
 wrote (the kubelet records it in the Unhealthy event); a timed-out command
 is a failure with no output (ExecProbeTimeout: the kubelet's runtime
 returns none for a timed-out exec).
 """
 import json
 import os
-import select
 import selectors
-import signal
-import socket
-import time
 
 from ..kernel import child, namespaces
 
@@ -62,7 +58,7 @@ class ExecCheck:
     events = selectors.EVENT_READ
 
     def __init__(self, ctx, argv, timeout):
-        self.job = child.begin(run_in_container, ctx, argv, timeout)
+        self.job = start(ctx, argv, timeout)
         self.fd = self.job.fd  # (the loop unregisters it right after the report closed it)
 
     def fileno(self):
@@ -86,7 +82,7 @@ class ExecCheck:
         return report["code"] == 0, report["output"]
 
     def timed_out(self):
-        return False, ""  # (the child kills the command itself; this is a child that hung)
+        return False, ""  # (nspod-exec kills the command itself; this is one that hung)
 
     def close(self):
         if self.job is not None:
@@ -94,90 +90,40 @@ class ExecCheck:
             self.job = None
 
 
-def run_in_container(ctx, argv, timeout):
-    """In the forked child: join the container, run argv, collect its output."""
+class ExecJob(child.Job):
+    """nspod-exec running a check or hook: result() is its outcome,
+    {"code", "output", "timedOut"}. A command that could not be run (not
+    found, a working directory missing) exited 127 or 126 with what stopped
+    it as its output, as a runtime's exec reports it; ChildFailed when the
+    container could not be joined (it is ending, say)."""
+
+    def result(self):
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+        messages = [json.loads(line) for line in self.data.splitlines() if line.strip()]
+        errors = [m["error"]["message"] for m in messages if "error" in m]
+        found = next((m["result"] for m in messages if "result" in m), None)
+        if found is None:
+            raise child.ChildFailed("Error", errors[0] if errors else "the exec process ended without a result")
+        output = bytes.fromhex(found["outputHex"]).decode("utf-8", "replace")
+        if errors:
+            output += errors[0] + "\n"
+        return {"code": found["code"], "output": output[:MAX_OUTPUT], "timedOut": found["timedOut"]}
+
+
+def start(ctx, argv, timeout):
+    """Run argv in the container (timeout None: as long as it runs, a hook)
+    through nspod-exec: an ExecJob whose fd the loop watches."""
+    from .. import executor
+    from ..container import exec_plan
+
     fds = {kind: namespaces.open_ns(ctx.pid, kind) for kind in ctx.kinds}
-    for path in ctx.cgroup_procs:  # the container's cgroup: its limits hold for the probe too
-        with open(path, "w") as f:
-            f.write("0")
-    for kind in ctx.kinds:  # the user namespace first: it grants joining the rest
-        namespaces.setns(fds[kind], kind)
-        os.close(fds[kind])
-    r, w = os.pipe()
-    pid = os.fork()  # the PID namespace applies to children only
-    if pid == 0:
-        os.close(r)
-        _exec(ctx, argv, w)
-    os.close(w)
-    return _collect(pid, r, timeout)
-
-
-def _exec(ctx, argv, out):
-    from ..container import environment, resolve, set_identity
-    from ..image.runtime import working_dir
-    from ..seccomp import confine
-
     try:
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        env = environment(ctx.spec, socket.gethostname(), ctx.image_config)
-        os.chdir(working_dir(ctx.spec, ctx.image_config))
-        confine(ctx.seccomp, ctx.confinement.caps, ctx.confinement.no_new_privs)
-        set_identity(ctx.confinement, ctx.identity)
-        _die_with_parent()  # after set_identity, which clears it: a check or hook cut off takes its command along
-        os.execve(resolve(argv[0], env["PATH"]), argv, env)
-    except Exception as e:  # as a runtime's exec reports it: on the output, exit 126/127
-        os.write(2, f"{argv[0]}: {e}\n".encode())
-        os._exit(127 if isinstance(e, FileNotFoundError) else 126)
-    os._exit(126)
-
-
-def _die_with_parent():
-    import prctl
-
-    prctl.set_pdeathsig(signal.SIGKILL)
-    if os.getppid() == 1:  # (the parent was gone already)
-        os._exit(137)
-
-
-def _collect(pid, r, timeout):
-    """timeout None: as long as it runs (a hook)."""
-    pidfd = os.pidfd_open(pid)
-    deadline = float("inf") if timeout is None else time.monotonic() + timeout
-    output, ended, timed_out = b"", False, False
-    while not ended:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            timed_out = True
-            break
-        ready, _, _ = select.select([r, pidfd], [], [], None if left == float("inf") else left)
-        if r in ready:
-            data = os.read(r, 65536)
-            output += data[:max(0, MAX_OUTPUT - len(output))]
-            if not data:  # every writer closed it: only the exit is left to wait for
-                select.select([pidfd], [], [], None if timeout is None else max(0.0, deadline - time.monotonic()))
-                ended = _exited(pidfd)
-                if not ended:
-                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-                    timed_out = True
-                    break
-        if pidfd in ready:
-            ended = True
-    if ended:  # what it wrote just before it ended
-        os.set_blocking(r, False)
-        try:
-            output += os.read(r, max(1, MAX_OUTPUT - len(output)))[:max(0, MAX_OUTPUT - len(output))]
-        except BlockingIOError:
-            pass
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    code = code if code >= 0 else 128 - code
-    return {"code": code, "output": output.decode("utf-8", "replace"), "timedOut": timed_out}
-
-
-def _exited(pidfd):
-    ready, _, _ = select.select([pidfd], [], [], 0)
-    return bool(ready)
+        ops = exec_plan(ctx.spec, argv, [(k, fds[k]) for k in ctx.kinds], ctx.cgroup_procs, ctx.seccomp,
+                        ctx.confinement, ctx.identity, ctx.image_config, collect=(timeout, MAX_OUTPUT))
+        pid, r = executor.spawn(ops, "exec check", "exec check's intermediate")
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    os.set_blocking(r, False)
+    return ExecJob(pid, r)

@@ -318,17 +318,6 @@ def for_container(pod, container, settings):
     return Seccomp(chosen.type)
 
 
-def confine(seccomp, caps=None, no_new_privs=True):
-    """Load the container's seccomp filter into this process (before its user
-    and capabilities are set, the last steps before execve). caps: the
-    capabilities it keeps (containerd's default set unless given).
-    no_new_privs=False (allowPrivilegeEscalation: true): load it without
-    setting no_new_privs, which needs CAP_SYS_ADMIN (the container still has it)."""
-    found = program(seccomp, caps)
-    if found is not None:
-        libseccomp.install(found[0], found[1], no_new_privs=no_new_privs)
-
-
 def program(seccomp, caps=None):
     """(BPF program, flags) of the filter a container gets, or None
     (Unconfined). Built once per filter and kept (a restart reuses it).

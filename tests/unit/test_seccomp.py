@@ -274,10 +274,10 @@ def test_for_container_merges_pod_and_container_levels():
     app, side = (seccomp.for_container(pod, c, settings) for c in pod.containers)
     assert app == Seccomp("Unconfined")
     assert side == Seccomp("Localhost/a.json", {"defaultAction": "SCMP_ACT_ALLOW"})
-    # A pod made before its profile was read (an older nspod) gets none: confine refuses to start it.
+    # A pod made before its profile was read (an older nspod) gets none: no program, no start.
     assert seccomp.for_container(pod, pod.containers[1], {}) == Seccomp("Localhost/a.json", None)
     with pytest.raises(ProfileError, match="not read when the pod was created"):
-        seccomp.confine(Seccomp("Localhost/a.json", None))
+        seccomp.program(Seccomp("Localhost/a.json", None))
 
 
 def test_profiles_dir(monkeypatch, tmp_path):

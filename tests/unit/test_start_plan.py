@@ -81,7 +81,7 @@ def test_a_process_container_runs_as_root_with_home_root_and_the_manifests_env()
     ops = container.start_plan(plan_of(), "new")
     assert args(ops, "ids") == [["0", "0", "0", "/root"]]
     (env,) = args(ops, "env")
-    assert env[0] == "-1" and "GREETING=hi" in env and "HOME=/root" in env
+    assert env[:2] == ["-1", "-1"] and "GREETING=hi" in env and "HOME=/root" in env
 
 
 def test_an_images_user_is_looked_up_by_nspod_exec_and_home_filled_in_there():
@@ -90,7 +90,7 @@ def test_an_images_user_is_looked_up_by_nspod_exec_and_home_filled_in_there():
     assert args(ops, "identity") == [["daemon", "1", "-1", ""]]
     (env,) = args(ops, "env")
     home_index = int(env[0])
-    assert env[1 + home_index] == "HOME="  # nspod-exec puts the passwd entry's home there
+    assert env[2 + home_index] == "HOME="  # nspod-exec puts the passwd entry's home there
     assert names(ops).index("accounts") < names(ops).index("volume")  # the image's own files
 
 
