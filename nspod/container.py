@@ -80,9 +80,16 @@ class StartError(NspodError):
 
 def start(plan, shared_pid_ns=None, plans=None):
     """Start the container from its plan; return its pid once it has
-    exec'd. Raises StartError when a step before exec failed. plans: a dict
-    the caller keeps per pod, where a restart finds the start plan of the
-    instance before when nothing it was made from changed (reusable)."""
+    exec'd. Raises StartError when a step before exec failed."""
+    return begin(plan, shared_pid_ns, plans).wait()
+
+
+def begin(plan, shared_pid_ns=None, plans=None):
+    """Spawn nspod-exec for the container: a handle whose wait() returns its
+    pid once it has exec'd, or raises StartError (so does begin, for a plan
+    that cannot be made). plans: a dict the caller keeps per pod, where a
+    restart finds the start plan of the instance before when nothing it was
+    made from changed (reusable)."""
     if plan.host_pid:
         pid_ns = None  # the supervisor's: the node's
     else:
@@ -96,22 +103,36 @@ def start(plan, shared_pid_ns=None, plans=None):
         if plans is not None and key is not None:
             plans[plan.spec.name] = (key, ops)
     try:
-        return executor.start(ops, role=plan.spec.name, intermediate=pid_ns is not None)
+        return _Starting(executor.Starting(ops, role=plan.spec.name, intermediate=pid_ns is not None))
     except child.ChildFailed as e:
         raise StartError(e.reason, str(e)) from None
+
+
+class _Starting:
+    """executor.Starting, its failures as StartError."""
+
+    def __init__(self, starting):
+        self.starting = starting
+
+    def wait(self):
+        try:
+            return self.starting.wait()
+        except child.ChildFailed as e:
+            raise StartError(e.reason, str(e)) from None
 
 
 def reusable(plan, pid_ns):
     """What a start plan was made from, when a restart may reuse it: not
     with an image (each instance has its own upper layer), a terminal (a new
     socket each time), --explain (a sink of its own) or privileged (the
-    host's devices are walked at each start); else None. The host's
+    host's devices are walked at each start); else None. The spec counts
+    by identity (a pod's is loaded once). The host's
     directories (rootfs.HOST_DIRS: a link, a directory or missing) are
     then read at the pod's first start, as a root pod's secrets are."""
     if plan.image or plan.console is not None or steps.sink is not None or plan.confinement.privileged:
         return None
     cgroup = tuple(plan.cgroup.procs_files()) if plan.cgroup is not None else ()
-    return (plan.spec, plan.root, str(plan.shm_dir), tuple(sorted(plan.volumes.items())),
+    return (id(plan.spec), plan.root, str(plan.shm_dir), tuple(sorted(plan.volumes.items())),
             tuple(sorted(plan.pod_ns.items())), plan.hostname, plan.stdout, plan.stderr, cgroup,
             tuple(sorted((plan.etc_files or {}).items())), plan.seccomp, plan.confinement, plan.host_pid,
             plan.stdin, plan.stdin_once, id(plan.host_secrets), pid_ns)

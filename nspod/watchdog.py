@@ -65,6 +65,17 @@ class Instance:
         self.image_config = None  # its image's config (an exec hook's Env and WorkingDir)
 
 
+class Starting:
+    """A container instance between begin_container and complete_start."""
+
+    def __init__(self, spec, plan, image, log, leaf, oom_before, console, ours, now):
+        self.spec, self.plan, self.image, self.log, self.leaf = spec, plan, image, log, leaf
+        self.oom_before, self.console, self.ours, self.now = oom_before, console, ours, now
+        self.process = None  # container.begin's handle: wait() gives the pid
+        self.error = None    # or the StartError its plan raised
+        self.logs = None     # (its log folder, its number): older logs go once it started
+
+
 class Watchdog(InitSupervision):
     """sel: the supervisor's selector as this pod sees it (PodSelector: its
     registrations carry this watchdog). store: the supervisor's Store.
@@ -113,6 +124,7 @@ class Watchdog(InitSupervision):
         self.image_base = base
         self.probes = PodProbes(self)  # liveness, readiness, startup (nspod/probing)
         self.conditions = None    # the pod's conditions as last recorded (their transition times)
+        self.phase = None         # the phase as last recorded (only this watchdog writes it while it runs)
         self.init_state()
 
     # -- life cycle ---------------------------------------------------------
@@ -145,6 +157,7 @@ class Watchdog(InitSupervision):
         else:
             started = time.time()
             self.store.update_pod(self.name, started=started, phase="Pending", reason=None, message=None)
+            self.phase = "Pending"
             self.lifecycle.set_deadline(started)
             faults.point("watchdog:sandbox", self.fault)
         self.advance_init()  # the init containers in order, then the app containers
@@ -487,18 +500,23 @@ class Watchdog(InitSupervision):
 
     # -- containers ---------------------------------------------------------
     def start_container(self, spec):
+        starting = self.begin_container(spec)
+        if starting is not None:
+            self.complete_start(starting)
+
+    def begin_container(self, spec, restart_count=None):
+        """The first half of a start: this instance's log, root and cgroup
+        leaf, its plan, and nspod-exec spawned (it builds the root while we
+        go on). None when the image must be prepared first. restart_count:
+        the instance's number when its status does not say it yet (a restart
+        begun before the ended instance is recorded: start_at_once)."""
         if spec.image is not None and spec.name not in self.prepared:
             self.begin_image(spec)  # back here once its root is ready (on_image_ready)
-            return
+            return None
         image = self.prepared.pop(spec.name, None)
-        st = self.status[spec.name]
-        n = st["restartCount"]
+        n = self.status[spec.name]["restartCount"] if restart_count is None else restart_count
         logdir = self.dir / "logs" / spec.name
         logdir.mkdir(parents=True, exist_ok=True)
-        for old in logdir.glob("*.log*"):  # keep this instance's log and the previous one
-            if int(old.name.split(".")[0]) < n - 1:
-                old.unlink()
-        log = self.open_log(spec.name, logdir / f"{n}.log")
         root = self.dir / "rootfs" / spec.name
         root.mkdir(parents=True, exist_ok=True)
         leaf = self.leaf(spec.name, spec.resources)
@@ -516,10 +534,31 @@ class Watchdog(InitSupervision):
         if image is not None:
             plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
         console, ours = self.prepare_console(spec, plan)
-        now = time.time()
+        log = self.open_log(spec.name, logdir / f"{n}.log")  # (never raises: a log refused costs output only)
+        starting = Starting(spec, plan, image, log, leaf, oom_before, console, ours, time.time())
+        starting.logs = logdir, n
         try:
+            starting.process = container_start.begin(plan, shared_pid_ns=self.pod_ns.get("pid"),
+                                                     plans=self.start_plans)
+        except container_start.StartError as e:
+            starting.error = e
+        if starting.error is not None and plan.console is not None:
+            plan.console.close()
+        return starting
+
+    def complete_start(self, s):
+        """The second half: its pid once it runs (or why it could not
+        start), and the instance recorded."""
+        spec, plan, console, ours = s.spec, s.plan, s.console, s.ours
+        logdir, n = s.logs
+        for old in logdir.glob("*.log*"):  # keep this instance's log and the previous one
+            if int(old.name.split(".")[0]) < n - 1:
+                old.unlink()
+        try:
+            if s.error is not None:
+                raise s.error
             try:
-                pid = container_start.start(plan, shared_pid_ns=self.pod_ns.get("pid"), plans=self.start_plans)
+                pid = s.process.wait()
             finally:
                 if plan.console is not None:
                     plan.console.close()
@@ -529,28 +568,28 @@ class Watchdog(InitSupervision):
             console.close()
             if ours is not None:
                 ours.close()
-            self.logged(spec.name, log and log.close)
+            self.logged(spec.name, s.log and s.log.close)
             self.event(spec.name, "Warning", "Failed", f"Error: {e}")
             if e.reason in CONFIG_ERRORS:
                 self.config_error(spec, e)
                 return
             self.finished(spec, phase.terminated(128, reason=e.reason, message=str(e), started_at=phase.rfc3339(0),
-                                                 finished_at=phase.rfc3339(now)), ran_for=0)
+                                                 finished_at=phase.rfc3339(s.now)), ran_for=0)
             return
         if ours is not None:
             ours.close()
         self.consoles[spec.name] = console
-        inst = Instance(pid, now, log)
-        inst.oom_before = oom_before  # memory.events oom_kill then: a rise means OOMKilled
-        inst.image_config = (image or {}).get("config")
+        inst = Instance(pid, s.now, s.log)
+        inst.oom_before = s.oom_before  # memory.events oom_kill then: a rise means OOMKilled
+        inst.image_config = (s.image or {}).get("config")
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
         # Its status changes once started (mark_running): after its postStart hook, if it has one.
         self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
                                     namespaces=namespaces.ns_ids(pid),
-                                    cgroup=leaf_record(leaf),
+                                    cgroup=leaf_record(s.leaf),
                                     security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
-                                    image_config=(image or {}).get("config"),
+                                    image_config=(s.image or {}).get("config"),
                                     console=console.holder_record())
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
@@ -656,6 +695,14 @@ class Watchdog(InitSupervision):
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
         now = time.time()
+        spec = self.pod.container(name)
+        code = None if wstatus is None else os.waitstatus_to_exitcode(wstatus)
+        code = code if code is None or code >= 0 else 128 - code  # (a signal's: 128 + its number)
+        delay = None
+        if not self.stopping and code is not None and should_restart(self.restart_policy_of(spec), code):
+            delay = self.backoff[name].next_delay(now - inst.started)
+        # A restart due at once begins before the ended instance is recorded.
+        early = self.start_at_once(spec) if delay == 0 and console is None else None
         times = {"started_at": phase.rfc3339(inst.started), "finished_at": phase.rfc3339(now)}
         leaf = self.leaves.get(name)
         oom = leaf is not None and leaf.oom_kills() > inst.oom_before
@@ -667,18 +714,45 @@ class Watchdog(InitSupervision):
             state = phase.terminated(os.WEXITSTATUS(wstatus), **times)
         if console is not None:  # its sessions end with its exit code; a restart gets a new console
             console.end(state["terminated"]["exitCode"])
-        self.finished(self.pod.container(name), state, ran_for=now - inst.started)
+        self.finished(spec, state, ran_for=now - inst.started, delay=delay, restarted=early is not None)
         self.lifecycle.ended(name)  # its hooks and kill are over; a start it held back goes on
+        if early is not None:  # (as restart_due would)
+            self.status[name]["restartCount"] += 1
+            self.complete_start(early)
+            self.update_phase()
 
-    def finished(self, spec, state, ran_for):
+    def start_at_once(self, spec):
+        """The restart of an instance that just ended, when it is due now (its
+        restart policy, no back-off) and nothing holds it (a hook or kill of
+        its own, a postStart failure to report, an image to prepare, a
+        terminal or stdin to hand over, init order): nspod-exec is spawned
+        before the ended instance is recorded, and builds the root while we
+        record it. A restart then costs its own start, not our bookkeeping
+        (the restart latency in docs/BENCHMARKS.md). None otherwise: it waits
+        for restart_due, as every other start."""
+        name = spec.name
+        lifecycle = self.lifecycle
+        if (spec.image is not None or spec.stdin or spec.tty or name in self.retry_config
+                or name in lifecycle.kills or name in lifecycle.hooks or name in lifecycle.failures
+                or not self.restart_allowed(name)):
+            return None
+        try:
+            return self.begin_container(spec, restart_count=self.status[name]["restartCount"] + 1)
+        except Exception:  # (its folders or cgroup leaf): restart_due tries again and says why
+            return None
+
+    def finished(self, spec, state, ran_for, delay=None, restarted=False):
         """A container instance ended (or never started): record its state
-        (phase.terminated), then restart it by the restart policy, after the back-off."""
+        (phase.terminated), then restart it by the restart policy, after the
+        back-off. delay: the back-off, when the caller took it already;
+        restarted: its next instance began already (start_at_once)."""
         st = self.status[spec.name]
         st.update(state=state, ready=False, started=False)
         hook_failure = self.lifecycle.take_failure(spec.name)
         self.probes.stop(spec.name)
         if not self.stopping and should_restart(self.restart_policy_of(spec), state["terminated"]["exitCode"]):
-            delay = self.backoff[spec.name].next_delay(ran_for)
+            if delay is None:
+                delay = self.backoff[spec.name].next_delay(ran_for)
             st["lastState"] = state
             if delay > 0:
                 pod_ref = f"{self.name}_{self.pod.namespace}({self.uid})"  # as the kubelet names a pod
@@ -689,7 +763,8 @@ class Watchdog(InitSupervision):
             else:
                 if hook_failure:  # as the kubelet's reason cache shows a failed start until the next
                     st["state"] = phase.waiting("PostStartHookError", hook_failure)
-                heapq.heappush(self.timers, (time.monotonic(), spec.name))
+                if not restarted:
+                    heapq.heappush(self.timers, (time.monotonic(), spec.name))
         self.store.update_container(self.name, spec.name, status=st, pid=None, pid_start=None, console=None)
         self.update_phase()
 
@@ -790,7 +865,8 @@ class Watchdog(InitSupervision):
         value = phase.pod_phase(policy, statuses, init=self.init_statuses(), initialized=self.initialized)
         if (final and value not in ("Succeeded", "Failed")) or self.lifecycle.deadline_exceeded:
             value = "Failed"  # (the active deadline fails the pod whatever its containers did)
-        self.store.update_pod(self.name, phase=value)
+        if value != self.phase:  # (a restart changes no phase: one commit fewer on its path)
+            self.store.update_pod(self.name, phase=value)
         self.phase = value
         self.record_conditions(statuses)
 

@@ -114,25 +114,31 @@ def read_report(r):
         return [json.loads(line) for line in f.read().splitlines() if line.strip()]
 
 
-def start(ops, role, intermediate):
-    """Run nspod-exec with this plan; return the container's pid once its
-    command runs. intermediate: the plan enters a PID namespace (`pidns`
-    new or an fd), so what we spawn forks the container's process, reports
-    its pid and exits. Raises ChildFailed for a failure before exec."""
-    first, r = spawn(ops, role, f"{role}'s intermediate" if intermediate else None)
-    messages = read_report(r)
-    errors = [m["error"] for m in messages if "error" in m]
-    pid = first
-    if intermediate:
-        os.waitpid(first, 0)  # gone once it reported the child (or failed)
-        pid = next((m["pid"] for m in messages if "pid" in m), None)
-        if pid is None:
-            message = errors[0]["message"] if errors else "could not fork the child: the intermediate process died"
-            raise ChildFailed("StartError", message)
-    if errors:
-        try:
-            os.waitpid(pid, 0)  # ours, or re-parented to us (a child subreaper): no zombie
-        except ChildProcessError:
-            pass
-        raise ChildFailed(errors[0]["reason"], errors[0]["message"])
-    return pid
+class Starting:
+    """A container's nspod-exec, spawned: wait() returns the container's pid
+    once its command runs (the caller may do other work meanwhile), or
+    raises ChildFailed for a failure before exec. intermediate: the plan
+    enters a PID namespace (`pidns` new or an fd), so what we spawned forks
+    the container's process, reports its pid and exits."""
+
+    def __init__(self, ops, role, intermediate):
+        self.intermediate = intermediate
+        self.first, self.report = spawn(ops, role, f"{role}'s intermediate" if intermediate else None)
+
+    def wait(self):
+        messages = read_report(self.report)
+        errors = [m["error"] for m in messages if "error" in m]
+        pid = self.first
+        if self.intermediate:
+            os.waitpid(self.first, 0)  # gone once it reported the child (or failed)
+            pid = next((m["pid"] for m in messages if "pid" in m), None)
+            if pid is None:
+                message = errors[0]["message"] if errors else "could not fork the child: the intermediate process died"
+                raise ChildFailed("StartError", message)
+        if errors:
+            try:
+                os.waitpid(pid, 0)  # ours, or re-parented to us (a child subreaper): no zombie
+            except ChildProcessError:
+                pass
+            raise ChildFailed(errors[0]["reason"], errors[0]["message"])
+        return pid

@@ -125,11 +125,19 @@ def test_paths_that_are_not_utf8_pass_as_their_bytes():
     assert ops.encode() == b"mkdir\x001\x00/x\xff\x00"
 
 
+class FakeStarting:
+    def __init__(self, ops, role, intermediate):
+        pass
+
+    def wait(self):
+        return 4242
+
+
 def test_a_restart_reuses_the_plan_when_nothing_it_was_made_from_changed(monkeypatch):
     made = []
     real = container.start_plan
     monkeypatch.setattr(container, "start_plan", lambda *a: made.append(a) or real(*a))
-    monkeypatch.setattr(container.executor, "start", lambda ops, role, intermediate: 4242)
+    monkeypatch.setattr(container.executor, "Starting", FakeStarting)
     plans, plan = {}, plan_of()
     assert container.start(plan, plans=plans) == 4242
     container.start(plan, plans=plans)
