@@ -6,7 +6,7 @@ when the watchdog plans a start (and by `exec`, `run`'s up-front checks and
 `inspect`); nspod-exec applies it (nspod/executor/identity.c, the `caps` operation)."""
 from . import capabilities
 from .errors import HostUnsupported, ManifestError
-from .image.runtime import MAX_ID, Accounts, CreateContainerError
+from .image.runtime import MAX_ID, CreateContainerError
 from .record import record
 
 
@@ -24,29 +24,22 @@ class Confinement:
     pod: str = ""                       # as the kubelet names it in messages: name_namespace(uid)
     container: str = ""
 
-    def identity(self, image_user=0, accounts=None):
-        """(uid, gid, groups, home) the process runs as, decided as the kubelet
-        and containerd's CRI decide. image_user: the image's User as the
-        kubelet sees it (image/runtime.py image_user: a uid or a name; 0
-        without one); accounts: the image's /etc/passwd and /etc/group
-        (runtime.Accounts; none for a process container). Raises
+    def identity(self, image_user=0):
+        """(uid, gid, groups, home) of a process with no image files to look
+        its user up in (a process container; `exec` of an instance that
+        recorded none), decided as the kubelet and containerd's CRI decide:
+        runAsUser over image_user (a uid), the gid runAsGroup or 0, the
+        groups the gid and supplementalGroups (mergeGids sorts them). An
+        image's user is looked up in its /etc/passwd and /etc/group by
+        nspod-exec (executor/identity.c), after user_to_find. Raises
         NonRootRefused (the kubelet's verifyRunAsNonRoot) and
-        CreateContainerError (a user name the image does not have)."""
+        CreateContainerError (a user name, with no passwd to find it in)."""
         user = self.user_to_find(image_user)
-        accounts = accounts or Accounts()
-        entry = accounts.user(user)
-        if entry is None and isinstance(user, str):  # containerd's WithUsername
+        if isinstance(user, str):  # containerd's WithUsername
             raise CreateContainerError(f"unable to find user {user}: no matching entries in passwd file")
-        uid = entry.uid if entry else user
-        # WithUser: the passwd entry's gid, 0 without one; runAsGroup over both.
-        gid = self.run_as_group if self.run_as_group is not None else (entry.gid if entry else 0)
-        # supplementalGroupsPolicy Merge (the default): WithAdditionalGIDs adds
-        # the gid and the groups listing the user, WithSupplementalGroups
-        # fsGroup and supplementalGroups; mergeGids sorts them.
-        member_of = accounts.member_of(entry.name) if entry else []
-        groups = tuple(sorted({gid, *member_of, *self.supplemental_groups}))
-        home = entry.home if entry else ("/root" if uid == 0 else "/")
-        return uid, gid, groups, home
+        gid = self.run_as_group if self.run_as_group is not None else 0
+        groups = tuple(sorted({gid, *self.supplemental_groups}))
+        return user, gid, groups, "/root" if user == 0 else "/"
 
     def user_to_find(self, image_user):
         """The user (a uid or a name) to look up in the image's /etc/passwd:

@@ -64,6 +64,7 @@ int pivot_into(const char *root);
 int make_root_readonly(int own_tmp);
 
 /* -- identity.c ------------------------------------------------------------ */
+#define MAX_ID 2147483647ULL  /* runc's (and so containerd's) largest uid and gid */
 struct identity { uid_t uid; gid_t gid; gid_t *groups; int ngroups; char *home; };
 int setgroups_allowed(void);
 void read_accounts(const char *root, char **passwd, char **group);

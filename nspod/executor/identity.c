@@ -175,7 +175,15 @@ void image_identity(const char *passwd_in, const char *group_in, const char *use
     }
     if (!name && user_is_name)
         fail_reason("CreateContainerError", "unable to find user %s: no matching entries in passwd file", user);
+    if (!user_is_name && want < 0)
+        fail_reason("CreateContainerError", "\"%s\" is not a valid uid", user);
+    /* An id past runc's largest would wrap in uid_t (to root, say): refused. */
+    if (name && ((unsigned long long)uid > MAX_ID || (unsigned long long)gid > MAX_ID))
+        fail_reason("CreateContainerError", "user %s in the image's /etc/passwd: uid %lld or gid %lld is more than %llu",
+                    name, uid, gid, MAX_ID);
     memset(id, 0, sizeof *id);
+    if (run_as_group > (long)MAX_ID)
+        fail_reason("CreateContainerError", "\"%ld\" is not a valid gid", run_as_group);
     id->uid = name ? uid : want;
     id->gid = run_as_group >= 0 ? run_as_group : (name ? gid : 0);
     add_group(id, id->gid);
@@ -183,8 +191,12 @@ void image_identity(const char *passwd_in, const char *group_in, const char *use
         text = group;
         while ((n = next_entry(&text, fields)) > 0)
             if (n >= 3 && number(fields[2]) >= 0 && strcmp(fields[0], name) != 0 && n > 3 &&
-                has_member(fields[3], name))
+                has_member(fields[3], name)) {
+                if ((unsigned long long)number(fields[2]) > MAX_ID)
+                    fail_reason("CreateContainerError", "group %s in the image's /etc/group: gid %lld is more than %llu",
+                                fields[0], number(fields[2]), MAX_ID);
                 add_group(id, number(fields[2]));
+            }
     }
     char *extra = strdup(supplemental);
     for (char *g = strtok(extra, ","); g; g = strtok(NULL, ","))

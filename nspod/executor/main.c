@@ -52,8 +52,10 @@ static const char *intermediate_role = "container's intermediate";  /* --explain
 static void read_plan(int fd)
 {
     struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size > PLAN_MAX)
-        fail("read the start plan: %s", st.st_size > PLAN_MAX ? "too large" : strerror(errno));
+    if (fstat(fd, &st) < 0)
+        fail("read the start plan: %s", strerror(errno));
+    if (st.st_size > PLAN_MAX)
+        fail("read the start plan: %lld bytes, more than %d", (long long)st.st_size, PLAN_MAX);
     plan_text = malloc(st.st_size + 1);
     size_t len = 0;
     while (len < (size_t)st.st_size) {
@@ -252,6 +254,10 @@ static void fork_and_collect(long timeout_ms, size_t max)
     tell_fork(pid, role);
     close(out[1]);
     int pidfd = syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {  /* (Linux 5.3): without it the exit could not be waited for with the output */
+        kill(pid, SIGKILL);
+        fail("pidfd_open: %s", strerror(errno));
+    }
     struct timespec now, end;
     clock_gettime(CLOCK_MONOTONIC, &end);
     end.tv_sec += timeout_ms / 1000;
@@ -645,6 +651,17 @@ static void load_seccomp(unsigned flags, const char *flag_names, int no_new_priv
     free(program);
 }
 
+/* A uid or gid of the plan: digits, at most runc's largest id (2^31 - 1);
+ * anything else would wrap in uid_t (-1 even means "unchanged"). */
+static unsigned valid_id(const char *text)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!*text || *end || text[0] == '-' || v > MAX_ID)
+        fail("read the start plan: \"%s\" is not a valid id", text);
+    return v;
+}
+
 static int executable(const char *path)
 {
     struct stat st;
@@ -871,12 +888,12 @@ int main(int argc, char **argv)
                 fail("%s", err_text);
         } else if (strcmp(name, "ids") == 0) {
             want(&op, 4);
-            id.uid = strtoul(a[0], NULL, 10);
-            id.gid = strtoul(a[1], NULL, 10);
+            id.uid = valid_id(a[0]);
+            id.gid = valid_id(a[1]);
             char *groups = strdup(a[2]);
             for (char *g = strtok(groups, ","); g; g = strtok(NULL, ",")) {
                 id.groups = realloc(id.groups, (id.ngroups + 1) * sizeof(gid_t));
-                id.groups[id.ngroups++] = strtoul(g, NULL, 10);
+                id.groups[id.ngroups++] = valid_id(g);
             }
             id.home = a[3];
         } else if (strcmp(name, "identity") == 0) {

@@ -13,7 +13,6 @@ CRI plugin and the kubelet merge them (pure: no syscalls).
   (nspod/confinement.py `identity` decides).
 """
 from ..errors import NspodError
-from ..record import record
 
 
 class CreateContainerError(NspodError):
@@ -66,12 +65,6 @@ def working_dir(spec, config):
 MAX_ID = 2**31 - 1  # runc's (and so containerd's) largest uid and gid
 
 
-def _entries(text):
-    for line in (text or "").splitlines():
-        if line.strip() and not line.startswith("#"):
-            yield line.split(":")
-
-
 def image_user(user):
     """The image's User as the kubelet takes it from the runtime (containerd's
     getUserFromImage): the part before ":" (the group is dropped, kubernetes
@@ -86,40 +79,3 @@ def image_user(user):
 def _number(text):
     """An id written in ASCII digits, else None."""
     return int(text) if text.isascii() and text.isdigit() else None
-
-
-@record(frozen=True)
-class Account:
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-
-class Accounts:
-    """An image's /etc/passwd and /etc/group (their text; "" when absent),
-    looked up as containerd's oci package does: the first passwd entry with
-    the name or uid; the groups that list a user as a member."""
-
-    def __init__(self, passwd_text="", group_text=""):
-        self.users = []
-        for fields in _entries(passwd_text):
-            if len(fields) >= 4 and None not in (_number(fields[2]), _number(fields[3])):
-                home = fields[5] if len(fields) > 5 and fields[5] else "/"
-                self.users.append(Account(fields[0], _number(fields[2]), _number(fields[3]), home))
-        self.groups = []  # (name, gid, members)
-        for fields in _entries(group_text):
-            if len(fields) >= 3 and _number(fields[2]) is not None:
-                members = [m.strip() for m in fields[3].split(",")] if len(fields) > 3 else []
-                self.groups.append((fields[0], _number(fields[2]), members))
-
-    def user(self, user):
-        """The entry of a uid (int) or a name (str); None when there is none."""
-        key = "uid" if isinstance(user, int) else "name"
-        return next((u for u in self.users if getattr(u, key) == user), None)
-
-    def member_of(self, name):
-        """The gids of the groups that list `name` as a member, but not the
-        group named like the user (WithAdditionalGIDs: "we only want
-        supplemental groups")."""
-        return [gid for group, gid, members in self.groups if group != name and name in members]

@@ -1,6 +1,7 @@
 """The unit tier's one compiled helper: inroot-probe (tests/unit/probe), built
 from nspod-exec's own files, so the lookups tested are those that start
 containers."""
+import json
 import os
 import subprocess
 
@@ -41,11 +42,31 @@ class Probe:
     def openable_device(self, kind, major, minor):
         return self.run("-", "device", kind, major, minor) == "1"
 
+    def identity(self, passwd_file, group_file, user, run_as_group=None, supplemental=()):
+        """nspod-exec's image_identity: (uid, gid, groups, home), or raises
+        Refused(reason, message) as nspod-exec reports a refusal."""
+        done = subprocess.run([self.exe, "-", "identity", str(passwd_file), str(group_file), str(user),
+                               "1" if isinstance(user, str) else "0",
+                               str(-1 if run_as_group is None else run_as_group),
+                               ",".join(map(str, supplemental))], capture_output=True, text=True)
+        out = done.stdout.strip()
+        if out.startswith("{"):
+            error = json.loads(out)["error"]
+            raise Refused(error["reason"], error["message"])
+        uid, gid, groups, home = out.split(" ", 3)
+        return int(uid), int(gid), tuple(int(g) for g in groups.split(",") if g), home
+
+
+class Refused(Exception):
+    def __init__(self, reason, message):
+        self.reason = reason
+        super().__init__(message)
+
 
 @pytest.fixture(scope="session")
 def inroot(tmp_path_factory):
     exe = str(tmp_path_factory.mktemp("probe") / "inroot-probe")
-    sources = [os.path.join(EXECUTOR, f) for f in ("inroot.c", "mounts.c", "report.c")]
+    sources = [os.path.join(EXECUTOR, f) for f in ("identity.c", "inroot.c", "mounts.c", "report.c")]
     subprocess.run([os.environ.get("CC", "gcc"), "-std=gnu11", "-O2", "-Wall", "-Werror", "-Wno-unused-parameter",
                     "-I", EXECUTOR, "-o", exe, os.path.join(HERE, "probe", "inroot_probe.c"), *sources],
                    check=True)

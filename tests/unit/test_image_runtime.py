@@ -2,7 +2,7 @@
 import pytest
 
 from nspod.confinement import Confinement, NonRootRefused
-from nspod.image.runtime import (Accounts, CreateContainerError, environment, image_user, process_args,
+from nspod.image.runtime import (CreateContainerError, environment, image_user, process_args,
                                  working_dir)
 from nspod.spec.model import Container, EnvVar
 
@@ -40,7 +40,6 @@ def test_environment_and_working_dir():
 PASSWD = ("root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/sh\n"
           "app:x:1000:1000::/home/app:/bin/sh\n# comment:x:5:5::/:\nbad:x:x:1::/:\n")
 GROUP = "root:x:0:\nstaff:x:50:app,www\naudio:x:63:app\napp:x:1001:app\nwww:x:34:www\n"
-ACCOUNTS = Accounts(PASSWD, GROUP)
 
 
 @pytest.mark.parametrize("user,expected", [
@@ -52,16 +51,22 @@ def test_image_user_as_the_kubelet_sees_it(user, expected):
     assert image_user(user) == expected
 
 
-def test_accounts_lookups():
-    assert ACCOUNTS.user("app").uid == 1000 and ACCOUNTS.user(33).name == "www"
-    assert ACCOUNTS.user("nobody") is None and ACCOUNTS.user(7) is None
-    assert ACCOUNTS.user("bad") is None and ACCOUNTS.user("# comment") is None  # malformed, comment
-    assert ACCOUNTS.member_of("app") == [50, 63]    # not 1001: the group named as the user
-    assert ACCOUNTS.member_of("www") == [50]        # (www is its own group's member too)
-    assert Accounts().user(0) is None and Accounts().member_of("root") == []
+@pytest.fixture
+def accounts(tmp_path):
+    """The image's /etc/passwd and /etc/group as files nspod-exec reads."""
+    (tmp_path / "passwd").write_text(PASSWD)
+    (tmp_path / "group").write_text(GROUP)
+    return tmp_path / "passwd", tmp_path / "group"
 
 
 POD = dict(pod="web_default(u1)", container="app")
+
+
+def identity(inroot, accounts, context, user):
+    """As a container with an image starts: Python's checks (user_to_find),
+    then nspod-exec's lookup in the image's files (identity.c)."""
+    conf = Confinement(**context, **POD)
+    return inroot.identity(*accounts, conf.user_to_find(user), conf.run_as_group, conf.supplemental_groups)
 
 
 @pytest.mark.parametrize("context, user, expected", [
@@ -78,12 +83,34 @@ POD = dict(pod="web_default(u1)", container="app")
     ({"run_as_non_root": True}, 1000, (1000, 1000, (50, 63, 1000), "/home/app")),
     ({"run_as_non_root": True, "run_as_user": 1000}, "app", (1000, 1000, (50, 63, 1000), "/home/app")),
 ])
-def test_identity_of_an_image_user(context, user, expected):
-    assert Confinement(**context, **POD).identity(user, ACCOUNTS) == expected
+def test_identity_of_an_image_user(inroot, accounts, context, user, expected):
+    assert identity(inroot, accounts, context, user) == expected
+
+
+def test_malformed_entries_and_comments_are_no_users(inroot, accounts):
+    from conftest import Refused
+
+    for name in ("bad", "# comment", "nobody"):
+        with pytest.raises(Refused, match=f"unable to find user {name}: no matching entries in passwd file"):
+            identity(inroot, accounts, {}, name)
+
+
+def test_an_id_past_the_largest_is_refused_not_wrapped(inroot, tmp_path):
+    """A uid of 2^32 would be 0 in uid_t: the container would run as root."""
+    from conftest import Refused
+
+    (tmp_path / "passwd").write_text("app:x:4294967296:1000::/home/app:/bin/sh\nw:x:5:4294967297::/:\n")
+    (tmp_path / "group").write_text("big:x:4294967296:x\n")
+    for user in ("app", "w"):
+        with pytest.raises(Refused) as caught:
+            inroot.identity(tmp_path / "passwd", tmp_path / "group", user)
+        assert caught.value.reason == "CreateContainerError" and "is more than 2147483647" in str(caught.value)
+    (tmp_path / "passwd").write_text("x:x:7:7::/:\n")
+    with pytest.raises(Refused, match="gid 4294967296 is more than"):
+        inroot.identity(tmp_path / "passwd", tmp_path / "group", "x")
 
 
 @pytest.mark.parametrize("context, user, error, message", [
-    ({}, "nobody", CreateContainerError, "unable to find user nobody: no matching entries in passwd file"),
     ({}, 2**31, CreateContainerError, '"2147483648" is not a valid uid'),
     ({"run_as_non_root": True}, "app", NonRootRefused,
      'container has runAsNonRoot and image has non-numeric user (app), cannot verify user is non-root '
@@ -91,7 +118,7 @@ def test_identity_of_an_image_user(context, user, expected):
     ({"run_as_non_root": True}, 0, NonRootRefused,
      'container has runAsNonRoot and image will run as root (pod: "web_default(u1)", container: app)'),
 ])
-def test_identity_refused(context, user, error, message):
+def test_identity_refused_before_anything_runs(context, user, error, message):
     with pytest.raises(error) as caught:
-        Confinement(**context, **POD).identity(user, ACCOUNTS)
+        Confinement(**context, **POD).user_to_find(user)
     assert str(caught.value) == message

@@ -10,7 +10,6 @@ import pytest
 from nspod import capabilities
 from nspod.confinement import Confinement, NonRootRefused, check_ids, for_container
 from nspod.errors import HostUnsupported, ManifestError
-from nspod.image.runtime import Accounts
 from nspod.spec import SeccompProfile, SecurityContext, load_pods, load_stored
 from nspod.spec.model import Capabilities
 
@@ -252,12 +251,16 @@ def test_identity(pod_level, container_level, image_user, expected):
     assert confinement(pod_level, container_level).identity(image_user)[:3] == expected
 
 
-def test_groups_are_merged_sorted_and_unique():
+def test_groups_are_merged_sorted_and_unique(inroot, tmp_path):
     """containerd's mergeGids: the gid, the image's groups of the user and
-    supplementalGroups, once each, sorted (tests/unit/test_image_runtime.py
-    has the image's side)."""
+    supplementalGroups, once each, sorted (nspod-exec's lookup in the
+    image's files; tests/unit/test_image_runtime.py has the rest)."""
     conf = confinement("{supplementalGroups: [9, 30]}")
-    assert conf.identity(10, Accounts("u:x:10:20::/home/u:\n", "g:x:30:u\n")) == (10, 20, (9, 20, 30), "/home/u")
+    (tmp_path / "passwd").write_text("u:x:10:20::/home/u:\n")
+    (tmp_path / "group").write_text("g:x:30:u\n")
+    assert inroot.identity(tmp_path / "passwd", tmp_path / "group", conf.user_to_find(10), conf.run_as_group,
+                           conf.supplemental_groups) == (10, 20, (9, 20, 30), "/home/u")
+    assert conf.identity(10) == (10, 0, (0, 9, 30), "/")  # no image: no files to look it up in
 
 
 @pytest.mark.parametrize("pod_level, container_level, image_user, message", [

@@ -5,8 +5,10 @@
  *
  *   inroot-probe ROOT make|makefile|beneath|lookup|lexists PATH [MODE]
  *   inroot-probe - device c|b|f|d MAJOR MINOR
+ *   inroot-probe - identity PASSWD_FILE GROUP_FILE USER IS_NAME RUN_AS_GROUP SUPPLEMENTAL
  *
- * Prints the path the resulting fd names (lexists, device: 1 or 0), or
+ * Prints the path the resulting fd names (lexists, device: 1 or 0;
+ * identity: "UID GID G1,G2 HOME", or nspod-exec's JSON error line), or
  * "error ERRNO TEXT" and exits 1. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -29,6 +31,26 @@ int main(int argc, char **argv)
         struct stat st = {.st_mode = type | 0666,
                           .st_rdev = makedev(atoi(argv[4]), atoi(argv[5]))};
         printf("%d\n", openable_device(&st));
+        return 0;
+    }
+    if (strcmp(op, "identity") == 0 && argc == 9) {
+        report_fd = 1;  /* a refusal is printed as nspod-exec reports it */
+        char *text[2];
+        for (int i = 0; i < 2; i++) {
+            FILE *f = fopen(argv[3 + i], "r");
+            text[i] = calloc(1, 1 << 20);
+            if (f) {
+                size_t n = fread(text[i], 1, (1 << 20) - 1, f);
+                text[i][n] = 0;
+                fclose(f);
+            }
+        }
+        struct identity id;
+        image_identity(text[0], text[1], argv[5], strcmp(argv[6], "1") == 0, strtol(argv[7], NULL, 10), argv[8], &id);
+        printf("%u %u ", id.uid, id.gid);
+        for (int i = 0; i < id.ngroups; i++)
+            printf("%s%u", i ? "," : "", id.groups[i]);
+        printf(" %s\n", id.home);
         return 0;
     }
     int root = open_root(argv[1]), fd = -1;
