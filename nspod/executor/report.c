@@ -44,6 +44,27 @@ void str_add(struct str *b, const char *fmt, ...)
     }
 }
 
+/* n bytes of s, the quote and backslash escaped, \n \t \r as such, other
+ * control characters in the control format (JSON's \u00XX, Python's \xXX). */
+static void escaped(struct str *b, const char *s, size_t n, char quote, const char *control)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == (unsigned char)quote || c == '\\')
+            str_add(b, "\\%c", c);
+        else if (c == '\n')
+            str_add(b, "\\n");
+        else if (c == '\t')
+            str_add(b, "\\t");
+        else if (c == '\r')
+            str_add(b, "\\r");
+        else if (c < 0x20 || c == 0x7f)
+            str_add(b, control, c);
+        else
+            str_add(b, "%c", c);
+    }
+}
+
 static void json_string(struct str *b, const char *s, size_t max)
 {
     /* A field cut at `max` bytes ends with "…", as steps._cut does (on a
@@ -55,21 +76,7 @@ static void json_string(struct str *b, const char *s, size_t max)
             cut--;
     }
     str_add(b, "\"");
-    for (size_t i = 0; i < cut; i++) {
-        unsigned char c = s[i];
-        if (c == '"' || c == '\\')
-            str_add(b, "\\%c", c);
-        else if (c == '\n')
-            str_add(b, "\\n");
-        else if (c == '\t')
-            str_add(b, "\\t");
-        else if (c == '\r')
-            str_add(b, "\\r");
-        else if (c < 0x20 || c == 0x7f)
-            str_add(b, "\\u%04x", c);
-        else
-            str_add(b, "%c", c);
-    }
+    escaped(b, s, cut, '"', "\\u%04x");
     str_add(b, "%s\"", cut < n ? "\xe2\x80\xa6" : "");
 }
 
@@ -255,21 +262,7 @@ void str_repr(struct str *b, const char *s)
     /* Python's repr() of a str: single quotes unless it holds ' and no ". */
     char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
     str_add(b, "%c", q);
-    for (; *s; s++) {
-        unsigned char c = *s;
-        if (c == q || c == '\\')
-            str_add(b, "\\%c", c);
-        else if (c == '\n')
-            str_add(b, "\\n");
-        else if (c == '\t')
-            str_add(b, "\\t");
-        else if (c == '\r')
-            str_add(b, "\\r");
-        else if (c < 0x20 || c == 0x7f)
-            str_add(b, "\\x%02x", c);
-        else
-            str_add(b, "%c", c);
-    }
+    escaped(b, s, strlen(s), q, "\\x%02x");
     str_add(b, "%c", q);
 }
 
