@@ -123,6 +123,11 @@ def test_exec_exit_code_and_environment(pods):
     missing = nspod("exec", "envpod", "--", "no-such-command", check=False)
     assert missing.returncode == 127
     assert "executable file not found" in missing.stderr
+    # Its working directory gone: nspod-exec cannot enter it, exit 126 (could not run), and says why.
+    nspod("exec", "envpod", "--", "rmdir", "/work")
+    gone = nspod("exec", "envpod", "--", "true", check=False)
+    assert gone.returncode == 126
+    assert gone.stderr == "nspod exec: set up the process: No such file or directory: /work\n"
 
 
 def test_process_args_expand_env(pods):

@@ -220,3 +220,16 @@ def test_bad_probe_is_exit_2_and_creates_nothing(pods, tmp_path):
     assert "spec.containers[0].livenessProbe.successThreshold: must be 1" in done.stderr
     assert "spec.containers[0].readinessProbe.grpc" in done.stderr and "grpc probes are not supported yet" in done.stderr
     assert "bad" not in nspod("ps").stdout
+
+
+def test_exec_probe_whose_command_cannot_run_fails_with_why(pods):
+    """nspod-exec could not exec the check's command: the probe fails with
+    what stopped it as its output (exit 127), as a runtime's exec reports it."""
+    pods.run(pod("norun", """\
+        readinessProbe:
+          exec: {command: [no-such-check]}
+          periodSeconds: 1
+        """, ["sleep", "1000"]))
+    wait_for(lambda: 'Readiness probe failed: exec: "no-such-check": executable file not found in $PATH'
+             in events("norun"), timeout=20, what="the probe's failure event")
+    assert condition(pods, "norun", "Ready")["status"] == "False"
