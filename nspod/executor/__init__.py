@@ -110,8 +110,8 @@ def spawn(ops, role, intermediate):
 def read_report(r):
     """Everything nspod-exec said, once its report pipe closed (its command
     runs, or it failed): [message] (nspod/kernel/child.py's format)."""
-    with os.fdopen(r, "rb") as f:
-        return [json.loads(line) for line in f.read().splitlines() if line.strip()]
+    with os.fdopen(r, "rb") as f:  # (what is not UTF-8 is replaced: nspod-exec escapes it already)
+        return [json.loads(line.decode("utf-8", "replace")) for line in f.read().splitlines() if line.strip()]
 
 
 class Starting:

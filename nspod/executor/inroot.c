@@ -94,7 +94,8 @@ int reopen(int root_fd, int fd)
 int lexists(int root_fd, const char *path)
 {
     char copy[4096];
-    snprintf(copy, sizeof copy, "%s", relative(path));
+    if ((size_t)snprintf(copy, sizeof copy, "%s", relative(path)) >= sizeof copy)
+        return 0;  /* (no path that long exists) */
     char *slash = strrchr(copy, '/');
     const char *name = copy;
     int parent = -1;
@@ -177,7 +178,8 @@ static int create(int dir_fd, const char *name, int directory, int mode)
 int make_in(int root_fd, const char *path_in, int directory, unsigned long long resolve, int mode)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s", path_in);
+    if ((size_t)snprintf(path, sizeof path, "%s", path_in) >= sizeof path)
+        return set_err(ENAMETOOLONG, "%s: %.200s...", strerror(ENAMETOOLONG), path_in);
     for (int links = 0;; links++) {
         if (links > MAX_LINKS)
             return set_err(ELOOP, "%s: %s", strerror(ELOOP), path_in);

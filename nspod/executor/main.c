@@ -16,6 +16,7 @@
  * close-on-exec, so end of file with no error means the command runs. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -46,6 +47,8 @@ struct op { const char *name; int argc; char **argv; };
 static char *plan_text;
 static size_t plan_len, plan_pos;
 static const char *role = "container";
+static pid_t spawner;          /* who started us: a check's intermediate dies with it */
+static int parent_alive = -1;  /* a check's command: the read end of a pipe its intermediate holds */
 static const char *intermediate_role = "container's intermediate";  /* --explain's name of its parent */
 
 /* -- the plan ------------------------------------------------------------------ */
@@ -234,10 +237,10 @@ static void fork_and_collect(long timeout_ms, size_t max)
 {
     step_label = "could not fork the command";
     explain_as(sink_fd, intermediate_role);
-    int out[2];
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || pipe2(out, O_CLOEXEC) < 0)
+    int out[2], alive[2];
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(alive, O_CLOEXEC) < 0)
         fail("%s", strerror(errno));
-    if (getppid() == 1)
+    if (getppid() != spawner)
         _exit(137);  /* (the supervisor was gone already) */
     pid_t pid = fork();
     if (pid < 0)
@@ -247,12 +250,15 @@ static void fork_and_collect(long timeout_ms, size_t max)
         if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0)
             fail("%s", strerror(errno));
         close(null);
+        close(alive[1]);
+        parent_alive = alive[0];  /* (its end: when we are gone, see pdeathsig) */
         explain_as(sink_fd, role);
         step_label = "start";
         return;
     }
     tell_fork(pid, role);
     close(out[1]);
+    close(alive[0]);  /* alive[1] stays open as long as we live */
     int pidfd = syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) {  /* (Linux 5.3): without it the exit could not be waited for with the output */
         kill(pid, SIGKILL);
@@ -354,24 +360,27 @@ static void write_cgroup(const char *procs)
     }
 }
 
-static void make_dirs(const char *path, int exist_ok_only_dirs)
+/* The working directory, looked up inside the root ("/" now: after
+ * pivot_root, or the container's after joining its mount namespace) and
+ * made there if missing (create), entered through the fd found: a
+ * workingDir through /proc/PID/root, /proc/PID/fd/N or a link in a volume
+ * never leaves the root (runc's CVE-2024-21626 class). Then checked, as
+ * runc checks it: a cwd outside the root has no path from it. */
+static void enter_working_dir(const char *path, int create)
 {
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *c = p + 1;; c++) {
-        if (*c == '/' || *c == 0) {
-            char saved = *c;
-            *c = 0;
-            if (mkdir(p, 0777) < 0 && errno != EEXIST)
-                fail("%s: %s", strerror(errno), p);
-            *c = saved;
-            if (!saved)
-                break;
-        }
-    }
-    struct stat st;
-    if (exist_ok_only_dirs && (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)))
-        fail("%s: %s", strerror(EEXIST), path);
+    int root = open_root("/");
+    int fd = root < 0 ? -1 : create ? make_in(root, path, 1, IN_ROOT, -1) : lookup(root, path, IN_ROOT);
+    if (fd < 0 && !create)
+        fail("%s: %s", strerror(err_no), path);
+    if (fd < 0)
+        fail("%s", err_text);
+    if (fchdir(fd) < 0)
+        fail("%s: %s", strerror(errno), path);
+    close(fd);
+    close(root);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+        fail("the working directory %s is not inside the container's root", path);
 }
 
 static void tell_simple(const char *fmt_call, const char *fmt_hand, const char *a, const char *b)
@@ -399,10 +408,12 @@ static void fuse_overlay(const char *exe, const char *options, const char *targe
         fail("%s", strerror(errno));
     if (daemon == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int null = open("/dev/null", O_RDWR);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         dup2(null, 0);
         dup2(null, 1);
         dup2(errors, 2);
+        if (syscall(SYS_close_range, 3, ~0U, 0) < 0)  /* it gets stdin, stdout, stderr only */
+            _exit(126);
         signal(SIGPIPE, SIG_DFL);
         char *argv[] = {(char *)exe, "-f", "-o", (char *)options, (char *)target, NULL};
         execv(exe, argv);
@@ -619,6 +630,28 @@ static void kernel_paths(char **pairs, int n)
     close(root_fd);
 }
 
+/* The command gets stdin, stdout and stderr only: whatever else this
+ * process holds closes on exec. Done before the seccomp filter (which may
+ * refuse close_range) and checked; without close_range (Linux < 5.11),
+ * each fd /proc/self/fd lists. */
+static int fds_marked;
+
+static void close_on_exec_above_2(void)
+{
+    fds_marked = 1;
+    if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+    DIR *dir = opendir("/proc/self/fd");
+    if (!dir)
+        fail("close the inherited fds: %s", strerror(errno));
+    for (struct dirent *e; (e = readdir(dir));) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(dir) && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+            fail("close the inherited fds: %s", strerror(errno));
+    }
+    closedir(dir);
+}
+
 static int nibble(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -724,9 +757,6 @@ static void run(char **argv, char **env)
         }
         tell(call.s, "(no return: the container runs)", hand.s);
     }
-    /* The command gets stdin, stdout and stderr only: whatever else this
-     * process inherited closes on exec (close_range, Linux 5.11). */
-    syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
     signal(SIGPIPE, SIG_DFL);
     execve(exe, argv, env);
     signal(SIGPIPE, SIG_IGN);
@@ -739,6 +769,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: nspod-exec REPORT_FD PLAN_FD (nspod starts it: it is not a command)\n");
         return 2;
     }
+    /* Not dumpable until execve (which resets it for the command): no
+     * process of the container can open our /proc/PID/exe (this binary) or
+     * our fds while we run among its processes (runc's nsexec does the
+     * same; CVE-2019-5736). */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return 126;
+    spawner = getppid();
     report_fd = atoi(argv[1]);
     fcntl(report_fd, F_SETFD, FD_CLOEXEC);
     default_signals();
@@ -781,14 +818,16 @@ int main(int argc, char **argv)
             close(null);
         } else if (strcmp(name, "chdir") == 0) {
             want(&op, 1);
-            if (chdir(a[0]) < 0)
-                fail("%s: %s", strerror(errno), a[0]);
+            enter_working_dir(a[0], 0);
         } else if (strcmp(name, "pdeathsig") == 0) {
             /* After the user step, which clears it: a check cut off takes its command along. */
             if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
                 fail("%s", strerror(errno));
-            if (getppid() == 1)
-                _exit(137);  /* (the parent was gone already) */
+            /* The parent was gone already? Its pipe says (getppid cannot:
+             * our parent is outside our PID namespace). */
+            struct pollfd gone = {parent_alive, POLLIN, 0};
+            if (parent_alive >= 0 && poll(&gone, 1, 0) > 0 && (gone.revents & POLLHUP))
+                _exit(137);
         } else if (strcmp(name, "step") == 0) {
             want(&op, 1);
             step_label = a[0];
@@ -922,16 +961,14 @@ int main(int argc, char **argv)
                 env[hostname_index] = entry;
             }
         } else if (strcmp(name, "workdir") == 0) {
-            /* Kubernetes creates a missing workingDir. */
             want(&op, 1);
-            make_dirs(a[0], 1);
-            if (chdir(a[0]) < 0)
-                fail("%s: %s", strerror(errno), a[0]);
+            enter_working_dir(a[0], 1);  /* Kubernetes creates a missing workingDir */
         } else if (strcmp(name, "tty") == 0) {
             want(&op, 1);
             make_terminal(fd_arg(a[0]), id.uid, id.gid);
         } else if (strcmp(name, "seccomp") == 0) {
             want(&op, 4);
+            close_on_exec_above_2();
             load_seccomp(strtoul(a[0], NULL, 10), a[1], yes(a[2]), a[3]);
         } else if (strcmp(name, "caps") == 0) {
             want(&op, 2);
@@ -940,6 +977,8 @@ int main(int argc, char **argv)
             want(&op, 1);
             if (!env)
                 fail("read the start plan: exec before env");
+            if (!fds_marked)  /* (a plan without a seccomp filter) */
+                close_on_exec_above_2();
             run(a, env);
         } else {
             fail("read the start plan: no operation %s", name);

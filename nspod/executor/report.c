@@ -44,13 +44,42 @@ void str_add(struct str *b, const char *fmt, ...)
     }
 }
 
+/* The length of the UTF-8 sequence at s (at most n bytes), 0 if it is
+ * not one (what Python's strict decoder refuses: stray continuation bytes,
+ * overlong forms, surrogates, past U+10FFFF). */
+static size_t utf8_length(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
 /* n bytes of s, the quote and backslash escaped, \n \t \r as such, other
- * control characters in the control format (JSON's \u00XX, Python's \xXX). */
+ * control characters in the control format (JSON's \u00XX, Python's \xXX).
+ * A byte that is not UTF-8 (a file name or an image's /etc/group can hold
+ * any) becomes U+FFFD, as Python's decoder with errors="replace" makes it:
+ * the reader's JSON stays valid. */
 static void escaped(struct str *b, const char *s, size_t n, char quote, const char *control)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
-        if (c == (unsigned char)quote || c == '\\')
+        if (c >= 0x80) {
+            size_t len = utf8_length((const unsigned char *)s + i, n - i);
+            if (len == 0) {
+                str_add(b, "\xef\xbf\xbd");
+            } else {
+                str_add(b, "%.*s", (int)len, s + i);
+                i += len - 1;
+            }
+        } else if (c == (unsigned char)quote || c == '\\')
             str_add(b, "\\%c", c);
         else if (c == '\n')
             str_add(b, "\\n");

@@ -100,7 +100,7 @@ class ExecJob(child.Job):
     def result(self):
         os.close(self.fd)
         os.waitpid(self.pid, 0)
-        messages = [json.loads(line) for line in self.data.splitlines() if line.strip()]
+        messages = [json.loads(line.decode("utf-8", "replace")) for line in self.data.splitlines() if line.strip()]
         errors = [m["error"]["message"] for m in messages if "error" in m]
         found = next((m["result"] for m in messages if "result" in m), None)
         if found is None:

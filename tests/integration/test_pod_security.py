@@ -140,3 +140,27 @@ def test_host_pid_and_ipc_conflicts_are_bad_input(pods):
         done = pods.run(pod("sec2-badns", [shell("a", "true")], **spec), check=False)
         assert done.returncode == 2, done
         assert path in done.stderr and fragment in done.stderr, done.stderr
+
+
+def test_a_working_dir_through_a_magic_link_is_refused_not_entered(pods, tmp_path):
+    """workingDir through /proc/PID/root (here the supervisor's: the host's
+    root, which a hostPID container sees) is looked up inside the
+    container's root, where magic links are not followed: the start fails,
+    and the command never runs with a cwd outside its root (runc's
+    CVE-2024-21626). Nothing is made on the host."""
+    pods.run(pod("sec2-anchor", [shell("a", "true")]))
+    supervisor = pods.inspect("sec2-anchor")["nspod"]["watchdog"]["pid"]
+    escaped = tmp_path / "escaped"
+    workdir = f"/proc/{supervisor}/root{escaped}"
+    pods.run(pod("sec2-cwd", [{"name": "a", "command": ["sh", "-c", "ls ../../../..; sleep 300"],
+                               "workingDir": workdir}], hostPID=True))
+    state = wait_for(lambda: pods.status("sec2-cwd", "a")["state"].get("terminated"), what="the failed start")
+    assert state["reason"] == "StartError" and f"proc/{supervisor}/root" in state["message"], state
+    assert not escaped.exists()
+
+
+def test_the_command_gets_stdin_stdout_and_stderr_only(pods):
+    """Every other fd nspod-exec held (its report pipe, the plan, the pod's
+    namespaces, a seccomp-filtered close_range's fallback) closes on exec."""
+    pods.run(pod("sec2-fds", [shell("a", "echo $(ls /proc/self/fd)")]))
+    assert output("sec2-fds", "a").split() == ["0", "1", "2", "3"]  # (3: ls's own listing of the folder)

@@ -122,3 +122,15 @@ def test_identity_refused_before_anything_runs(context, user, error, message):
     with pytest.raises(error) as caught:
         Confinement(**context, **POD).user_to_find(user)
     assert str(caught.value) == message
+
+
+def test_bytes_that_are_not_utf8_reach_the_supervisor_as_valid_json(inroot, tmp_path):
+    """An image's /etc/group may hold any bytes; nspod-exec's report stays
+    JSON the supervisor can read (U+FFFD in their place)."""
+    from conftest import Refused
+
+    (tmp_path / "passwd").write_text("x:x:7:7::/:\n")
+    (tmp_path / "group").write_bytes(b"\xff\xfe\xc3:x:4294967296:x\n")
+    with pytest.raises(Refused) as caught:
+        inroot.identity(tmp_path / "passwd", tmp_path / "group", "x")
+    assert "group \ufffd\ufffd\ufffd in the image's /etc/group" in str(caught.value)
