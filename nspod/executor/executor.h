@@ -46,7 +46,6 @@ const char *fd_target(int fd, char *buf, size_t size);
 int in_openat2(int dirfd, const char *path, int flags, unsigned long long resolve, mode_t mode);
 int open_root(const char *path);
 int lookup(int root_fd, const char *path, unsigned long long resolve);
-int reopen(int root_fd, int fd);
 int lexists(int root_fd, const char *path);
 int make_in(int root_fd, const char *path, int directory, unsigned long long resolve, int mode);
 const char *fd_path(int fd, char *buf);  /* "/proc/self/fd/N"; buf of 32 bytes */
@@ -56,7 +55,7 @@ int do_mount(const char *source, const char *target, const char *fstype,
              unsigned long flags, const char *data);
 int add_flags(const char *target, unsigned long flags, int recursive);
 int bind_mount(const char *source, const char *target, int readonly, int recursive, int nodev);
-int bind_onto(const char *source, int root_fd, int target_fd, int readonly, int recursive, int nodev);
+int bind_onto(const char *source, int target_fd, int readonly, int recursive, int nodev);
 int mask(int target_fd);
 struct stat;
 int openable_device(const struct stat *st);

@@ -75,21 +75,6 @@ static int read_fd_link(int fd, char *buf, size_t size)
     return 0;
 }
 
-/* A new fd for fd's path looked up again inside root_fd: after a mount onto
- * fd, this names the new mount's root (fd still names what is under it). */
-int reopen(int root_fd, int fd)
-{
-    char root[4096], full[4096];
-    if (read_fd_link(root_fd, root, sizeof root) < 0 || read_fd_link(fd, full, sizeof full) < 0)
-        return -1;
-    if (strcmp(root, "/") == 0)
-        return lookup(root_fd, full, IN_ROOT);
-    size_t n = strlen(root);
-    if (strncmp(full, root, n) != 0 || full[n] != '/')
-        return set_err(EXDEV, "is no longer inside the root: %s", full);
-    return lookup(root_fd, full + n, IN_ROOT);
-}
-
 /* 1 if path's last component exists in root_fd, even as a dangling link. */
 int lexists(int root_fd, const char *path)
 {

@@ -508,7 +508,7 @@ static void mount_volume(const char *root, const char *name, const char *mount_p
     if (target < 0)
         goto failed;
     char p[32];
-    if (bind_onto(fd_path(found, p), root_fd, target, readonly, 1, !privileged && !openable_device(&st)) < 0)
+    if (bind_onto(fd_path(found, p), target, readonly, 1, !privileged && !openable_device(&st)) < 0)
         goto failed;
     close(target);
     close(root_fd);
@@ -536,7 +536,7 @@ static void hide(const char *root, const char *inside)
     }
     struct stat st;
     fstat(fd, &st);
-    int rc = S_ISDIR(st.st_mode) ? mask(fd) : bind_onto("/dev/null", root_fd, fd, 1, 0, 0);
+    int rc = S_ISDIR(st.st_mode) ? mask(fd) : bind_onto("/dev/null", fd, 1, 0, 0);
     if (rc < 0)
         fail("hide %s: %s", inside, err_text);
     close(fd);
@@ -579,7 +579,7 @@ static void host_device(const char *root, const char *target, const char *source
             fail("%s: the host's node changed while it was added: %s", target, source);
         int where = make_in(root_fd, target, 0, IN_ROOT, -1);
         char p[32];
-        if (where < 0 || bind_onto(fd_path(node, p), root_fd, where, 0, 0, 0) < 0)
+        if (where < 0 || bind_onto(fd_path(node, p), where, 0, 0, 0) < 0)
             fail("%s: %s", target, err_text);
         close(where);
         close(node);
@@ -600,7 +600,7 @@ static void etc_file(const char *root, const char *target, const char *source, i
         return;
     }
     int where = make_in(root_fd, target, 0, IN_ROOT, -1);
-    if (where < 0 || bind_onto(source, root_fd, where, 0, 0, 1) < 0)
+    if (where < 0 || bind_onto(source, where, 0, 0, 1) < 0)
         fail("%s", err_text);
     close(where);
     close(root_fd);
@@ -622,7 +622,7 @@ static void kernel_paths(char **pairs, int n)
             fail("%s (%s): %s", path, how, strerror(err_no));
         }
         char p[32];
-        int rc = strcmp(how, "read-only") == 0 ? bind_onto(fd_path(fd, p), root_fd, fd, 1, 1, 0) : mask(fd);
+        int rc = strcmp(how, "read-only") == 0 ? bind_onto(fd_path(fd, p), fd, 1, 1, 0) : mask(fd);
         if (rc < 0)
             fail("%s (%s): %s", path, how, strerror(err_no));
         close(fd);

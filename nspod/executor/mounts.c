@@ -157,34 +157,46 @@ int bind_mount(const char *source, const char *target, int readonly, int recursi
     return flags ? add_flags(target, flags, recursive) : 0;
 }
 
-/* Bind source onto target_fd (found inside root_fd): the kernel mounts on
- * what the fd names. A remount must name the new mount, which the fd does
- * not: its path is looked up again inside root_fd and must be the source's
- * root. readonly: the top mount only (a volume's readOnly); nodev: every
- * submount too. */
-int bind_onto(const char *source, int root_fd, int target_fd, int readonly, int recursive, int nodev)
+/* Bind source onto target_fd (found inside root_fd), its flags set before
+ * it is attached: open_tree(OPEN_TREE_CLONE) makes a detached copy,
+ * mount_setattr marks it (readonly: the top mount only, a volume's
+ * readOnly; nodev: every submount too), move_mount attaches it where the fd
+ * is. Nothing is looked up again between the mount and its flags, so a
+ * sibling swapping a path in a shared volume cannot make us mark another
+ * mount. */
+int bind_onto(const char *source, int target_fd, int readonly, int recursive, int nodev)
 {
-    char p[32];
-    if (do_mount(source, fd_path(target_fd, p), NULL, MS_BIND | (recursive ? MS_REC : 0), NULL) < 0)
-        return -1;
-    if (!readonly && !nodev)
-        return 0;
-    int top = reopen(root_fd, target_fd);
-    if (top < 0)
-        return -1;
-    struct stat a, b;
+    int tree = syscall(SYS_open_tree, AT_FDCWD, source,
+                       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+    if (tree < 0)
+        return set_err(errno, "open_tree %s: %s", source, strerror(errno));
+    struct mount_attr attr = {0};
     int rc = 0;
-    if (fstat(top, &a) < 0 || stat(source, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-        char where[4096];
-        ssize_t n = readlink(fd_path(top, p), where, sizeof where - 1);
-        where[n < 0 ? 0 : n] = 0;
-        rc = set_err(EBUSY, "mount on %s: the mount point moved", where);
+    if (nodev) {
+        attr.attr_set = MOUNT_ATTR_NODEV;
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr) < 0)
+            rc = set_err(errno, "mount_setattr %s nodev: %s", source, strerror(errno));
     }
-    if (rc == 0 && nodev)
-        rc = add_flags(fd_path(top, p), MS_NODEV, recursive);
-    if (rc == 0 && readonly)
-        rc = add_flags(fd_path(top, p), MS_RDONLY, 0);
-    close(top);
+    if (rc == 0 && readonly) {
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+            rc = set_err(errno, "mount_setattr %s ro: %s", source, strerror(errno));
+    }
+    char p[32];
+    if (rc == 0 && syscall(SYS_move_mount, tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        rc = set_err(errno, "mount %s on %s: %s", source, fd_path(target_fd, p), strerror(errno));
+    close(tree);
+    if (rc == 0 && sink_fd >= 0) {
+        char sbuf[2048], tbuf[2048], call[8400], hand[8400];
+        const char *shown_source = shown_path(source, sbuf, sizeof sbuf);
+        const char *target = shown_path(fd_path(target_fd, p), tbuf, sizeof tbuf);
+        snprintf(call, sizeof call, "open_tree(\"%s\", OPEN_TREE_CLONE%s)%s%s; move_mount(tree, \"%s\")", shown_source,
+                 recursive ? "|AT_RECURSIVE" : "", nodev ? "; mount_setattr(tree, MOUNT_ATTR_NODEV)" : "",
+                 readonly ? "; mount_setattr(tree, MOUNT_ATTR_RDONLY)" : "", target);
+        snprintf(hand, sizeof hand, "mount --%s %s %s%s", recursive ? "rbind" : "bind", shown_source, target,
+                 readonly && nodev ? " -o ro,nodev" : readonly ? " -o ro" : nodev ? " -o nodev" : "");
+        tell(call, "", hand);
+    }
     return rc;
 }
 

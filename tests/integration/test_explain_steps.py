@@ -66,7 +66,7 @@ def test_run_explain_tells_each_step_by_the_process_that_does_it(pods, tmp_path)
     assert s["by_hand"] == f"nsenter --target {pause_pid} --net"
     assert pause_ns["net"] in s["call"]  # the namespace it joined, by id
     i_volume, s = first(steps, "app", "scratch")
-    assert "MS_BIND" in s["call"] and s["by_hand"].startswith("mount --rbind ")
+    assert s["call"].startswith("open_tree(") and "move_mount(" in s["call"] and s["by_hand"].startswith("mount --rbind ")
     i_pivot, s = first(steps, "app", 'pivot_root(".", ".")')
     assert s["by_hand"].endswith("pivot_root . .")
     i_seccomp, _ = first(steps, "app", "seccomp(SECCOMP_SET_MODE_FILTER")
