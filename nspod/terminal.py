@@ -1,9 +1,10 @@
 """`nspod exec -it`: the user's terminal joined to a pseudo-terminal made
 inside the container.
 
-The exec child opens the pty pair in the container's mount namespace (its own
-/dev/pts, so `tty` names /dev/pts/N there), makes the slave its controlling
-terminal and sends the master to us over a socket (SCM_RIGHTS). Here, in
+nspod-exec opens the pty pair in the container's mount namespace (its own
+/dev/pts, so `tty` names /dev/pts/N there), makes the slave the command's
+controlling terminal and sends the master to us over a socket (SCM_RIGHTS;
+nspod/executor/identity.c make_terminal). Here, in
 the CLI, the user's terminal goes raw (every key, Ctrl-C included, reaches the
 container's line discipline, which signals its foreground process group), the
 window size follows ours (now and on SIGWINCH), and bytes are copied both
@@ -28,27 +29,12 @@ def printable(text):
 
 
 def receive_master(sock):
-    """The pty master the exec child sends (None if it failed before)."""
+    """The pty master nspod-exec sends (None if it failed before)."""
     try:
         _, fds, _, _ = socket.recv_fds(sock, 16, 1)
     except OSError:
         return None
     return fds[0] if fds else None
-
-
-def send_master(sock, master):
-    socket.send_fds(sock, [b"m"], [master])
-
-
-def take_slave(slave):
-    """In the exec child: the slave becomes our controlling terminal and our
-    stdin, stdout and stderr (we lead a new session)."""
-    os.setsid()
-    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    if slave > 2:
-        os.close(slave)
 
 
 def copy_size(src, dst):
