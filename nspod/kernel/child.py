@@ -17,6 +17,8 @@ The child reports over one close-on-exec pipe, one JSON object a line:
     {"error": {"reason": R, "message": M}}     main() raised
 exec closes the pipe: end of file with no error means main() exec'd. A child
 that neither execs nor returns (a fallback pause loop) calls `done()` first.
+Containers are started by nspod-exec (nspod/executor), which reports in this
+same format.
 
 Why an intermediate: a PID namespace applies to the children a process forks
 after unshare/setns (and a process may switch it only once), so the
