@@ -16,6 +16,7 @@ st = dict(l.rstrip("\\n").split(":\\t", 1) for l in open("/proc/self/status") if
 out = {k: st.get(k, "").strip() for k in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd",
                                           "CapAmb", "NoNewPrivs", "Seccomp")}
 def writable(path):
+    path += "-" + os.urandom(6).hex()  # (the pod's containers share /data and /dev/shm: a name of its own)
     try:
         open(path, "w").close()
         os.unlink(path)
