@@ -209,23 +209,13 @@ def start_plan(plan, pid_ns):
         home = container_identity(ops, plan)
         env = environment(plan.spec, plan.hostname, config, home=home)
         argv = runtime.process_args(plan.spec, config) if plan.image else plan.spec.argv()
-        home_index = next((i for i, v in enumerate(env.values()) if v is HOME_OF_USER), -1)
-        ops.add("env", home_index, -1, *(f"{k}={'' if v is HOME_OF_USER else v}" for k, v in env.items()))
+        add_env(ops, env)
         ops.add("workdir", runtime.working_dir(plan.spec, config))  # made if missing, as Kubernetes does
         if plan.console is not None:
             step = ops.step("make its terminal")
             ops.add("tty", ops.fd(plan.console.fileno()))
         step = ops.step("load the seccomp filter")  # the steps before need syscalls it forbids
-        # Before the user and capabilities: without no_new_privs (allowPrivilegeEscalation:
-        # true) loading it needs CAP_SYS_ADMIN, which they drop (runc's order then too).
-        program = seccomp.program(plan.seccomp, plan.confinement.caps)
-        if program is not None:
-            code, flags = program
-            ops.add("seccomp", sum(libseccomp.FLAGS[f] for f in flags), "|".join(flags),
-                    plan.confinement.no_new_privs, code.hex())
-        step = ops.step("set the user and capabilities")
-        ops.add("caps", plan.confinement.no_new_privs, plan.confinement.privileged,
-                *(f"{capabilities.NUMBERS[c]}={c}" for c in plan.confinement.caps))
+        add_confinement(ops, plan.seccomp, plan.confinement)  # (runc's order too)
         step = ops.step("exec")
         ops.add("exec", *argv)
         return ops
@@ -274,19 +264,9 @@ def exec_plan(spec, argv, joins, cgroup_procs, seccomp_filter, confinement, iden
     elif not stdin and collect is None:  # (collect: /dev/null already)
         ops.add("nullstdin")
     # HOSTNAME: ours once in the pod's uts namespace (nspod-exec fills it in).
-    env = environment(spec, HOSTNAME_HERE, image_config)
-    names = list(env)
-    ops.add("env", -1, names.index("HOSTNAME") if env["HOSTNAME"] is HOSTNAME_HERE else -1,
-            *(f"{k}={'' if v is HOSTNAME_HERE else v}" for k, v in env.items()))
+    add_env(ops, environment(spec, HOSTNAME_HERE, image_config))
     ops.add("chdir", runtime.working_dir(spec, image_config))
-    program = seccomp.program(seccomp_filter, confinement.caps)  # before dropping CAP_SYS_ADMIN, as in the container
-    if program is not None:
-        code, flags = program
-        ops.add("seccomp", sum(libseccomp.FLAGS[f] for f in flags), "|".join(flags), confinement.no_new_privs,
-                code.hex())
-    ops.step("set the user and capabilities")
-    ops.add("caps", confinement.no_new_privs, confinement.privileged,
-            *(f"{capabilities.NUMBERS[c]}={c}" for c in confinement.caps))
+    add_confinement(ops, seccomp_filter, confinement)  # as in the container
     if collect is not None:  # a check or hook cut off takes its command along (after the user step, which clears it)
         ops.add("pdeathsig")
     ops.step("exec")
@@ -296,6 +276,28 @@ def exec_plan(spec, argv, joins, cgroup_procs, seccomp_filter, confinement, iden
 
 HOSTNAME_HERE = object()  # HOSTNAME is the pod's, which nspod-exec reads in its uts namespace
 HOME_OF_USER = object()  # HOME is the passwd entry's, which nspod-exec reads in the image
+
+
+def add_env(ops, env):
+    """The `env` operation: the variables, and where nspod-exec fills in
+    HOME (HOME_OF_USER) and HOSTNAME (HOSTNAME_HERE) once it knows them."""
+    values = list(env.values())
+    where = [next((i for i, v in enumerate(values) if v is mark), -1) for mark in (HOME_OF_USER, HOSTNAME_HERE)]
+    ops.add("env", *where, *(f"{k}={'' if v in (HOME_OF_USER, HOSTNAME_HERE) else v}" for k, v in env.items()))
+
+
+def add_confinement(ops, seccomp_filter, confinement):
+    """The seccomp filter (before the user step: without no_new_privs,
+    loading it needs CAP_SYS_ADMIN, which that step drops), then the user,
+    groups and capabilities with no_new_privs."""
+    program = seccomp.program(seccomp_filter, confinement.caps)
+    if program is not None:
+        code, flags = program
+        ops.add("seccomp", sum(libseccomp.FLAGS[f] for f in flags), "|".join(flags), confinement.no_new_privs,
+                code.hex())
+    ops.step("set the user and capabilities")
+    ops.add("caps", confinement.no_new_privs, confinement.privileged,
+            *(f"{capabilities.NUMBERS[c]}={c}" for c in confinement.caps))
 
 
 def environment(spec, hostname, image_config=None, home="/root"):

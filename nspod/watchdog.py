@@ -68,12 +68,12 @@ class Instance:
 class Starting:
     """A container instance between begin_container and complete_start."""
 
-    def __init__(self, spec, plan, image, log, leaf, oom_before, console, ours, now):
+    def __init__(self, spec, plan, image, log, logs, leaf, oom_before, console, ours, now):
         self.spec, self.plan, self.image, self.log, self.leaf = spec, plan, image, log, leaf
+        self.logs = logs     # (its log folder, its number): older logs go once it started
         self.oom_before, self.console, self.ours, self.now = oom_before, console, ours, now
         self.process = None  # container.begin's handle: wait() gives the pid
         self.error = None    # or the StartError its plan raised
-        self.logs = None     # (its log folder, its number): older logs go once it started
 
 
 class Watchdog(InitSupervision):
@@ -535,8 +535,7 @@ class Watchdog(InitSupervision):
             plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
         console, ours = self.prepare_console(spec, plan)
         log = self.open_log(spec.name, logdir / f"{n}.log")  # (never raises: a log refused costs output only)
-        starting = Starting(spec, plan, image, log, leaf, oom_before, console, ours, time.time())
-        starting.logs = logdir, n
+        starting = Starting(spec, plan, image, log, (logdir, n), leaf, oom_before, console, ours, time.time())
         try:
             starting.process = container_start.begin(plan, shared_pid_ns=self.pod_ns.get("pid"),
                                                      plans=self.start_plans)
