@@ -1,5 +1,5 @@
-"""A built nspod package carries nspod-exec, compiled here (scripts/setup
-compiles it in place for a checkout)."""
+"""A built nspod package carries nspod-exec and nspod-keeper, compiled here
+(scripts/setup compiles them in place for a checkout)."""
 import os
 
 from setuptools import setup
@@ -15,7 +15,7 @@ class BuildWithExecutor(build_py):
             spec = importlib.util.spec_from_file_location("build", os.path.join("nspod", "executor", "build.py"))
             build = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(build)
-            build.build(os.path.join(self.build_lib, "nspod", "executor", "nspod-exec"))
+            build.build(os.path.join(self.build_lib, "nspod", "executor"))
 
 
 setup(cmdclass={"build_py": BuildWithExecutor})

@@ -348,8 +348,9 @@ def _remove(store, name, grace=0):
     if _watchdog_alive(row):
         try:
             stop(name, timeout=grace)
-        except NspodError:  # a stuck watchdog must not keep the pod alive
-            process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
+        except NspodError:  # a stuck watchdog must not keep the pod alive (but the keeper keeps the others)
+            if row["watchdog_pid"] != node.node_pid():
+                process.kill_and_wait([(row["watchdog_pid"], row["watchdog_start"])])
     faults.point("rm:stopped")
     sandbox.teardown(store, name)  # what the watchdog left, or all of it if it is gone
     faults.point("rm:torn-down")

@@ -1,13 +1,17 @@
-"""The node holder: one small long-lived process per user.
+"""The node holder: one small long-lived process per user, nspod-keeper
+(in C: nspod/executor/keeper/keeper.c).
 
 Rootless, it owns the user namespace that all of the user's pods share (as
 rootless Podman's pause process does), so one node network can later join
 their network namespaces. As root it runs without one: the node is the host.
+It owns the node socket, and it is the parent of whatever pod process the
+supervisor started and no longer is (docs/ARCHITECTURE.md, "The keeper").
 
-It is also the supervisor of every pod of the user (nspod/supervisor.py):
-one process and one event loop for all of them, so a pod costs no process
-of ours but its pause holder. It exits once it has had no pod for `linger`
-seconds; a later command starts a new one.
+The supervisor of every pod of the user (nspod/supervisor.py) is its child,
+started by it while a pod needs Python: one process and one event loop for
+all of them. serve() below is that supervisor's life. It leaves when no pod
+needs it, handing the pods to the keeper; the keeper ends with the last pod
+(after `linger` seconds without one).
 """
 import fcntl
 import gc
@@ -23,7 +27,9 @@ from .kernel import idmap, namespaces
 from .kernel.process import set_name
 from .paths import state_dir
 
-LINGER = float(os.environ.get("NSPOD_NODE_LINGER", "60"))
+LINGER = float(os.environ.get("NSPOD_NODE_LINGER", "60"))  # seconds without a pod before the node holder ends
+# Seconds with nothing to do before the supervisor hands its pods to the keeper and leaves.
+IDLE = float(os.environ.get("NSPOD_SUPERVISOR_IDLE", "5"))
 
 
 def rootless():
@@ -170,14 +176,16 @@ def start():
             if os.read(go_r, 1) != b"1":
                 os._exit(1)
             os.close(go_r)
-            os.set_inheritable(ready_w, True)  # "listening" goes there (serve)
-            # A fresh interpreter: a fork of the CLI would inherit its SQLite
-            # state (open inodes, shared-memory maps) and corrupt WAL locking.
-            # Without site (-S): its .pth files (the editable install's
-            # finder above all) cost ~15 ms and a few hundred KiB for
-            # nothing; our sys.path is passed instead.
+            os.set_inheritable(ready_w, True)  # the keeper says "listening" there
+            # The keeper starts the supervisor as a fresh interpreter (a fork
+            # of the CLI would inherit its SQLite state: open inodes, shared
+            # memory maps, and corrupt WAL locking). Without site (-S): its
+            # .pth files (the editable install's finder above all) cost
+            # ~15 ms and a few hundred KiB for nothing; our sys.path is
+            # passed instead.
             path = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + [p for p in sys.path if p]
-            os.execv(sys.executable, [sys.executable, "-S", "-c", _BOOT, str(ready_w), *path])
+            os.execv(KEEPER, ["nspod-keeper", str(state_dir()), str(ready_w),
+                              sys.executable, "-S", "-c", _BOOT, *path])
         except BaseException:
             import traceback
 
@@ -214,8 +222,10 @@ def start():
     return ready
 
 
-# The node holder's first lines: argv is [-c, the ready fd, sys.path...].
-_BOOT = "import sys; sys.path[:] = sys.argv[2:]; from nspod.node import serve; serve(int(sys.argv[1]))"
+KEEPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "executor", "nspod-keeper")
+
+# The supervisor's first lines: argv is [-c, sys.path...].
+_BOOT = "import sys; sys.path[:] = sys.argv[1:]; from nspod.node import serve; serve()"
 
 
 # -- the node's user namespace (rootless) ---------------------------------------------
@@ -294,67 +304,45 @@ def _members(store):
         yield pod["watchdog_pid"], pod["watchdog_start"], None
 
 
-def serve(ready_fd=None):
-    """The node holder's life: the supervisor's loop (nspod/supervisor.py).
-    ready_fd: where to say "listening" (start)."""
-    set_name("nspod-node")
+def serve():
+    """The supervisor's life, as the keeper's child: the loop over every pod
+    (nspod/supervisor.py), on the node socket's listener the keeper owns.
+    It returns when no pod needs us (the pods are handed to the keeper), when
+    it has had no pod for `linger` seconds, or on SIGTERM."""
+    set_name("nspod-supervise")
     # Our pods' containers and pause holders are our children; their orphans,
     # and the node network's holder and uplink, come to us, not to init
-    # (which may not reap them, as in a VM).
+    # (which may not reap them, as in a VM). When we leave, the keeper (a
+    # subreaper too) is theirs.
     from .kernel.process import become_subreaper
 
     become_subreaper()
-    sd = state_dir()
-    log = os.open(sd / "node.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(null)
     from . import faults
     from . import net  # noqa: F401
     from .net import netlink, rtnl  # noqa: F401  (loaded once here, not by every helper we fork)
     from . import seccomp
+    from .keeper import LISTENER_FD, Keeper
     from .supervisor import Supervisor
 
     seccomp.warm()  # RuntimeDefault's BPF program, built once for every container
-    # The command that started us may carry NSPOD_FAULT: it applies to our
-    # adoptions at start; each pod's own comes with its request.
+    # The command that started the keeper may carry NSPOD_FAULT: it applies
+    # to our adoptions at start; each pod's own comes with its request.
     startup_fault, faults.wanted = faults.wanted, ""
-    sock_path = sd / "node.sock"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock_path.unlink()
-    except FileNotFoundError:
-        pass
-    listener.bind(str(sock_path))
-    listener.listen(64)
-    (sd / "node.pid").write_text(str(os.getpid()))
-    if ready_fd is not None:
-        try:
-            os.write(ready_fd, b"listening\n")
-        except OSError:
-            pass  # (the command that started us is gone)
-        os.close(ready_fd)
-    supervisor = Supervisor(listener, LINGER, startup_fault)
+    listener = socket.socket(fileno=LISTENER_FD)
+    keeper = Keeper()
+    supervisor = Supervisor(listener, LINGER, startup_fault, keeper=keeper, idle=IDLE)
     gc.freeze()  # what is loaded now stays put: the collector need not walk it
     from .kernel.libc import trim_heap
 
     trim_heap()  # what imports and the seccomp build freed (~1 MiB here)
     # SIGTERM ends us as idleness does; the pods keep running, and the next
-    # command starts a node holder that joins their user namespace (start)
-    # and adopts them.
-    supervisor.run()
-    with open(sd / "node.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if node_pid() == os.getpid():  # (not a successor's: one started while we were unreachable)
-            sock_path.unlink(missing_ok=True)
-            (sd / "node.pid").unlink(missing_ok=True)
-        listener.close()
+    # supervisor adopts them.
+    handed_over = supervisor.run()
+    if handed_over is not None:
+        try:
+            keeper.bye(handed_over)
+        except OSError as e:
+            print(f"nspod-supervise: telling the keeper we leave: {e}", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-if __name__ == "__main__":
-    serve()

@@ -114,7 +114,8 @@ class Store:
                                          "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)
                                          "rootfs": "TEXT",  # an image's root: driver, layers, paths (JSON)
                                          "init": "INTEGER",  # 1: an init container (spec.initContainers)
-                                         "console": "TEXT"})  # tty: the pty master's holder {"pid", "start"} (JSON)
+                                         "console": "TEXT",  # tty: the pty master's holder {"pid", "start"} (JSON)
+                                         "oom_before": "INTEGER"})  # its cgroup's oom_kill count as it started
 
     def _add_columns(self, table, columns):
         """Columns added since the table was first made (state outlives upgrades)."""

@@ -11,10 +11,17 @@ node socket, and the wake-up of signals. Each wake-up:
     the stop deadline); a pod that has ended is dropped;
   - SIGCHLD: reap the children no pod claims (orphans re-parented to us,
     a child subreaper), leaving each pod its own containers' exit statuses;
-  - SIGTERM: exit; the pods keep running and the next node holder adopts them.
+  - SIGTERM: exit; the pods keep running and the next supervisor adopts them.
 A failure in one pod's handling drops that pod (Unknown, its processes
 running; logged in node.log, and the pod's SupervisionError event); the
 others go on.
+
+It is the keeper's child (nspod/keeper.py). When no pod needs it for `idle`
+seconds (Watchdog.needs_supervisor: nothing is due, waited for or probed),
+it hands every pod to the keeper and leaves: the keeper holds their FIFOs
+and reaps their processes, and starts a supervisor again when a command
+connects, a pod's process ends or a container writes output. That one
+resumes the pods, with their exit statuses from the keeper.
 """
 import gc
 import json
@@ -52,9 +59,11 @@ class PodSelector:
 
 
 class Supervisor:
-    def __init__(self, listener, linger, startup_fault=""):
+    def __init__(self, listener, linger, startup_fault="", keeper=None, idle=5.0):
         self.listener = listener
         self.linger = linger
+        self.keeper = keeper  # nspod/keeper.py (None: we cannot leave the pods to anyone)
+        self.idle = idle
         self.startup_fault = startup_fault  # for the adoptions at start (nspod/faults.py)
         self.sel = selectors.DefaultSelector()
         self.store = Store()  # one connection for every pod's state
@@ -71,11 +80,16 @@ class Supervisor:
         self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
 
     def run(self):
-        """Until SIGTERM, or no pod for `linger` seconds. Returns then."""
+        """Until SIGTERM (returns None), no pod for `linger` seconds (returns
+        0), or no pod needing us for `idle` seconds: then they are handed to
+        the keeper, and it returns how many."""
         self.adopt_orphaned_pods()
-        idle_since = time.monotonic()
+        idle_since = busy_since = time.monotonic()
         while not self.terminated:
-            for key, _ in self.sel.select(self.timeout()):
+            events = self.sel.select(self.timeout())
+            if events:
+                busy_since = time.monotonic()
+            for key, _ in events:
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "wake":
@@ -91,10 +105,31 @@ class Supervisor:
             if self.signalled:  # (SIGCHLD among them: only then can there be an orphan to reap)
                 self.signalled = False
                 self.reap_orphans()
-            if self.pods:
-                idle_since = time.monotonic()
-            elif time.monotonic() - idle_since >= self.linger:
-                return
+            now = time.monotonic()
+            if not self.pods:
+                if now - idle_since >= self.linger:
+                    return 0
+                continue
+            idle_since = now
+            if self.keeper is not None and now - busy_since >= self.idle and not self.needed():
+                return self.hand_over()
+        return None
+
+    def needed(self):
+        """True while a pod needs us (or a command is about to ask)."""
+        if self.sel.select(0) or any(w.needs_supervisor() for w in self.pods.values()):
+            return True
+        return False
+
+    def hand_over(self):
+        """Leave every pod to the keeper: each row names it as the pod's
+        supervisor, and it holds the FIFOs already. Returns how many."""
+        for watchdog in list(self.pods.values()):
+            if not self.guarded(watchdog, watchdog.hand_over, self.keeper):
+                return None  # (dropped: it is Unknown; leave as after SIGTERM)
+        count = len(self.pods)
+        self.pods.clear()
+        return count
 
     def forget(self):
         """A pod was dropped: free its watchdog now, and give the memory back.
@@ -105,7 +140,7 @@ class Supervisor:
 
     def timeout(self):
         due = [t for t in (w.timeout() for w in self.pods.values()) if t is not None]
-        return min(due + [1.0])  # at least every second: the idle check
+        return min(due + [min(1.0, self.idle)])  # at least every second: the idle checks
 
     def guarded(self, watchdog, handler, *args):
         """One pod's handling. An exception (a bug) costs that pod its
@@ -137,11 +172,11 @@ class Supervisor:
     # -- pods ----------------------------------------------------------------
     def watchdog(self, name, conn=None, fault=""):
         sel = PodSelector(self.sel)
-        watchdog = Watchdog(name, sel, self.store, conn=conn, fault=fault)
+        watchdog = Watchdog(name, sel, self.store, conn=conn, fault=fault, keeper=self.keeper)
         sel.owner = watchdog
         return watchdog
 
-    def begin(self, name, conn=None, adopt=False, fault="", explain=None):
+    def begin(self, name, conn=None, adopt=False, fault="", explain=None, resume=False):
         try:
             watchdog = self.watchdog(name, conn, fault)
         except Exception as e:  # the pod's row is gone or unreadable
@@ -151,16 +186,22 @@ class Supervisor:
             return
         watchdog.explain = explain
         self.pods[name] = watchdog
-        if not self.guarded(watchdog, watchdog.begin, adopt):
+        if not self.guarded(watchdog, watchdog.begin, adopt, resume):
             self.pods.pop(name, None)  # (it reported why)
 
     def adopt_orphaned_pods(self):
-        """Every pod a supervisor was running when it died: adopt it (its
-        containers still running are watched again). Not one being stopped
-        or removed: the command doing that goes on without a supervisor."""
+        """Every pod a supervisor handed to the keeper (resumed), or was
+        running when it died (adopted): its containers still running are
+        watched again. Not one being stopped or removed whose supervisor
+        died: the command doing that goes on without a supervisor."""
+        keeper = (self.keeper.pid, self.keeper.start) if self.keeper is not None else None
         for row in self.store.pods():
-            if (row["watchdog_pid"] and row["desired"] != "stopped"
-                    and not process.alive(row["watchdog_pid"], row["watchdog_start"])):
+            if (row["watchdog_pid"], row["watchdog_start"]) == keeper:
+                # (even one being stopped: its command asks us to stop it, and we do)
+                self.begin(row["name"], adopt=True, fault=self.startup_fault, resume=True)
+            elif not row["watchdog_pid"] or row["desired"] == "stopped":
+                continue
+            elif not process.alive(row["watchdog_pid"], row["watchdog_start"]):
                 self.begin(row["name"], adopt=True, fault=self.startup_fault)
 
     def reap_orphans(self):

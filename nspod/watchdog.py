@@ -52,15 +52,18 @@ CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 
 class Instance:
     """One running instance of a container (a new one after every restart).
-    `child` is False for an instance adopted from a watchdog that died: we are
-    not its parent, so its exit status cannot be known."""
+    `child` is False for an instance adopted from an earlier supervisor: we
+    are not its parent. Its exit status is then the keeper's (`kept`: the
+    keeper is its parent), or unknown (it is not: the keeper was replaced)."""
 
-    def __init__(self, pid, started, log, child=True):
+    def __init__(self, pid, started, log, child=True, kept=False):
         self.pid = pid
         self.pidfd = os.pidfd_open(pid)
+        self.pid_start = process.start_time(pid)
         self.started = started
         self.log = log
         self.child = child
+        self.kept = kept
         self.oom_before = 0
         self.image_config = None  # its image's config (an exec hook's Env and WorkingDir)
 
@@ -81,8 +84,9 @@ class Watchdog(InitSupervision):
     registrations carry this watchdog). store: the supervisor's Store.
     Init containers and sidecars: nspod/initsupervision.py."""
 
-    def __init__(self, name, sel, store, conn=None, fault=""):
+    def __init__(self, name, sel, store, conn=None, fault="", keeper=None):
         self.name = name
+        self.keeper = keeper  # nspod/keeper.py: the node holder, our parent (None: no keeper)
         self.conn = conn
         self.fault = fault  # NSPOD_FAULT of the command that asked for us (nspod/faults.py)
         self.store = RetryingStore(store, name)  # a failed write never stops supervision
@@ -128,10 +132,11 @@ class Watchdog(InitSupervision):
         self.init_state()
 
     # -- life cycle ---------------------------------------------------------
-    def begin(self, adopt=False):
+    def begin(self, adopt=False, resume=False):
         """Create the sandbox and start the containers, or (adopt) take over a
-        pod whose supervisor died. False when that failed: the supervisor
-        drops us (a failed take-over leaves the pod as it found it)."""
+        pod whose supervisor died, or (resume) that one handed to the keeper.
+        False when that failed: the supervisor drops us (a failed take-over
+        leaves the pod as it found it)."""
         if adopt:
             try:
                 adopted = self.adopt_sandbox()
@@ -153,7 +158,7 @@ class Watchdog(InitSupervision):
             return False
         if adopt:  # (with a new sandbox, if the old one was gone too)
             self.init_state(adopted=adopted)
-            self.adopt_containers()
+            self.adopt_containers(resume)
         else:
             started = time.time()
             self.store.update_pod(self.name, started=started, phase="Pending", reason=None, message=None)
@@ -175,6 +180,8 @@ class Watchdog(InitSupervision):
         self.store.update_pod(self.name, watchdog_pid=None, watchdog_start=None)
         self.store.flush()
         self.close()
+        if self.keeper is not None:
+            self.keeper.drop(self.name)
         for conn in self.stop_waiters:
             try:
                 conn.sendall(b'{"ok": true}\n')
@@ -183,6 +190,38 @@ class Watchdog(InitSupervision):
             conn.close()
         self.stop_waiters = []
         self.stop_explaining()
+
+    def needs_supervisor(self):
+        """Why this pod needs the Python supervisor now, or None: then the
+        keeper can hold it alone (keep its FIFOs, reap its processes) until a
+        command, a process's end or output starts a supervisor again."""
+        lifecycle = self.lifecycle
+        if self.conn is not None or self.stop_waiters or self.explain is not None:
+            return "a command waits on it"
+        if self.stopping or self.finishing is not None or self.phase != "Running":
+            return f"it is {self.phase or 'starting'}"
+        if self.store.pending or self.log_faults:
+            return "its state or log is not all written"
+        if self.timers or self.image_timers or self.pulls or self.retry_config:
+            return "a start is due"
+        if (not self.initialized or lifecycle.hooks or lifecycle.kills or lifecycle.start_queue
+                or lifecycle.deadline is not None):
+            return "its init containers, hooks or deadline"
+        if self.probes.instances:
+            return "its probes"
+        if any(spec.stdin or spec.tty for spec in self.pod.all_containers()):
+            return "a container's stdin or terminal"
+        return None
+
+    def hand_over(self, keeper):
+        """The supervisor leaves: the keeper is the pod's supervisor until the
+        next one resumes it. It holds the FIFOs already, and our pod
+        processes become its children as we exit."""
+        self.store.update_pod(self.name, watchdog_pid=keeper.pid, watchdog_start=keeper.start)
+        if not self.store.flush():
+            raise NspodError("its state could not be written")
+        self.close()
+        return True
 
     def stop_explaining(self):
         """The command that asked for --explain has its answer: no more steps for it."""
@@ -365,6 +404,8 @@ class Watchdog(InitSupervision):
                 fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
                 self.outputs[fd] = (spec.name, stream)
                 self.sel.register(fd, selectors.EVENT_READ, ("log", spec.name))
+        if self.keeper is not None:  # (the keeper holds them open across supervisors)
+            self.keeper.hold(self.name, self.outputs)
 
     def fifo(self, container, stream):
         return self.dir / "logs" / container / f"{stream}.fifo"
@@ -390,22 +431,29 @@ class Watchdog(InitSupervision):
         self.leaves = {name: self.pod_cg.leaf(name) for name in self.pod_cg.leaves()}
         return True
 
-    def adopt_containers(self):
-        """Containers still running are watched again (their exit status is
-        lost to us: we are not their parent); any that ended meanwhile is
-        reported as Kubernetes reports it, ContainerStatusUnknown."""
-        self.event(None, "Normal", "Adopted", "A new watchdog took over the pod")
+    def adopt_containers(self, resume=False):
+        """Containers still running are watched again. One that ended
+        meanwhile is recorded with its exit status from the keeper, its
+        parent; if the keeper does not have it (a keeper that was replaced),
+        as Kubernetes reports it then: ContainerStatusUnknown. resume: the
+        pod was handed to the keeper by a supervisor that left (no Adopted
+        event: nothing was lost)."""
+        if not resume:
+            self.event(None, "Normal", "Adopted", "A new watchdog took over the pod")
         started = self.store.pod(self.name)["started"]
         if started:
             self.lifecycle.set_deadline(started)
         for row in self.store.containers(self.name):
             spec = self.pod.container(row["name"])
             st = self.status[spec.name]
+            leaf = self.leaves.get(spec.name)
+            oom_before = row["oom_before"] if row["oom_before"] is not None else (leaf.oom_kills() if leaf else 0)
             if process.alive(row["pid"], row["pid_start"]):
                 started = phase.parse_rfc3339(st["state"]["running"]["startedAt"]) if "running" in st["state"] else time.time()
                 log = self.open_log(spec.name, self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
-                inst = Instance(row["pid"], started, log, child=False)
-                inst.oom_before = self.leaves[spec.name].oom_kills() if spec.name in self.leaves else 0
+                kept = self.keeper is not None and self.keeper.parent_of(row["pid"])
+                inst = Instance(row["pid"], started, log, child=False, kept=kept)
+                inst.oom_before = oom_before
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
                 self.adopt_console(spec, row)
@@ -415,12 +463,28 @@ class Watchdog(InitSupervision):
                     self.start_probes(spec, inst)
             elif "running" in st["state"]:
                 end_holder(json.loads(row["console"]) if row["console"] else None)  # (its terminal's)
-                self.finished(spec, self.unknown_exit(st["state"]["running"]["startedAt"]), ran_for=0)
+                started_at = st["state"]["running"]["startedAt"]
+                ended = self.keeper.status(row["pid"], row["pid_start"]) if self.keeper is not None else None
+                oom = leaf is not None and leaf.oom_kills() > oom_before
+                if ended is None:
+                    self.finished(spec, self.unknown_exit(started_at, oom_killed=oom), ran_for=0)
+                else:
+                    wstatus, at = ended
+                    state = self.exit_state(wstatus, oom, started_at, phase.rfc3339(at))
+                    self.finished(spec, state, ran_for=at - phase.parse_rfc3339(started_at))
             elif "waiting" in st["state"]:
                 if st["lastState"]:
                     heapq.heappush(self.timers, (time.monotonic(), spec.name))  # its back-off ran out with the old watchdog
                 elif self.initialized and not self.pod.is_init(spec.name):
                     self.start_container(spec)  # (init containers: advance_init, in order)
+
+    @staticmethod
+    def exit_state(wstatus, oom_killed, started_at, finished_at):
+        """The terminated state of an instance that ended with wstatus."""
+        if os.WIFSIGNALED(wstatus):
+            return phase.terminated(signal=os.WTERMSIG(wstatus), oom_killed=oom_killed,
+                                    started_at=started_at, finished_at=finished_at)
+        return phase.terminated(os.WEXITSTATUS(wstatus), started_at=started_at, finished_at=finished_at)
 
     def adopt_console(self, spec, row):
         """A running container's stdin and terminal, as the last supervisor
@@ -589,7 +653,7 @@ class Watchdog(InitSupervision):
                                     cgroup=leaf_record(s.leaf),
                                     security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
                                     image_config=(s.image or {}).get("config"),
-                                    console=console.holder_record())
+                                    console=console.holder_record(), oom_before=s.oom_before)
         self.event(spec.name, "Normal", "Created", f"Created container {spec.name}")
         self.event(spec.name, "Normal", "Started", f"Started container {spec.name}")
         self.lifecycle.started(spec, inst)
@@ -688,12 +752,16 @@ class Watchdog(InitSupervision):
 
     def on_exit(self, name):
         inst = self.instances.pop(name)
-        wstatus = os.waitpid(inst.pid, 0)[1] if inst.child else None
+        now = time.time()
+        if inst.child:
+            wstatus = os.waitpid(inst.pid, 0)[1]
+        else:  # the keeper's child, or nobody's we know
+            ended = self.keeper.status(inst.pid, inst.pid_start) if inst.kept else None
+            wstatus, now = ended if ended is not None else (None, now)
         console = self.consoles.pop(name, None)
         self.drain(name, inst, console)
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
-        now = time.time()
         spec = self.pod.container(name)
         code = None if wstatus is None else os.waitstatus_to_exitcode(wstatus)
         code = code if code is None or code >= 0 else 128 - code  # (a signal's: 128 + its number)
@@ -707,10 +775,8 @@ class Watchdog(InitSupervision):
         oom = leaf is not None and leaf.oom_kills() > inst.oom_before
         if wstatus is None:
             state = self.unknown_exit(times["started_at"], oom_killed=oom)
-        elif os.WIFSIGNALED(wstatus):
-            state = phase.terminated(signal=os.WTERMSIG(wstatus), oom_killed=oom, **times)
         else:
-            state = phase.terminated(os.WEXITSTATUS(wstatus), **times)
+            state = self.exit_state(wstatus, oom, **times)
         if console is not None:  # its sessions end with its exit code; a restart gets a new console
             console.end(state["terminated"]["exitCode"])
         self.finished(spec, state, ran_for=now - inst.started, delay=delay, restarted=early is not None)

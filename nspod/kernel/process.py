@@ -26,6 +26,16 @@ def start_time(pid):
     return int(stat[stat.rindex(b")") + 2 :].split()[19])
 
 
+def parent_of(pid):
+    """The parent pid of pid, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(b")") + 2 :].split()[1])
+
+
 def alive(pid, started):
     """True iff the process (pid, started) still exists. A zombie (Z) or a
     process its parent is reaping this instant (X) has ended."""

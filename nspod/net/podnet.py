@@ -88,6 +88,8 @@ class PodNetwork:
             self.attached_to = (node["holder_pid"], node["holder_start"])
             if sel is not None:
                 self.watch(sel, node)
+                if not node_network.holder_alive(node) or (node["uplink_pid"] and not node_network.uplink_alive(node)):
+                    self.on_event()  # it died while no supervisor watched: repair it now
 
     def watch(self, sel, node):
         """Wake the watchdog's loop when the holder or the uplink dies."""
