@@ -155,6 +155,17 @@ def _watchdog_alive(row):
     return process.alive(row["watchdog_pid"], row["watchdog_start"])
 
 
+def _watchdog_shown(row, alive):
+    """inspect's nspod.watchdog: which process supervises the pod. The
+    supervisor (nspod-supervise, Python) while the pod needs it; else the
+    node holder (nspod-keeper, named nspod-node), which holds it alone until
+    a command, a process's end or output starts a supervisor again."""
+    if not alive:
+        return {"pid": None}
+    keeper = row["watchdog_pid"] == node.node_pid()
+    return {"pid": row["watchdog_pid"], "process": "nspod-keeper" if keeper else "nspod-supervise"}
+
+
 def pod_phase(row, alive=None):
     """The phase to show. A pod whose watchdog is gone (and that did not end
     or stop) is Unknown: nobody can vouch for its state."""
@@ -233,7 +244,7 @@ def inspect(name):
         "spec": manifest["spec"],
         "status": status,
         "nspod": {
-            "watchdog": {"pid": row["watchdog_pid"] if alive else None},
+            "watchdog": _watchdog_shown(row, alive),
             "pause": {"pid": row["pause_pid"] if process.alive(row["pause_pid"], row["pause_start"]) else None,
                       "namespaces": pause_ns},
             "cgroup": json.loads(row["cgroup"]) if row["cgroup"] else None,

@@ -463,6 +463,8 @@ class Watchdog(InitSupervision):
                     self.start_probes(spec, inst)
             elif "running" in st["state"]:
                 end_holder(json.loads(row["console"]) if row["console"] else None)  # (its terminal's)
+                # What it wrote before it ended waits in its FIFOs: into its own log.
+                self.drain_into(spec.name, self.open_log(spec.name, self.dir / "logs" / spec.name / f"{st['restartCount']}.log"))
                 started_at = st["state"]["running"]["startedAt"]
                 ended = self.keeper.status(row["pid"], row["pid_start"]) if self.keeper is not None else None
                 oom = leaf is not None and leaf.oom_kills() > oom_before
@@ -866,11 +868,15 @@ class Watchdog(InitSupervision):
         if console is not None:  # one budget: a process left in a shared PID namespace may write on
             for data in console.read_terminal():
                 self.logged(name, inst.log and (lambda: inst.log.write("stdout", data)), len(data))
+        self.drain_into(name, inst.log)
+
+    def drain_into(self, name, log):
+        """The output in the container's FIFOs, into its log (then closed)."""
         for fd, (owner, stream) in self.outputs.items():
             if owner == name:
-                self.read_output(fd, inst.log)
-                self.logged(name, inst.log and (lambda: inst.log.flush_partial(stream)))
-        self.logged(name, inst.log and inst.log.close)
+                self.read_output(fd, log)
+                self.logged(name, log and (lambda: log.flush_partial(stream)))
+        self.logged(name, log and log.close)
 
     # A log the disk refuses (full, say) costs that output, never supervision:
     # the output is read and dropped, and the gap is reported as events.

@@ -53,15 +53,40 @@ def userns_processes():
     return out
 
 
-def pod_processes():
-    """Processes of pods (pause holders, containers): every process
-    that is not the node holder and lives in its namespaces, or is named nspod-*."""
+def supervisor_pid():
+    """The pid of the Python supervisor, the node holder's child, or None
+    when none runs (it left the pods to the node holder, nspod-keeper)."""
+    from nspod.kernel import process
     from nspod.node import node_pid
 
     node = node_pid()
+    if not node:
+        return None
+    try:
+        with open(f"/proc/{node}/task/{node}/children") as f:
+            children = [int(p) for p in f.read().split()]
+    except OSError:
+        return None
+    for pid in children:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "nspod-supervise" and process.parent_of(pid) == node:
+                return pid
+        except OSError:
+            pass
+    return None
+
+
+def pod_processes():
+    """Processes of pods (pause holders, containers): every process
+    that is not the node holder or its supervisor and lives in its
+    namespaces, or is named nspod-*."""
+    from nspod.node import node_pid
+
+    node = node_pid()
+    supervisor = supervisor_pid()
     found = []
     for pid, cmd in userns_processes():
-        if pid != node:
+        if pid not in (node, supervisor):
             found.append((pid, cmd))
     if os.getuid() == 0:
         for entry in os.listdir("/proc"):

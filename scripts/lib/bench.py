@@ -432,6 +432,22 @@ class Nspod:
         _, out = run([self.exe, "ps"], check=False)
         return [line.split()[0] for line in out.splitlines()[1:] if line.strip()]
 
+    def supervisor_pid(self):
+        """The Python supervisor, the node holder's child, if one runs."""
+        node = self.node_pid()
+        for pid, (ppid, comm) in proc_table().items() if node else ():
+            if ppid == node and comm == "nspod-supervise":
+                return pid
+        return None
+
+    def wait_at_rest(self, timeout=30):
+        """Until the supervisor has left the pods to the node holder (it does
+        after NSPOD_SUPERVISOR_IDLE seconds with nothing to do): memory at
+        rest. One still there after `timeout` is counted, as any process."""
+        deadline = time.monotonic() + timeout
+        while self.supervisor_pid() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     def node_pid(self):
         pid = read_pid(STATE / "node.pid")
         return pid if pid and comm_of(pid) == "nspod-node" else None
@@ -443,6 +459,7 @@ class Nspod:
         pod), the node network's holder and uplink (`nspod inspect` names them),
         and any other process nspod started that is no pod's."""
         infos = {n: self.inspect(n) for n in names}
+        self.wait_at_rest()
         table = proc_table()
         node = self.node_pid()
         if node is None:
@@ -450,7 +467,10 @@ class Nspod:
         own, parts = {}, {"pause holder (catatonit)": [], "other per-pod processes": []}
         pauses, containers = set(), set()
         shared_roots = {node}
-        labels = {node: "node holder, the supervisor"}
+        labels = {node: "node holder"}
+        supervisor = self.supervisor_pid()
+        if supervisor:
+            labels[supervisor] = "supervisor"
         for info in infos.values():
             pause = info["nspod"]["pause"]["pid"]
             if not pause:
@@ -1555,9 +1575,12 @@ Podman's; disk per image has no goal (the ratio is reported).
   the next instance's first timestamp minus the previous instance's last one,
   for the first {args.restarts} restarts; it includes starting `sh` and `date`.
 - **Memory**: `Pss` from `/proc/PID/smaps_rollup`, {SETTLE:.0f} s after the
-  pods started. nspod: the pod's pause holder (and anything under it but the
+  pods started, and for nspod once at rest: once its Python supervisor has
+  left the pods to the node holder, as it does after `NSPOD_SUPERVISOR_IDLE`
+  seconds (5) when no pod needs it (a supervisor still running after 30 s
+  would be counted). nspod: the pod's pause holder (and anything under it but the
   containers), plus an equal share of what serves all pods: the node holder
-  (the supervisor of every pod), the node network's holder and uplink
+  (nspod-keeper) and its supervisor if one runs, the node network's holder and uplink
   (pids from `nspod inspect`), and any other process nspod started outside a
   pod (the bench is a child subreaper, so such processes become its children).
   Podman: conmon for each of the 3 containers (infra included), the infra
@@ -1568,7 +1591,7 @@ Podman's; disk per image has no goal (the ratio is reported).
   little). "Each further pod" is (the {args.pods} pods' total − 1 pod) ÷
   {args.pods - 1}: what one more pod costs once the shared processes exist.
   The node holder's USS (private memory) is listed too: it is what the
-  supervisor of all pods holds of its own.
+  keeper of all pods holds of its own.
 - **Log throughput**: one container runs, in both tools, the same
   `sh -c '…; echo END'`: `head -c 52428800 /dev/zero | tr '\\0' x | fold -w 100`
   (50 MiB in 100-byte lines), and `yes | head -c 10485760` (10 MiB in 2-byte

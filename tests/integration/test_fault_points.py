@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from nspod.node import node_pid
 from podtest import NSPOD, nspod, wait_for
 
 POD = """apiVersion: v1
@@ -73,7 +74,9 @@ def test_cli_killed_during_rm_then_rm_again(pods, fault):
 def test_failed_adoption_leaves_the_pod_as_it_found_it(pods):
     pods.run(POD.format(name="fad"))
     before = pods.inspect("fad")["nspod"]
-    os.kill(before["watchdog"]["pid"], signal.SIGKILL)
+    # The whole node holder (its supervisor goes with it), so the next command
+    # starts one with that command's NSPOD_FAULT: its supervisor's adoption fails.
+    os.kill(node_pid(), signal.SIGKILL)
     wait_for(lambda: phase("fad") == "Unknown", what="Unknown")
     env = dict(os.environ, NSPOD_FAULT="adopt:fail")
     done = subprocess.run(NSPOD + ["start", "fad"], capture_output=True, text=True, env=env, timeout=60)

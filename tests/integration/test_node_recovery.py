@@ -22,7 +22,7 @@ import pytest
 
 from nspod.kernel import process
 from nspod.node import node_pid
-from podtest import nspod, state_dir, wait_for
+from podtest import nspod, state_dir, supervisor_pid, wait_for
 
 SERVER = """\
 import os, socket
@@ -193,7 +193,7 @@ def test_killed_supervisor_pods_are_unknown_until_the_next_command_adopts_them(p
     row = pods.inspect("adopted")
     ip = row["status"]["podIP"]
     container = row["nspod"]["containers"][0]["pid"]
-    assert row["nspod"]["watchdog"]["pid"] == node_pid()  # the node holder supervises every pod
+    assert row["nspod"]["watchdog"]["pid"] == supervisor_pid()  # the node holder's supervisor, of every pod
     end_node_holder(signal.SIGKILL)
     # No container stops with its supervisor; nobody vouches for their state now.
     wait_for(lambda: phases() == {"adopted": "Unknown", "ended": "Unknown"}, what="the pods to show Unknown")
@@ -250,7 +250,7 @@ def test_sigterm_ends_the_node_holder_and_the_pods_keep_running(pods):
     pods.run(manifest("t2"))
     assert node_pid() not in (None, pid)
     after = pods.inspect("t1")
-    assert after["status"]["phase"] == "Running" and after["nspod"]["watchdog"]["pid"] == node_pid()
+    assert after["status"]["phase"] == "Running" and after["nspod"]["watchdog"]["pid"] == supervisor_pid()
     assert after["nspod"]["containers"][0]["pid"] == before["nspod"]["containers"][0]["pid"]
     assert pod_userns(pods, "t2") == pod_userns(pods, "t1")
     assert reaches("t2", pod_ip(pods, "t1")) == "t1"

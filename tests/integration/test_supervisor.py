@@ -7,8 +7,7 @@ import os
 import subprocess
 import time
 
-from nspod.node import node_pid
-from podtest import NSPOD, nspod, wait_for
+from podtest import NSPOD, nspod, supervisor_pid, wait_for
 
 
 def pod(name, command, policy="Always"):
@@ -55,7 +54,7 @@ def _log_size(name):
 
 def test_a_failure_in_one_pods_handling_leaves_the_others_supervised(pods, tmp_path):
     pods.run(pod("healthy", ["sh", "-c", "sleep 0.2; exit 1"]), "--backoff-base", "0")
-    supervisor = node_pid()
+    supervisor = supervisor_pid()
     manifest = tmp_path / "broken.yaml"
     manifest.write_text(pod("broken", ["sh", "-c", "exit 1"]))
     pods.names.append("broken")
@@ -66,7 +65,7 @@ def test_a_failure_in_one_pods_handling_leaves_the_others_supervised(pods, tmp_p
     wait_for(lambda: pods.inspect("broken")["status"]["phase"] == "Unknown", what="the broken pod to be Unknown")
     assert "SupervisionError" in nspod("describe", "broken").stdout
     # ...and only that one: the same supervisor goes on restarting the other.
-    assert node_pid() == supervisor
+    assert supervisor_pid() == supervisor
     before = restarts(pods, "healthy")
     wait_for(lambda: restarts(pods, "healthy") >= before + 2, what="the healthy pod to restart on")
     assert pods.inspect("healthy")["nspod"]["watchdog"]["pid"] == supervisor
@@ -94,7 +93,7 @@ spec:
 """)
     wait_for(lambda: "terminated" in pods.status("quiet", "done")["state"], what="done to end")
     time.sleep(0.5)
-    pid = node_pid()
+    pid = supervisor_pid()  # (the tty container keeps it: it does not leave)
 
     def cpu_ticks():
         with open(f"/proc/{pid}/stat") as f:

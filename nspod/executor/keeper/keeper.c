@@ -12,9 +12,10 @@
  *   - a command connects to node.sock (we own the listener; the supervisor
  *     accepts on it);
  *   - a child of ours ends (a container, a pause holder);
- *   - a container writes to an output FIFO we hold;
- *   - the supervisor ended without a word (it crashed or was killed): again
- *     after a back-off.
+ *   - a container writes to an output FIFO we hold.
+ * After a supervisor that ended without a word (it crashed or was killed),
+ * the last two wait out a back-off, so a supervisor that cannot start does
+ * not spin; pods show Unknown until then, as their supervisor is gone.
  *
  *   nspod-keeper STATE_DIR READY_FD SUPERVISOR ARG...
  *
@@ -51,7 +52,7 @@
 #define HELD_MAX 4096     /* output FIFOs held (two per container) */
 #define MESSAGE_MAX 4096
 #define FDS_PER_MESSAGE 253  /* the kernel's SCM_MAX_FD */
-#define RESTART_FIRST_MS 500  /* back-off of a supervisor that ended without a word */
+#define RESTART_FIRST_MS 500  /* back-off after a supervisor that ended without a word */
 #define RESTART_CAP_MS 30000
 #define RESTART_RESET_S 60   /* one that ran this long starts the back-off afresh */
 #define STOP_GRACE_S 10      /* on SIGTERM: how long the supervisor has to leave */
@@ -64,8 +65,9 @@ static pid_t supervisor;        /* 0: none runs */
 static int channel = -1;        /* our end of its channel */
 static long leaving = -1;       /* its "bye PODS", or -1 */
 static struct timespec supervisor_began;
-static int restart_ms;          /* back-off before the next start after a crash; 0: none due */
-static struct timespec restart_at;
+static int restart_ms;          /* the back-off after a crash; 0: none */
+static struct timespec restart_at;  /* no start for an exit or output before this */
+static const char *wanted;      /* why a supervisor should start (an exit, output), or NULL */
 
 struct exit_record {
     pid_t pid;
@@ -167,9 +169,11 @@ static void start_supervisor(const char *why) {
     channel = pair[0];
     supervisor = pid;
     leaving = -1;
+    wanted = NULL;
     clock_gettime(CLOCK_MONOTONIC, &supervisor_began);
     say("started the supervisor, pid %d: %s", pid, why);
-    /* The fault a test asked the first command for is that supervisor's alone. */
+    /* A fault a test asked of the command that started us is for our first
+     * supervisor's adoptions alone (nspod/faults.py). */
     unsetenv("NSPOD_FAULT");
 }
 
@@ -208,7 +212,7 @@ static void supervisor_ended(int wstatus) {
         restart_at.tv_sec++;
         restart_at.tv_nsec -= 1000000000L;
     }
-    say("starting it again in %d ms", restart_ms);
+    say("the next one starts with the next command, or after %d ms with a pod's exit or output", restart_ms);
 }
 
 /* ---- exit statuses -------------------------------------------------------- */
@@ -237,8 +241,8 @@ static int reap(pid_t pid) {
         return 1;
     }
     record(pid, start, wstatus);
-    if (!supervisor && !restart_ms)
-        start_supervisor("a pod's process ended");
+    if (!supervisor && !wanted)
+        wanted = "a pod's process ended";
     return 1;
 }
 
@@ -466,22 +470,21 @@ int main(int argc, char **argv) {
         fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
         if (channel >= 0)
             fds[n++] = (struct pollfd){.fd = channel, .events = POLLIN};
-        int watch = !supervisor;  /* with a supervisor, connections and output are its own */
-        if (watch)
+        /* With a supervisor, connections and output are its own. */
+        if (!supervisor)
             fds[n++] = (struct pollfd){.fd = listener, .events = POLLIN};
         size_t first_held = n;
-        if (watch && !restart_ms)
+        if (!supervisor && !wanted)
             for (size_t i = 0; i < held_count; i++)
                 fds[n++] = (struct pollfd){.fd = held[i].fd, .events = POLLIN};
         int timeout = -1;
-        if (!supervisor && restart_ms) {
+        if (!supervisor && wanted) {  /* (only a back-off holds a wanted start) */
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            long long ms = (restart_at.tv_sec - now.tv_sec) * 1000LL + (restart_at.tv_nsec - now.tv_nsec) / 1000000;
+            long long ms = (restart_at.tv_sec - now.tv_sec) * 1000LL + (restart_at.tv_nsec - now.tv_nsec) / 1000000 + 1;
             timeout = ms < 0 ? 0 : (int)ms;
         }
-        int ready_count = poll(fds, n, timeout);
-        if (ready_count < 0 && errno != EINTR) {
+        if (poll(fds, n, timeout) < 0 && errno != EINTR) {
             say("poll: %s", strerror(errno));
             return 1;
         }
@@ -494,30 +497,19 @@ int main(int argc, char **argv) {
             if (end)
                 terminate();
         }
-        for (size_t i = 1; i < n; i++) {
-            if (!fds[i].revents)
-                continue;
-            if (fds[i].fd == channel && channel >= 0)
-                on_request();
-        }
+        if (channel >= 0 && n > 1 && fds[1].fd == channel && fds[1].revents)
+            on_request();
         reap_all();  /* (after the channel: a "bye" is read before the exit it announces) */
         if (supervisor)
             continue;
-        if (watch && n > 1 && pending_connection()) {
-            restart_ms = 0;
+        if (pending_connection()) {
             start_supervisor("a command connected");
             continue;
         }
-        if (restart_ms) {
-            if (since(&restart_at) >= 0)
-                start_supervisor("after its back-off");  /* (restart_ms kept: a next crash doubles it) */
-            continue;
-        }
-        for (size_t i = first_held; i < n; i++) {
-            if (fds[i].revents) {
-                start_supervisor("a container wrote output");
-                break;
-            }
-        }
+        for (size_t i = first_held; i < n && !wanted; i++)
+            if (fds[i].revents)
+                wanted = "a container wrote output";
+        if (wanted && (!restart_ms || since(&restart_at) >= 0))
+            start_supervisor(wanted);
     }
 }

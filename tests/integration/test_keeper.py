@@ -1,0 +1,148 @@
+"""The keeper (nspod-keeper, the node holder) and the Python supervisor, its
+child: the supervisor leaves when no pod needs it, and the keeper holds the
+pods alone (their processes, their output FIFOs) until a command, a
+process's end or a container's output needs the supervisor again; a
+supervisor that dies is started again, and no exit status is lost.
+
+The supervisor's idle time is 1 s here (NSPOD_SUPERVISOR_IDLE, read by the
+supervisor the keeper starts): the module begins and ends with no node
+holder running, so its own starts with that setting."""
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from nspod.kernel import process
+from nspod.node import node_pid
+from podtest import nspod, state_dir, supervisor_pid, wait_for
+
+
+def end_node_holder():
+    """Stop the running node holder, if any (no pod runs between tests)."""
+    pid = node_pid()
+    started = process.start_time(pid) if pid else None
+    if started and process.kill(pid, started, signal.SIGTERM):
+        wait_for(lambda: not process.alive(pid, started), timeout=15, what="the node holder to end")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def quick_to_leave():
+    end_node_holder()
+    os.environ["NSPOD_SUPERVISOR_IDLE"] = "1"
+    try:
+        yield
+    finally:
+        del os.environ["NSPOD_SUPERVISOR_IDLE"]
+        end_node_holder()
+
+
+def manifest(name, command, policy="Always"):
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                       "spec": {"restartPolicy": policy, "terminationGracePeriodSeconds": 0,
+                                "containers": [{"name": "app", "command": command}]}})
+
+
+# Waits for /tmp/go (made by `nspod exec`, which needs no supervisor), then says so and exits 3.
+GO_THEN_EXIT = ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo went; exit 3"]
+
+
+def supervisor_gone():
+    return wait_for(lambda: supervisor_pid() is None, timeout=20, what="the supervisor to leave")
+
+
+def node_log():
+    return (state_dir() / "node.log").read_text(errors="replace")
+
+
+def test_the_supervisor_leaves_and_the_keeper_holds_the_pod(pods):
+    pods.run(manifest("held", ["sleep", "1000"]))
+    keeper = node_pid()
+    with open(f"/proc/{keeper}/comm") as f:
+        assert f.read().strip() == "nspod-node"
+    supervisor = supervisor_pid()
+    assert supervisor, "a supervisor runs while `run` waits on it"
+    assert pods.inspect("held")["nspod"]["watchdog"] == {"pid": supervisor, "process": "nspod-supervise"}
+    supervisor_gone()
+    info = pods.inspect("held")
+    # Still Running, not Unknown: the keeper vouches for it (inspect names it).
+    assert info["status"]["phase"] == "Running"
+    assert info["nspod"]["watchdog"] == {"pid": keeper, "process": "nspod-keeper"}
+    container = info["nspod"]["containers"][0]["pid"]
+    assert process.parent_of(container) == keeper  # its exit status will be the keeper's
+    assert process.parent_of(info["nspod"]["pause"]["pid"]) == keeper
+    # A command that needs a supervisor gets one, which resumes the pod quietly.
+    nspod("stop", "held")
+    info = pods.inspect("held")
+    assert info["nspod"]["containers"][0]["pid"] is None and info["nspod"]["pause"]["pid"] is None
+    assert "Adopted" not in nspod("describe", "held").stdout
+
+
+def test_an_exit_while_no_supervisor_runs_is_restarted_with_its_exit_code(pods):
+    pods.run(manifest("exits", GO_THEN_EXIT))
+    supervisor_gone()
+    first = pods.inspect("exits")["nspod"]["containers"][0]["pid"]
+    nspod("exec", "exits", "--", "touch", "/tmp/go")
+    st = wait_for(lambda: (s := pods.status("exits", "app"))["restartCount"] == 1 and "running" in s["state"] and s,
+                  what="the container to be restarted")
+    assert st["lastState"]["terminated"]["exitCode"] == 3
+    assert st["lastState"]["terminated"]["reason"] == "Error"
+    assert pods.inspect("exits")["nspod"]["containers"][0]["pid"] != first
+    assert "a pod's process ended" in node_log()
+    # Its output came through the FIFO the keeper held, into the first instance's log.
+    assert "went" in nspod("logs", "exits", "--previous").stdout
+
+
+def test_output_while_no_supervisor_runs_is_logged(pods):
+    pods.run(manifest("talks", ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo spoke; sleep 1000"]))
+    supervisor_gone()
+    nspod("exec", "talks", "--", "touch", "/tmp/go")
+    wait_for(lambda: "spoke" in nspod("logs", "talks").stdout, what="the output to be logged")
+    assert pods.status("talks", "app")["restartCount"] == 0
+
+
+def test_a_killed_supervisor_is_started_again_and_loses_no_exit_status(pods):
+    pods.run(manifest("kept", GO_THEN_EXIT))
+    pods.run(manifest("writer", ["sh", "-c", "while :; do echo line; sleep 0.01; done"]))
+    writer = pods.inspect("writer")["nspod"]["containers"][0]["pid"]
+    supervisor = supervisor_pid()  # (the writer keeps it busy: it does not leave)
+    started = process.start_time(supervisor)
+    os.kill(supervisor, signal.SIGKILL)
+    # The container ends while no supervisor runs: the keeper, its parent, reaps it.
+    nspod("exec", "kept", "--", "touch", "/tmp/go")
+    wait_for(lambda: supervisor_pid() not in (None, supervisor), what="the keeper to start a supervisor again")
+    assert not process.alive(supervisor, started)
+    st = wait_for(lambda: (s := pods.status("kept", "app"))["restartCount"] == 1 and s,
+                  what="the ended container to be restarted")
+    assert st["lastState"]["terminated"]["exitCode"] == 3  # not ContainerStatusUnknown
+    assert "Adopted" in nspod("describe", "kept").stdout  # (its supervisor died: adopted, not resumed)
+    # The writer never met a FIFO without a reader (the keeper holds them): no SIGPIPE, no restart.
+    info = pods.inspect("writer")
+    assert info["nspod"]["containers"][0]["pid"] == writer
+    assert info["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert "ended by signal 9 without handing its pods over" in node_log()
+
+
+def test_removing_a_held_pod_leaves_the_keeper_and_the_other_pods(pods):
+    pods.run(manifest("one", ["sleep", "1000"]))
+    pods.run(manifest("two", ["sleep", "1000"]))
+    supervisor_gone()
+    keeper = node_pid()
+    nspod("rm", "-f", "one")
+    assert node_pid() == keeper and process.alive(keeper, process.start_time(keeper))
+    info = pods.inspect("two")
+    assert info["status"]["phase"] == "Running"
+    assert process.alive(info["nspod"]["containers"][0]["pid"], process.start_time(info["nspod"]["containers"][0]["pid"]))
+    supervisor_gone()  # and it leaves again
+
+
+def test_a_pod_that_needs_the_supervisor_keeps_it(pods):
+    probed = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probed"},
+              "spec": {"terminationGracePeriodSeconds": 0, "containers": [{
+                  "name": "app", "command": ["sleep", "1000"],
+                  "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}]}}
+    pods.run(json.dumps(probed))
+    supervisor = supervisor_pid()
+    time.sleep(3)  # three times its idle time
+    assert supervisor_pid() == supervisor
