@@ -184,7 +184,12 @@ static int pending_connection(void) {
     return poll(&p, 1, 0) == 1;
 }
 
+static void on_request(void);
+
 static void supervisor_ended(int wstatus) {
+    /* Its last words (a "bye") may have come after the poll that woke us. */
+    for (struct pollfd p = {.fd = channel, .events = POLLIN}; channel >= 0 && poll(&p, 1, 0) == 1; p.fd = channel)
+        on_request();
     close(channel);
     channel = -1;
     supervisor = 0;
