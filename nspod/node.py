@@ -92,10 +92,12 @@ def _await(ready):
     slow, emulated machine can take seconds. (Nothing of it sits in the
     file's buffer: it is written only after start() read the pid line.)"""
     with ready:
-        listening = select.select([ready], [], [], 120)[0] and ready.readline() == "listening\n"
-    sock = _try_connect(state_dir() / "node.sock") if listening else None
+        said = ready.readline() if select.select([ready], [], [], 120)[0] else ""
+    sock = _try_connect(state_dir() / "node.sock") if said == "listening\n" else None
     if sock:
         return sock
+    if said.startswith("error "):
+        raise NspodError(f"the node holder did not start: {said[6:].strip()}")
     raise NspodError(f"the node holder did not start; see {state_dir() / 'node.log'}")
 
 
@@ -184,8 +186,11 @@ def start():
             # ~15 ms and a few hundred KiB for nothing; our sys.path is
             # passed instead.
             path = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + [p for p in sys.path if p]
-            os.execv(KEEPER, ["nspod-keeper", str(state_dir()), str(ready_w),
-                              sys.executable, "-S", "-c", _BOOT, *path])
+            try:
+                os.execv(KEEPER, ["nspod-keeper", str(state_dir()), str(ready_w),
+                                  sys.executable, "-S", "-c", _BOOT, *path])
+            except OSError as e:
+                os.write(ready_w, f"error {KEEPER}: {e.strerror} (scripts/setup builds it)\n".encode())
         except BaseException:
             import traceback
 

@@ -1,9 +1,9 @@
-"""What each import costs the node holder: private dirty memory and time.
+"""What each import costs the supervisor: private dirty memory and time.
 
     .venv/bin/python scripts/lib/nodeimports.py
 
-Runs itself again as the node holder runs (`python -S`, the sys.path of this
-interpreter passed on: nspod/node.py), imports what the node holder imports,
+Runs itself again as the supervisor runs (`python -S`, the sys.path of this
+interpreter passed on: nspod/node.py), imports what the supervisor imports,
 in steps, and prints after each step the private dirty memory it added
 (smaps_rollup: what a forked child copies and no other process shares), the
 modules it loaded and the time it took; then seccomp.warm() and the

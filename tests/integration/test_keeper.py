@@ -10,6 +10,8 @@ holder running, so its own starts with that setting."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -146,3 +148,17 @@ def test_a_pod_that_needs_the_supervisor_keeps_it(pods):
     supervisor = supervisor_pid()
     time.sleep(3)  # three times its idle time
     assert supervisor_pid() == supervisor
+
+
+def test_a_missing_keeper_is_a_clear_error_and_starts_nothing(tmp_path):
+    end_node_holder()
+    path = tmp_path / "p.yaml"
+    path.write_text(manifest("nokeeper", ["sleep", "1000"]))
+    code = ("import sys, nspod.node; nspod.node.KEEPER = '/nonexistent/nspod-keeper'; "
+            "from nspod.cli import main; sys.exit(main(['run', sys.argv[1]]))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert "the node holder did not start: /nonexistent/nspod-keeper: No such file or directory" in done.stderr
+    assert node_pid() is None or not os.path.exists(f"/proc/{node_pid()}")
+    assert not (state_dir() / "node.sock").exists()
+    nspod("rm", "-f", "nokeeper", check=False)  # (its row, if `run` made one before the node holder)
