@@ -1,5 +1,6 @@
 """The soak: many pod lifecycles (run -> exec -> rm), several at a time, as
-one user; then nothing may be left and the node holder must not have grown.
+one user; then nothing may be left and neither the node holder nor its
+supervisor may have grown.
 Run by `scripts/test soak` as two unprivileged users at once.
 
     python tests/soak.py [--lifecycles 200] [--parallel 10]
@@ -50,12 +51,8 @@ def lifecycle(i, folder, user):
     return None
 
 
-def node_memory_kib():
-    """The node holder's (PSS, private) KiB: private pages are what a leak
-    grows. It supervises every pod, so what a pod fails to give back shows here."""
-    from nspod.node import node_pid
-
-    pid = node_pid()
+def memory_kib(pid):
+    """(PSS, private) KiB of pid: private pages are what a leak grows."""
     fields = {}
     try:
         for line in open(f"/proc/{pid}/smaps_rollup"):
@@ -65,6 +62,16 @@ def node_memory_kib():
     except (OSError, TypeError):
         return None, None
     return fields.get("Pss:"), fields.get("Private_Clean:", 0) + fields.get("Private_Dirty:", 0)
+
+
+def node_processes():
+    """(the node holder's pid, its supervisor's pid). The supervisor handles
+    every pod, so what a pod fails to give back shows there; the node holder
+    keeps exit statuses and FIFOs, bounded, which must not grow either."""
+    from nspod.node import node_pid
+    from podtest import supervisor_pid
+
+    return node_pid(), supervisor_pid()
 
 
 def main():
@@ -77,24 +84,32 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         os.chmod(folder, 0o755)
         start = time.monotonic()
-        # The first round warms the node holder up; its memory is taken after it.
+        # The first round warms the supervisor up; memory is taken after it.
         with ThreadPoolExecutor(a.parallel) as pool:
             failures += [r for r in pool.map(lambda i: lifecycle(i, folder, user), range(a.parallel)) if r]
-        pss_before, before = node_memory_kib()
+        watched = node_processes()
+        before = [memory_kib(pid) for pid in watched]
         with ThreadPoolExecutor(a.parallel) as pool:
             failures += [r for r in pool.map(lambda i: lifecycle(i, folder, user),
                                              range(a.parallel, a.lifecycles)) if r]
-        pss_after, after = node_memory_kib()
+        after = [memory_kib(pid) for pid in watched]
+        replaced = node_processes() != watched
         seconds = time.monotonic() - start
     leaks = wait_for_clean(timeout=15)
     figures = {"user": user, "lifecycles": a.lifecycles, "parallel": a.parallel, "seconds": round(seconds, 1),
-               "node_pss_kib_before": pss_before, "node_pss_kib_after": pss_after,
-               "node_private_kib_before": before, "node_private_kib_after": after,
+               "node_pss_kib_before": before[0][0], "node_pss_kib_after": after[0][0],
+               "node_private_kib_before": before[0][1], "node_private_kib_after": after[0][1],
+               "supervisor_pss_kib_before": before[1][0], "supervisor_pss_kib_after": after[1][0],
+               "supervisor_private_kib_before": before[1][1], "supervisor_private_kib_after": after[1][1],
                "failures": len(failures), "leaks": leaks}
     print(json.dumps(figures), flush=True)
     problems = failures[:10] + [f"left behind: {x}" for x in leaks]
-    if before and after and after > before * 1.10 + 512:
-        problems.append(f"the node holder grew from {before} KiB to {after} KiB of private memory")
+    if replaced or None in watched:
+        problems.append(f"the node holder and supervisor {watched} did not both run the whole soak "
+                        f"(after: {node_processes()}): their growth cannot be told")
+    for what, (_, was), (_, now) in zip(("node holder", "supervisor"), before, after):
+        if was and now and now > was * 1.10 + 512:
+            problems.append(f"the {what} grew from {was} KiB to {now} KiB of private memory")
     for p in problems:
         print(f"soak: {p}", file=sys.stderr)
     return 1 if problems else 0
