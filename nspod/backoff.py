@@ -75,6 +75,14 @@ class BackOff:
         """Exits counted in the current sequence of ``container``."""
         return self._exits.get(container, 0)
 
+    def set_consecutive(self, count: int, container: str = "") -> None:
+        """Take up a sequence counted elsewhere (a supervisor that left it
+        in the state): ``count`` exits so far."""
+        if count > 0:
+            self._exits[container] = int(count)
+        else:
+            self._exits.pop(container, None)
+
     def reset(self, container: str = "") -> None:
         """Forget ``container``'s sequence (e.g. its spec changed or it was removed)."""
         self._exits.pop(container, None)

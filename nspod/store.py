@@ -108,7 +108,8 @@ class Store:
         self._add_columns("pods", {"cgroup": "TEXT",        # {"path", "paths", "limits"} (JSON)
                                    "reason": "TEXT",        # status.reason, e.g. DeadlineExceeded
                                    "message": "TEXT",       # status.message
-                                   "conditions": "TEXT"})   # the watchdog's last pod conditions (JSON)
+                                   "conditions": "TEXT",    # the watchdog's last pod conditions (JSON)
+                                   "backoff": "TEXT"})      # {container: exits counted} of a supervisor that left (JSON)
         self._add_columns("containers", {"cgroup": "TEXT",     # {"path", "procs", "limits"} (JSON)
                                          "security": "TEXT",   # {"seccomp": mode} as it started (JSON)
                                          "image_config": "TEXT",   # the image's config: exec's Env, WorkingDir (JSON)

@@ -217,7 +217,10 @@ class Watchdog(InitSupervision):
         """The supervisor leaves: the keeper is the pod's supervisor until the
         next one resumes it. It holds the FIFOs already, and our pod
         processes become its children as we exit."""
-        self.store.update_pod(self.name, watchdog_pid=keeper.pid, watchdog_start=keeper.start)
+        # Its crash-loop back-off goes on where it was (the kubelet's is not reset by idleness).
+        counted = {name: b.consecutive() for name, b in self.backoff.items() if b.consecutive()}
+        self.store.update_pod(self.name, watchdog_pid=keeper.pid, watchdog_start=keeper.start,
+                              backoff=json.dumps(counted) if counted else None)
         if not self.store.flush():
             raise NspodError("its state could not be written")
         self.close()
@@ -438,9 +441,15 @@ class Watchdog(InitSupervision):
         as Kubernetes reports it then: ContainerStatusUnknown. resume: the
         pod was handed to the keeper by a supervisor that left (no Adopted
         event: nothing was lost)."""
-        if not resume:
+        row = self.store.pod(self.name)
+        if resume:
+            for name, count in json.loads(row["backoff"] or "{}").items():
+                if name in self.backoff and isinstance(count, int):
+                    self.backoff[name].set_consecutive(count)
+            self.store.update_pod(self.name, backoff=None)
+        else:
             self.event(None, "Normal", "Adopted", "A new watchdog took over the pod")
-        started = self.store.pod(self.name)["started"]
+        started = row["started"]
         if started:
             self.lifecycle.set_deadline(started)
         for row in self.store.containers(self.name):

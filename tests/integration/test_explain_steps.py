@@ -209,10 +209,12 @@ def test_an_explain_fd_that_is_not_a_pipe_is_ignored(tmp_path):
 
 
 def _node_fds():
+    """The fds of the supervisor, which takes the requests."""
     from nspod import node
+    from podtest import supervisor_pid
 
     node.ping()
-    return len(os.listdir(f"/proc/{node.node_pid()}/fd"))
+    return len(os.listdir(f"/proc/{supervisor_pid()}/fd"))
 
 
 def test_a_client_that_leaves_after_its_spawn_request_leaks_no_fd(pods):

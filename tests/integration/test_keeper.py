@@ -104,6 +104,18 @@ def test_output_while_no_supervisor_runs_is_logged(pods):
     assert pods.status("talks", "app")["restartCount"] == 0
 
 
+def test_the_crash_loop_back_off_goes_on_across_supervisors(pods):
+    # Each instance runs 3 s, so the supervisor (idle after 1 s) leaves before
+    # it ends, and the next one resumes the pod: the second exit must still
+    # wait the back-off (3 s here), not restart at once as a first exit does.
+    woken = node_log().count("a pod's process ended")
+    pods.run(manifest("loops", ["sh", "-c", "sleep 3; exit 1"]), "--backoff-base", "3")
+    wait_for(lambda: pods.status("loops", "app")["restartCount"] == 2, timeout=30,
+             what="the second restart")
+    assert node_log().count("a pod's process ended") >= woken + 2  # (both exits came while no supervisor ran)
+    assert "Back-off restarting failed container app" in nspod("describe", "loops").stdout
+
+
 def test_a_killed_supervisor_is_started_again_and_loses_no_exit_status(pods):
     pods.run(manifest("kept", GO_THEN_EXIT))
     pods.run(manifest("writer", ["sh", "-c", "while :; do echo line; sleep 0.01; done"]))

@@ -44,6 +44,14 @@ def test_next_delay_is_per_container():
     assert b.next_delay(1.0, "sidecar") == 10
 
 
+def test_a_sequence_taken_up_goes_on_where_it_was():
+    b = BackOff(base=10)
+    b.set_consecutive(3)  # three exits counted by a supervisor that left
+    assert b.next_delay(5) == 40
+    b.set_consecutive(0)
+    assert b.consecutive() == 0 and b.next_delay(5) == 0
+
+
 def test_ten_minutes_of_running_resets_the_sequence():
     b = BackOff()
     for _ in range(6):
