@@ -14,40 +14,36 @@ def send_signal(pidfd, sig, pid=None):
                    by_hand=f"kill -{name.removeprefix('SIG')} {pid or 'PID'}")
 
 
-def start_time(pid):
-    """Kernel start time of pid (clock ticks since boot), or None if gone.
-    A (pid, start_time) pair names one process even after the pid is reused."""
+def _stat(pid):
+    """The fields of /proc/PID/stat from the state on (field 3), or None if
+    it is gone. The command name before them may hold spaces and
+    parentheses: they are split after the last ')'."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
-    # The command name may hold spaces and parentheses: split after the last ')'.
-    return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def start_time(pid):
+    """Kernel start time of pid (clock ticks since boot), or None if gone.
+    A (pid, start_time) pair names one process even after the pid is reused."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
 
 
 def parent_of(pid):
     """The parent pid of pid, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(b")") + 2 :].split()[1])
+    fields = _stat(pid)
+    return int(fields[1]) if fields else None
 
 
 def alive(pid, started):
     """True iff the process (pid, started) still exists. A zombie (Z) or a
     process its parent is reaping this instant (X) has ended."""
-    if not pid:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[19]) == started and fields[0] not in (b"Z", b"X", b"x")
+    fields = _stat(pid) if pid else None
+    return bool(fields) and int(fields[19]) == started and fields[0] not in (b"Z", b"X", b"x")
 
 
 def kill(pid, started, sig=signal.SIGKILL):
