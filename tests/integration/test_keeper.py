@@ -109,7 +109,7 @@ def test_the_crash_loop_back_off_goes_on_across_supervisors(pods):
     # it ends, and the next one resumes the pod: the second exit must still
     # wait the back-off (3 s here), not restart at once as a first exit does.
     woken = node_log().count("a pod's process ended")
-    pods.run(manifest("loops", ["sh", "-c", "sleep 3; exit 1"]), "--backoff-base", "3")
+    pods.run(manifest("loops", ["sh", "-c", "sleep 3; exit 1"]), "--backoff-base", "3s")
     wait_for(lambda: pods.status("loops", "app")["restartCount"] == 2, timeout=30,
              what="the second restart")
     assert node_log().count("a pod's process ended") >= woken + 2  # (both exits came while no supervisor ran)
