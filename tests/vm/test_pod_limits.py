@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from podtest import HOG, nspod, wait_for
+from podtest import HOG, nspod, supervisor_pid, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +50,23 @@ def test_container_over_its_memory_limit_is_oom_killed(pods):
     assert cg["limits"]["memory.max"] == str(50 * 1024 * 1024)
     assert cg["limits"]["memory.swap.max"] == "0"
     assert keyed(Path(cg["path"]) / "memory.events")["oom_kill"] >= 1
+
+
+def test_an_oom_kill_while_no_supervisor_runs_is_still_oom_killed(pods):
+    # The container waits for /tmp/go (made by `nspod exec`, which needs no
+    # supervisor) and only then asks for the 200 MB: the kill comes while the
+    # node holder alone holds the pod. The supervisor it starts tells the kill
+    # from the cgroup's oom_kill count at the instance's start (in its row).
+    wait_first = "import os, time\nwhile not os.path.exists('/tmp/go'): time.sleep(0.1)\n"
+    pods.run(pod_with("idlehog", ["python3", "-c", wait_first + HOG],
+                      {"limits": {"memory": "50Mi"}}), "--backoff-base", "60s")
+    wait_for(lambda: supervisor_pid() is None, timeout=30, what="the supervisor to leave")
+    assert pods.inspect("idlehog")["nspod"]["watchdog"]["process"] == "nspod-keeper"
+    nspod("exec", "idlehog", "--", "touch", "/tmp/go")
+    st = wait_for(lambda: (s := pods.status("idlehog", "app"))["restartCount"] == 1 and s, timeout=90,
+                  what="the OOM kill and the restart after it")
+    assert st["lastState"]["terminated"]["reason"] == "OOMKilled"
+    assert st["lastState"]["terminated"]["exitCode"] == 137
 
 
 def cpu_share(cgroup, seconds=4.0):
