@@ -157,6 +157,7 @@ static void start_supervisor(const char *why) {
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);  /* (an ignored signal would stay ignored across exec) */
         /* Through fds above 4 first: dup2 onto itself would keep close-on-exec. */
         int l = fcntl(listener, F_DUPFD_CLOEXEC, 10), c = fcntl(pair[1], F_DUPFD_CLOEXEC, 10);
         if (l < 0 || c < 0 || dup2(l, 3) < 0 || dup2(c, 4) < 0)
