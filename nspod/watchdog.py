@@ -198,7 +198,9 @@ class Watchdog(InitSupervision):
         lifecycle = self.lifecycle
         if self.conn is not None or self.stop_waiters or self.explain is not None:
             return "a command waits on it"
-        if self.stopping or self.finishing is not None or self.phase != "Running":
+        if self.stopping or self.finishing is not None:
+            return "it is ending"
+        if self.phase != "Running":
             return f"it is {self.phase or 'starting'}"
         if self.store.pending or self.log_faults:
             return "its state or log is not all written"
