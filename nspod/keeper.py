@@ -24,10 +24,6 @@ class Keeper:
         self.pid = os.getppid()
         self.start = process.start_time(self.pid)
 
-    def parent_of(self, pid):
-        """True if the keeper is pid's parent: then it will have its exit status."""
-        return process.parent_of(pid) == self.pid
-
     def status(self, pid, started):
         """(wait status, when it ended, seconds since the epoch) of our
         keeper's child (pid, started) that ended; None if it knows none."""

@@ -117,9 +117,7 @@ class Supervisor:
 
     def needed(self):
         """True while a pod needs us (or a command is about to ask)."""
-        if self.sel.select(0) or any(w.needs_supervisor() for w in self.pods.values()):
-            return True
-        return False
+        return bool(self.sel.select(0)) or any(w.needs_supervisor() for w in self.pods.values())
 
     def hand_over(self):
         """Leave every pod to the keeper: each row names it as the pod's

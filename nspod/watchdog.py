@@ -53,17 +53,16 @@ CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 class Instance:
     """One running instance of a container (a new one after every restart).
     `child` is False for an instance adopted from an earlier supervisor: we
-    are not its parent. Its exit status is then the keeper's (`kept`: the
-    keeper is its parent), or unknown (it is not: the keeper was replaced)."""
+    are not its parent. Its exit status is then the keeper's, if the keeper
+    is its parent (not if the keeper was replaced: then it is unknown)."""
 
-    def __init__(self, pid, started, log, child=True, kept=False):
+    def __init__(self, pid, pid_start, started, log, child=True):
         self.pid = pid
+        self.pid_start = pid_start  # (pid, pid_start) names it for the keeper
         self.pidfd = os.pidfd_open(pid)
-        self.pid_start = process.start_time(pid)
         self.started = started
         self.log = log
         self.child = child
-        self.kept = kept
         self.oom_before = 0
         self.image_config = None  # its image's config (an exec hook's Env and WorkingDir)
 
@@ -458,12 +457,12 @@ class Watchdog(InitSupervision):
             spec = self.pod.container(row["name"])
             st = self.status[spec.name]
             leaf = self.leaves.get(spec.name)
+            log_path = self.dir / "logs" / spec.name / f"{st['restartCount']}.log"  # its instance's
             oom_before = row["oom_before"] if row["oom_before"] is not None else (leaf.oom_kills() if leaf else 0)
             if process.alive(row["pid"], row["pid_start"]):
                 started = phase.parse_rfc3339(st["state"]["running"]["startedAt"]) if "running" in st["state"] else time.time()
-                log = self.open_log(spec.name, self.dir / "logs" / spec.name / f"{st['restartCount']}.log")
-                kept = self.keeper is not None and self.keeper.parent_of(row["pid"])
-                inst = Instance(row["pid"], started, log, child=False, kept=kept)
+                log = self.open_log(spec.name, log_path)
+                inst = Instance(row["pid"], row["pid_start"], started, log, child=False)
                 inst.oom_before = oom_before
                 self.instances[spec.name] = inst
                 self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
@@ -475,7 +474,7 @@ class Watchdog(InitSupervision):
             elif "running" in st["state"]:
                 end_holder(json.loads(row["console"]) if row["console"] else None)  # (its terminal's)
                 # What it wrote before it ended waits in its FIFOs: into its own log.
-                self.drain_into(spec.name, self.open_log(spec.name, self.dir / "logs" / spec.name / f"{st['restartCount']}.log"))
+                self.drain_into(spec.name, self.open_log(spec.name, log_path))
                 started_at = st["state"]["running"]["startedAt"]
                 ended = self.keeper.status(row["pid"], row["pid_start"]) if self.keeper is not None else None
                 oom = leaf is not None and leaf.oom_kills() > oom_before
@@ -655,13 +654,13 @@ class Watchdog(InitSupervision):
         if ours is not None:
             ours.close()
         self.consoles[spec.name] = console
-        inst = Instance(pid, s.now, s.log)
+        inst = Instance(pid, process.start_time(pid), s.now, s.log)
         inst.oom_before = s.oom_before  # memory.events oom_kill then: a rise means OOMKilled
         inst.image_config = (s.image or {}).get("config")
         self.instances[spec.name] = inst
         self.sel.register(inst.pidfd, selectors.EVENT_READ, ("exit", spec.name))
         # Its status changes once started (mark_running): after its postStart hook, if it has one.
-        self.store.update_container(self.name, spec.name, pid=pid, pid_start=process.start_time(pid),
+        self.store.update_container(self.name, spec.name, pid=pid, pid_start=inst.pid_start,
                                     namespaces=namespaces.ns_ids(pid),
                                     cgroup=leaf_record(s.leaf),
                                     security=confinement.shown(plan.confinement, pid, plan.seccomp.mode),
@@ -768,8 +767,8 @@ class Watchdog(InitSupervision):
         now = time.time()
         if inst.child:
             wstatus = os.waitpid(inst.pid, 0)[1]
-        else:  # the keeper's child, or nobody's we know
-            ended = self.keeper.status(inst.pid, inst.pid_start) if inst.kept else None
+        else:  # the keeper's child (it knows the status), or nobody's we know
+            ended = self.keeper.status(inst.pid, inst.pid_start) if self.keeper is not None else None
             wstatus, now = ended if ended is not None else (None, now)
         console = self.consoles.pop(name, None)
         self.drain(name, inst, console)
