@@ -781,7 +781,7 @@ class Watchdog(InitSupervision):
         if not self.stopping and code is not None and should_restart(self.restart_policy_of(spec), code):
             delay = self.backoff[name].next_delay(now - inst.started)
         # A restart due at once begins before the ended instance is recorded.
-        early = self.start_at_once(spec) if delay == 0 and console is None else None
+        early = self.start_at_once(spec) if delay == 0 else None
         times = {"started_at": phase.rfc3339(inst.started), "finished_at": phase.rfc3339(now)}
         leaf = self.leaves.get(name)
         oom = leaf is not None and leaf.oom_kills() > inst.oom_before
@@ -802,14 +802,15 @@ class Watchdog(InitSupervision):
         """The restart of an instance that just ended, when it is due now (its
         restart policy, no back-off) and nothing holds it (a hook or kill of
         its own, a postStart failure to report, an image to prepare, a
-        terminal or stdin to hand over, init order): nspod-exec is spawned
+        terminal or stdin to hand over, init order, a sandbox being made
+        again after its pause holder died): nspod-exec is spawned
         before the ended instance is recorded, and builds the root while we
         record it. A restart then costs its own start, not our bookkeeping
         (the restart latency in docs/BENCHMARKS.md). None otherwise: it waits
         for restart_due, as every other start."""
         name = spec.name
         lifecycle = self.lifecycle
-        if (spec.image is not None or spec.stdin or spec.tty or name in self.retry_config
+        if (self.pause_pid is None or spec.image is not None or spec.stdin or spec.tty or name in self.retry_config
                 or name in lifecycle.kills or name in lifecycle.hooks or name in lifecycle.failures
                 or not self.restart_allowed(name)):
             return None
