@@ -4,8 +4,10 @@
 The keeper is the parent of every pod process the supervisor no longer is
 (an earlier supervisor started them, then left or died), so it has their
 exit statuses: `status` asks for one. It keeps the pods' output FIFOs open
-across supervisors (`hold`, `drop`), and when no pod needs Python the
-supervisor leaves (`bye`): the keeper starts another when one does."""
+across supervisors (`hold`, `drop`), and writes what comes out of them to
+the containers' logs while no supervisor runs (`pump`). When no pod needs
+Python the supervisor leaves (`bye`): the keeper starts another when one
+does (a command, a process's end; not output)."""
 import os
 import socket
 
@@ -49,6 +51,17 @@ class Keeper:
                 socket.send_fds(self.sock, [f"{'hold' if i == 0 else 'add'} {pod}".encode()], fds[i:i + FDS_PER_MESSAGE])
         except OSError as e:  # (the keeper is gone: nothing holds them but us)
             note(f"pod {pod}: giving the keeper its FIFOs: {e}")
+
+    def pump(self, pod, fd, stream, path, max_size, max_files, max_line):
+        """While no supervisor runs, write the output of `fd` (one of the
+        pod's FIFOs, `stream` of a container) to the CRI log `path`, as
+        crilog.LogWriter(path, max_size, max_files, max_line) would: output
+        then needs no Python. Until a supervisor starts again."""
+        try:
+            socket.send_fds(self.sock, [f"log {pod} {stream} {int(max_size)} {int(max_files)} {int(max_line)} "
+                                        f"{os.fspath(path)}".encode()], [fd])
+        except OSError as e:  # (the keeper is gone: nobody writes the log until a supervisor does)
+            note(f"pod {pod}: giving the keeper its log {path}: {e}")
 
     def drop(self, pod):
         try:

@@ -87,7 +87,7 @@ class Supervisor:
         idle_since = busy_since = time.monotonic()
         while not self.terminated:
             events = self.sel.select(self.timeout())
-            if events:
+            if _busy(events):
                 busy_since = time.monotonic()
             for key, _ in events:
                 if key.data == "accept":
@@ -117,7 +117,7 @@ class Supervisor:
 
     def needed(self):
         """True while a pod needs us (or a command is about to ask)."""
-        return bool(self.sel.select(0)) or any(w.needs_supervisor() for w in self.pods.values())
+        return _busy(self.sel.select(0)) or any(w.needs_supervisor() for w in self.pods.values())
 
     def hand_over(self):
         """Leave every pod to the keeper: each row names it as the pod's
@@ -270,6 +270,12 @@ class Supervisor:
                 pass
         except BlockingIOError:
             pass
+
+
+def _busy(events):
+    """Whether these events keep us: any but a container's output, which the
+    keeper writes to its log as well once we leave (nspod/keeper.py)."""
+    return any(not (isinstance(key.data, tuple) and key.data[1][0] == "log") for key, _ in events)
 
 
 MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request

@@ -212,6 +212,8 @@ class Watchdog(InitSupervision):
             return "its probes"
         if any(spec.stdin or spec.tty for spec in self.pod.all_containers()):
             return "a container's stdin or terminal"
+        if any(console.sessions for console in self.consoles.values()):
+            return "an attach session"
         return None
 
     def hand_over(self, keeper):
@@ -224,6 +226,14 @@ class Watchdog(InitSupervision):
                               backoff=json.dumps(counted) if counted else None)
         if not self.store.flush():
             raise NspodError("its state could not be written")
+        # Its output goes on into each instance's log, written by the keeper:
+        # ours ends here (an unterminated line as a P record, which it continues).
+        for name, inst in self.instances.items():
+            self.logged(name, inst.log and inst.log.close)
+        for fd, (name, stream) in self.outputs.items():
+            log = self.instances[name].log if name in self.instances else None
+            if log is not None:
+                keeper.pump(self.name, fd, stream, log.path, log.max_size, log.max_files, log.max_line)
         self.close()
         return True
 

@@ -1,7 +1,7 @@
 """The keeper (nspod-keeper, the node holder) and the Python supervisor, its
 child: the supervisor leaves when no pod needs it, and the keeper holds the
-pods alone (their processes, their output FIFOs) until a command, a
-process's end or a container's output needs the supervisor again; a
+pods alone (their processes, their output FIFOs, which it writes to the
+logs) until a command or a process's end needs the supervisor again; a
 supervisor that dies is started again, and no exit status is lost.
 
 The supervisor's idle time is 1 s here (NSPOD_SUPERVISOR_IDLE, read by the
@@ -96,11 +96,36 @@ def test_an_exit_while_no_supervisor_runs_is_restarted_with_its_exit_code(pods):
     assert "went" in nspod("logs", "exits", "--previous").stdout
 
 
-def test_output_while_no_supervisor_runs_is_logged(pods):
-    pods.run(manifest("talks", ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; echo spoke; sleep 1000"]))
+def test_output_while_no_supervisor_runs_is_logged_by_the_keeper(pods):
+    # While no supervisor runs, the keeper writes the log itself: a long line
+    # cut into P records, a "\r\n" line, a line left unterminated, and 12 MB
+    # more (the log rotates) wake no supervisor.
+    script = ("while [ ! -e /tmp/go ]; do sleep 0.05; done; "
+              "head -c 40000 /dev/zero | tr '\\0' a; echo; printf 'dos\\r\\n'; "
+              "yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+              " | head -n 120000; printf half; "
+              "while [ ! -e /tmp/go2 ]; do sleep 0.05; done; echo -done; sleep 1000")
+    pods.run(manifest("talks", ["sh", "-c", script]))
     supervisor_gone()
     nspod("exec", "talks", "--", "touch", "/tmp/go")
-    wait_for(lambda: "spoke" in nspod("logs", "talks").stdout, what="the output to be logged")
+    logs = state_dir() / "pods" / "talks" / "logs" / "app"
+    wait_for(lambda: b"stdout P half\n" in (logs / "0.log").read_bytes()[-200:]
+             or (logs / "0.log").read_bytes().endswith(b"stdout F " + b"0123456789" * 10 + b"\n"),
+             timeout=30, what="the output to be written")
+    assert supervisor_pid() is None
+    assert "a container wrote output" not in node_log()
+    assert sorted(p.name for p in logs.iterdir() if ".log" in p.name) == ["0.log", "0.log.1"]
+    assert all(p.stat().st_size <= 10 << 20 for p in logs.iterdir() if ".log" in p.name)
+    records = (logs / "0.log.1").read_bytes().split(b"\n", 4)
+    assert [r.split(b" ")[1:3] for r in records[:4]] == [[b"stdout", b"P"], [b"stdout", b"P"],
+                                                         [b"stdout", b"F"], [b"stdout", b"F"]]
+    assert len(records[0].split(b" ", 3)[3]) == 16384 and records[3].split(b" ", 3)[3] == b"dos"
+    # A command that needs a supervisor starts one: it takes the log over where the keeper left it.
+    pods.run(manifest("other", ["sleep", "1000"]))
+    nspod("exec", "talks", "--", "touch", "/tmp/go2")
+    wait_for(lambda: nspod("logs", "talks", "--tail", "1").stdout == "half-done\n", what="the last line")
+    lines = nspod("logs", "talks").stdout.splitlines()
+    assert len(lines) == 2 + 120000 + 1 and lines[0] == "a" * 40000 and lines[1] == "dos"
     assert pods.status("talks", "app")["restartCount"] == 0
 
 
@@ -120,7 +145,7 @@ def test_a_killed_supervisor_is_started_again_and_loses_no_exit_status(pods):
     pods.run(manifest("kept", GO_THEN_EXIT))
     pods.run(manifest("writer", ["sh", "-c", "while :; do echo line; sleep 0.01; done"]))
     writer = pods.inspect("writer")["nspod"]["containers"][0]["pid"]
-    supervisor = supervisor_pid()  # (the writer keeps it busy: it does not leave)
+    supervisor = supervisor_pid()  # (it has just started the pods: it has not left yet)
     started = process.start_time(supervisor)
     os.kill(supervisor, signal.SIGKILL)
     # The container ends while no supervisor runs: the keeper, its parent, reaps it.

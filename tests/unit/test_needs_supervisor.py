@@ -19,6 +19,7 @@ def quiet_pod(**containers):
     w.initialized = True
     w.lifecycle = SimpleNamespace(hooks={}, kills={}, start_queue=[], deadline=None)
     w.probes = SimpleNamespace(instances={})
+    w.consoles = {"app": SimpleNamespace(sessions={})}
     specs = [SimpleNamespace(name=n, stdin=c.get("stdin", False), tty=c.get("tty", False))
              for n, c in (containers or {"app": {}}).items()]
     w.pod = SimpleNamespace(all_containers=lambda: specs)
@@ -67,3 +68,9 @@ def test_each_thing_in_progress_keeps_the_supervisor(part, attribute, value, rea
 @pytest.mark.parametrize("flags", [{"stdin": True}, {"tty": True}])
 def test_a_container_with_stdin_or_a_terminal_keeps_the_supervisor(flags):
     assert quiet_pod(app={}, shell=flags).needs_supervisor() == "a container's stdin or terminal"
+
+
+def test_an_attach_session_keeps_the_supervisor():
+    w = quiet_pod()
+    w.consoles["app"].sessions[9] = object()
+    assert w.needs_supervisor() == "an attach session"

@@ -26,8 +26,14 @@
  *                      writer never meets a FIFO without a reader), in place of
  *                      those held for POD; wake on output when no supervisor runs
  *   add POD            more of them (past the 253 fds a message carries)
+ *   log POD STREAM MAX_SIZE MAX_FILES MAX_LINE PATH
+ *                      with one of those FIFOs: while no supervisor runs, write what
+ *                      comes out of it to the CRI log PATH (keeper/crilog.c), as
+ *                      nspod/crilog.py would, instead of waking a supervisor
  *   drop POD           close them (the pod ended)
  *   bye PODS           the supervisor is leaving, PODS pods handed over (0: we end too)
+ * When a supervisor starts, we stop writing logs: each stream's unterminated
+ * line goes out as a P record, and the supervisor goes on from there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,10 +49,13 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "crilog.h"
 
 #define EXITS 4096        /* exit statuses kept for a supervisor to ask for */
 #define HELD_MAX 4096     /* output FIFOs held (two per container) */
@@ -81,6 +90,7 @@ static size_t exits_count;  /* total recorded; the newest EXITS are kept */
 struct held_fd {
     int fd;
     char *pod;
+    struct cri_stream out;  /* out.log: where its output goes while no supervisor runs; NULL: it wakes one */
 };
 static struct held_fd held[HELD_MAX];
 static size_t held_count;
@@ -135,7 +145,10 @@ static unsigned long long start_time(pid_t pid) {
 
 /* ---- the supervisor ------------------------------------------------------- */
 
+static void stop_all_pumps(void);
+
 static void start_supervisor(const char *why) {
+    stop_all_pumps();  /* the logs are the supervisor's now */
     int pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
         say("socketpair: %s", strerror(errno));
@@ -158,6 +171,7 @@ static void start_supervisor(const char *why) {
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);  /* (an ignored signal would stay ignored across exec) */
+        signal(SIGXFSZ, SIG_DFL);
         /* Through fds above 4 first: dup2 onto itself would keep close-on-exec. */
         int l = fcntl(listener, F_DUPFD_CLOEXEC, 10), c = fcntl(pair[1], F_DUPFD_CLOEXEC, 10);
         if (l < 0 || c < 0 || dup2(l, 3) < 0 || dup2(c, 4) < 0)
@@ -274,10 +288,92 @@ static const struct exit_record *find_exit(pid_t pid, unsigned long long start) 
 
 /* ---- the channel ---------------------------------------------------------- */
 
+/* ---- the log pump -------------------------------------------------------- */
+
+/* Stop writing h's log: its unterminated line goes out as a P record (the
+ * next writer goes on with the rest of the line). */
+static void stop_pumping(struct held_fd *h) {
+    struct cri_log *log = h->out.log;
+    if (!log)
+        return;
+    if (h->out.tail_len) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (cri_write(&h->out, "", 0, 1, &now) < 0 && !log->failing)
+            say("pod %.60s: its log %s: %s", h->pod, log->path, strerror(errno));
+    }
+    if (log->dropped)
+        say("pod %.60s: %llu bytes of its output were dropped, as its log %s could not be written",
+            h->pod, log->dropped, log->path);
+    cri_log_close(log);
+    free(h->out.tail);
+    h->out = (struct cri_stream){0};
+}
+
+/* One read of h's FIFO into its log (a bounded piece of work: the others
+ * are read in turn). */
+static void pump(struct held_fd *h) {
+    static char data[CRI_READ_MAX];
+    ssize_t n = read(h->fd, data, sizeof data);
+    if (n <= 0)  /* (EAGAIN: another wake-up's; our fd keeps a writer, so never an end) */
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct cri_log *log = h->out.log;
+    if (cri_write(&h->out, data, n, 0, &now) < 0) {
+        if (!log->failing)
+            say("pod %.60s: cannot write its log %s: %s; its output is dropped until it can", h->pod, log->path,
+                strerror(errno));
+        log->failing = 1;
+    } else if (log->failing) {
+        say("pod %.60s: its log %s is written again; %llu bytes of output were dropped", h->pod, log->path,
+            log->dropped);
+        log->failing = 0;
+        log->dropped = 0;
+    }
+}
+
+static void stop_all_pumps(void) {
+    for (size_t i = 0; i < held_count; i++)
+        stop_pumping(&held[i]);
+}
+
+static int same_file(int a, int b) {
+    struct stat sa, sb;
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void hold_one(const char *pod, int fd);
+
+/* "log": fd, one of POD's FIFOs, has its output written to path from now on. */
+static void pump_to(const char *pod, const char *stream, size_t max_size, int max_files, size_t max_line,
+                    const char *path, int fd) {
+    struct held_fd *h = NULL;
+    for (size_t i = 0; i < held_count && !h; i++)
+        if (strcmp(held[i].pod, pod) == 0 && same_file(held[i].fd, fd))
+            h = &held[i];
+    if (h) {
+        close(fd);
+    } else {
+        hold_one(pod, fd);
+        if (!held_count || held[held_count - 1].fd != fd)
+            return;
+        h = &held[held_count - 1];
+    }
+    stop_pumping(h);
+    struct cri_log *log = cri_log_open(path, max_size, max_files, max_line);
+    if (!log) {
+        say("pod %.60s: cannot open its log %s: %s; its output will start a supervisor", pod, path, strerror(errno));
+        return;
+    }
+    h->out = (struct cri_stream){.log = log, .name = strcmp(stream, "stderr") == 0 ? "stderr" : "stdout"};
+}
+
 static void drop_held(const char *pod) {
     size_t kept = 0;
     for (size_t i = 0; i < held_count; i++) {
         if (strcmp(held[i].pod, pod) == 0) {
+            stop_pumping(&held[i]);
             close(held[i].fd);
             free(held[i].pod);
         } else {
@@ -285,6 +381,16 @@ static void drop_held(const char *pod) {
         }
     }
     held_count = kept;
+}
+
+static void hold_one(const char *pod, int fd) {
+    char *name = held_count < HELD_MAX ? strdup(pod) : NULL;
+    if (name) {
+        held[held_count++] = (struct held_fd){.fd = fd, .pod = name};
+    } else {
+        say("cannot hold more FIFOs (%zu held): pod %.60s's are not kept", held_count, pod);
+        close(fd);
+    }
 }
 
 static void answer(const char *text) {
@@ -327,14 +433,22 @@ static void on_request(void) {
         const char *name = text + (add ? 4 : 5);
         if (!add)
             drop_held(name);
-        for (size_t i = 0; i < nfds; i++) {
-            char *pod = held_count < HELD_MAX ? strdup(name) : NULL;
-            if (pod) {
-                held[held_count++] = (struct held_fd){.fd = fds[i], .pod = pod};
-            } else {
-                say("cannot hold more FIFOs (%zu held): pod %.60s's are not kept", held_count, name);
+        for (size_t i = 0; i < nfds; i++)
+            hold_one(name, fds[i]);
+        return;
+    }
+    char stream[16];
+    size_t max_size, max_line;
+    int max_files, at = 0;
+    if (strncmp(text, "log ", 4) == 0) {
+        char pod[256];
+        if (nfds == 1 && sscanf(text, "log %255s %15s %zu %d %zu %n", pod, stream, &max_size, &max_files, &max_line, &at) == 5
+                && at > 0 && text[at]) {
+            pump_to(pod, stream, max_size, max_files, max_line, text + at, fds[0]);
+        } else {
+            say("a log request that is not whole: %.60s", text);
+            for (size_t i = 0; i < nfds; i++)
                 close(fds[i]);
-            }
         }
         return;
     }
@@ -361,6 +475,7 @@ static void on_request(void) {
 /* ---- start and end -------------------------------------------------------- */
 
 static void cleanup_and_exit(int code) {
+    stop_all_pumps();  /* (each stream's unterminated line into its log) */
     char path[PATH_MAX], pidfile[PATH_MAX], sockfile[PATH_MAX];
     state_path(path, sizeof path, "node.lock");
     state_path(pidfile, sizeof pidfile, "node.pid");
@@ -461,6 +576,7 @@ int main(int argc, char **argv) {
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);  /* a log past the file size limit is a failed write, not our end */
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0)
         return 1;
@@ -471,6 +587,7 @@ int main(int argc, char **argv) {
     start_supervisor("the node holder started");
 
     struct pollfd fds[3 + HELD_MAX];
+    size_t polled[HELD_MAX];  /* the held entry of each polled FIFO */
     for (;;) {
         size_t n = 0;
         fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
@@ -480,9 +597,12 @@ int main(int argc, char **argv) {
         if (!supervisor)
             fds[n++] = (struct pollfd){.fd = listener, .events = POLLIN};
         size_t first_held = n;
-        if (!supervisor && !wanted)
+        if (!supervisor)  /* those we pump, always; the others until one wants a supervisor */
             for (size_t i = 0; i < held_count; i++)
-                fds[n++] = (struct pollfd){.fd = held[i].fd, .events = POLLIN};
+                if (held[i].out.log || !wanted) {
+                    polled[n - first_held] = i;
+                    fds[n++] = (struct pollfd){.fd = held[i].fd, .events = POLLIN};
+                }
         int timeout = -1;
         if (!supervisor && wanted) {  /* (only a back-off holds a wanted start) */
             struct timespec now;
@@ -512,9 +632,15 @@ int main(int argc, char **argv) {
             start_supervisor("a command connected");
             continue;
         }
-        for (size_t i = first_held; i < n && !wanted; i++)
-            if (fds[i].revents)
+        for (size_t i = first_held; i < n; i++) {
+            struct held_fd *h = &held[polled[i - first_held]];
+            if (!fds[i].revents)
+                continue;
+            if (h->out.log)
+                pump(h);
+            else if (!wanted)
                 wanted = "a container wrote output";
+        }
         if (wanted && (!restart_ms || since(&restart_at) >= 0))
             start_supervisor(wanted);
     }
