@@ -620,13 +620,14 @@ class Watchdog(InitSupervision):
         if image is not None:
             plan.etc_files = {**(plan.etc_files or {}), "/etc/hostname": self.hostname_file()}
         console, ours = self.prepare_console(spec, plan)
-        log = self.open_log(spec.name, logdir / f"{n}.log")  # (never raises: a log refused costs output only)
-        starting = Starting(spec, plan, image, log, (logdir, n), leaf, oom_before, console, ours, time.time())
+        starting = Starting(spec, plan, image, None, (logdir, n), leaf, oom_before, console, ours, time.time())
         try:
             starting.process = container_start.begin(plan, shared_pid_ns=self.pod_ns.get("pid"),
                                                      plans=self.start_plans)
         except container_start.StartError as e:
             starting.error = e
+        # (after the spawn: nspod-exec needs no log, and we read no output before complete_start)
+        starting.log = self.open_log(spec.name, logdir / f"{n}.log")  # (never raises: a log refused costs output only)
         if starting.error is not None and plan.console is not None:
             plan.console.close()
         return starting

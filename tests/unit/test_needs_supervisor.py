@@ -74,3 +74,16 @@ def test_an_attach_session_keeps_the_supervisor():
     w = quiet_pod()
     w.consoles["app"].sessions[9] = object()
     assert w.needs_supervisor() == "an attach session"
+
+
+def test_output_alone_does_not_keep_the_supervisor_busy():
+    from nspod.supervisor import _busy
+
+    def event(data):
+        return (SimpleNamespace(data=data), 1)
+
+    watchdog = object()
+    assert not _busy([])
+    assert not _busy([event((watchdog, ("log", "app"))), event((watchdog, ("log", "side")))])
+    assert _busy([event((watchdog, ("log", "app"))), event((watchdog, ("exit", "app")))])
+    assert _busy([event("accept")]) and _busy([event("wake")])
