@@ -309,10 +309,14 @@ metadata:
 spec:
   containers:
   - name: a
-    command: [sleep, "1000"]
+    command: {command}
   - name: b
-    command: [sleep, "1000"]
+    command: {command}
 """
+SLEEP = ("sleep", "1000")
+# A container as most services are: it prints a line now and then (the
+# memory row "1 pod that logs"). Its log is read at rest like the others.
+TICKS = ("sh", "-c", "while :; do echo tick; sleep 1; done")
 
 RESTART_YAML = """apiVersion: v1
 kind: Pod
@@ -366,8 +370,8 @@ class Nspod:
         path.write_text(text)
         return path
 
-    def start(self, name, options=()):
-        path = self.manifest(name, POD_YAML.format(name=name))
+    def start(self, name, options=(), command=SLEEP):
+        path = self.manifest(name, POD_YAML.format(name=name, command=json.dumps(list(command))))
         self.pods.add(name)
         t, _ = run([self.exe, "run", *options, str(path)])
         self.check_running(name)
@@ -611,12 +615,12 @@ class Podman:
         t, _ = run(create)
         return t
 
-    def start(self, name):
+    def start(self, name, command=SLEEP):
         t1 = self.create_pod(name)
         t2, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-a", *self.vol_args,
-                     "--rootfs", str(ROOTFS), "sleep", "1000"])
+                     "--rootfs", str(ROOTFS), *command])
         t3, _ = run(["podman", "run", "-d", "--pod", name, "--name", f"{name}-b", *self.vol_args,
-                     "--rootfs", str(ROOTFS), "sleep", "1000"])
+                     "--rootfs", str(ROOTFS), *command])
         return {"start": t1 + t2 + t3, "pod create": t1, "run #1": t2, "run #2": t3}
 
     def remove(self, name):
@@ -1305,6 +1309,18 @@ def bench_memory(args, ns, pm, res, t):
         progress("memory, one pod", i + 1, reps)
     res.add("memory per pod, 1 pod (PSS)", "MiB", mem1["nspod"], mem1["podman"], "memory1")
 
+    # -- 3b. the same, with containers that print a line a second -------------
+    logging = {"nspod": [], "podman": []}
+    for i in range(reps):
+        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+            name = f"{PREFIX}l{i}"
+            a.start(name, command=TICKS)
+            time.sleep(SETTLE)
+            logging[a.label] += a.memory([name])["per_pod"]
+            a.remove(name)
+        progress("memory, one pod that logs", i + 1, reps)
+    res.add("memory per pod, 1 pod that logs a line a second (PSS)", "MiB", logging["nspod"], logging["podman"])
+
     # -- 4. memory with K pods (each tool alone), then start with K+K running --
     mem10, detail10 = {}, {}
     bg = [f"{PREFIX}bg{j}" for j in range(pods_bg)]
@@ -1591,7 +1607,10 @@ Podman's; disk per image has no goal (the ratio is reported).
   little). "Each further pod" is (the {args.pods} pods' total − 1 pod) ÷
   {args.pods - 1}: what one more pod costs once the shared processes exist.
   The node holder's USS (private memory) is listed too: it is what the
-  keeper of all pods holds of its own.
+  keeper of all pods holds of its own. "1 pod that logs" is the 1-pod row
+  with both containers running `sh -c 'while :; do echo tick; sleep 1; done'`
+  instead of `sleep`: output is what most containers have, and it must not
+  keep nspod's supervisor (the node holder writes the log while none runs).
 - **Log throughput**: one container runs, in both tools, the same
   `sh -c '…; echo END'`: `head -c 52428800 /dev/zero | tr '\\0' x | fold -w 100`
   (50 MiB in 100-byte lines), and `yes | head -c 10485760` (10 MiB in 2-byte
