@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -562,6 +563,11 @@ int main(int argc, char **argv) {
     }
     state_dir = argv[1];
     int ready = atoi(argv[2]);
+    /* A read's records (up to ~40 times its 64 KiB) are malloc'd and freed:
+     * a fixed threshold gives that memory back at once (glibc would raise it
+     * and keep the heap grown). */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024);
     supervisor_argv = argv + 3;
     prctl(PR_SET_NAME, "nspod-node");
     /* Orphans of our children (containers, pause holders, the node network's
