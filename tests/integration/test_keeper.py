@@ -103,7 +103,7 @@ def test_output_while_no_supervisor_runs_is_logged_by_the_keeper(pods):
     script = ("while [ ! -e /tmp/go ]; do sleep 0.05; done; "
               "head -c 40000 /dev/zero | tr '\\0' a; echo; printf 'dos\\r\\n'; "
               "yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-              " | head -n 120000; printf half; "
+              " | head -n 120000; echo end-of-burst; printf half; "
               "while [ ! -e /tmp/go2 ]; do sleep 0.05; done; echo -done; sleep 1000")
     pods.run(manifest("talks", ["sh", "-c", script]))
     supervisor_gone()
@@ -111,9 +111,9 @@ def test_output_while_no_supervisor_runs_is_logged_by_the_keeper(pods):
     nspod("exec", "talks", "--", "touch", "/tmp/go")
     logs = state_dir() / "pods" / "talks" / "logs" / "app"
 
-    def all_written():  # (the last whole line; "half" waits for its newline)
+    def all_written():  # (up to the last whole line; "half" waits for its newline)
         try:
-            return (logs / "0.log").read_bytes().endswith(b"stdout F " + b"0123456789" * 10 + b"\n")
+            return (logs / "0.log").read_bytes().endswith(b" stdout F end-of-burst\n")
         except FileNotFoundError:  # (the keeper is rotating it)
             return False
 
@@ -131,7 +131,8 @@ def test_output_while_no_supervisor_runs_is_logged_by_the_keeper(pods):
     nspod("exec", "talks", "--", "touch", "/tmp/go2")
     wait_for(lambda: nspod("logs", "talks", "--tail", "1").stdout == "half-done\n", what="the last line")
     lines = nspod("logs", "talks").stdout.splitlines()
-    assert len(lines) == 2 + 120000 + 1 and lines[0] == "a" * 40000 and lines[1] == "dos"
+    assert len(lines) == 2 + 120000 + 2 and lines[0] == "a" * 40000 and lines[1] == "dos"
+    assert lines[-2] == "end-of-burst"
     assert pods.status("talks", "app")["restartCount"] == 0
 
 
