@@ -287,8 +287,6 @@ static const struct exit_record *find_exit(pid_t pid, unsigned long long start) 
     return NULL;
 }
 
-/* ---- the channel ---------------------------------------------------------- */
-
 /* ---- the log pump -------------------------------------------------------- */
 
 /* Stop writing h's log: its unterminated line goes out as a P record (the
@@ -369,6 +367,8 @@ static void pump_to(const char *pod, const char *stream, size_t max_size, int ma
     }
     h->out = (struct cri_stream){.log = log, .name = strcmp(stream, "stderr") == 0 ? "stderr" : "stdout"};
 }
+
+/* ---- the channel ---------------------------------------------------------- */
 
 static void drop_held(const char *pod) {
     size_t kept = 0;
