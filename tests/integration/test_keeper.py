@@ -136,6 +136,22 @@ def test_output_while_no_supervisor_runs_is_logged_by_the_keeper(pods):
     assert pods.status("talks", "app")["restartCount"] == 0
 
 
+def test_an_instance_that_ends_while_the_keeper_writes_its_log_keeps_its_last_words(pods):
+    # Its output and its unterminated last line are in its own log; the
+    # next instance writes the next one.
+    pods.run(manifest("last", ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.05; done; "
+                                           "echo whole; printf partial; exit 4"]))
+    supervisor_gone()
+    nspod("exec", "last", "--", "touch", "/tmp/go")
+    st = wait_for(lambda: (s := pods.status("last", "app"))["restartCount"] == 1 and "running" in s["state"] and s,
+                  what="the container to be restarted")
+    assert st["lastState"]["terminated"]["exitCode"] == 4
+    assert nspod("logs", "last", "--previous").stdout.splitlines() == ["whole", "partial"]
+    first = (state_dir() / "pods" / "last" / "logs" / "app" / "0.log").read_bytes().splitlines()
+    assert [r.split(b" ", 2)[2] for r in first] == [b"F whole", b"P partial"]
+    assert nspod("logs", "last").stdout == ""
+
+
 def test_the_crash_loop_back_off_goes_on_across_supervisors(pods):
     # Each instance runs 3 s, so the supervisor (idle after 1 s) leaves before
     # it ends, and the next one resumes the pod: the second exit must still
