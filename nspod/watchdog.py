@@ -228,11 +228,10 @@ class Watchdog(InitSupervision):
             raise NspodError("its state could not be written")
         # Its output goes on into each instance's log, written by the keeper:
         # ours ends here (an unterminated line as a P record, which it continues).
-        for name, inst in self.instances.items():
-            self.logged(name, inst.log and inst.log.close)
         for fd, (name, stream) in self.outputs.items():
             log = self.instances[name].log if name in self.instances else None
             if log is not None:
+                self.logged(name, log.close)  # (its other stream's close finds it closed)
                 keeper.pump(self.name, fd, stream, log.path, log.max_size, log.max_files, log.max_line)
         self.close()
         return True

@@ -1286,39 +1286,34 @@ def bench_restart(args, ns, pm, res):
                      f"(each ran until {want} instances had logged their start and exit).")
 
 
+def one_pod_memory(ns, pm, reps, prefix, what, command=SLEEP):
+    """Memory of one pod at a time, each tool in turn, reps times: ({tool:
+    [per pod]}, {tool: {part: [MiB]}})."""
+    per_pod, detail = {"nspod": [], "podman": []}, {"nspod": {}, "podman": {}}
+    for i in range(reps):
+        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
+            name = f"{PREFIX}{prefix}{i}"
+            a.start(name, command=command)
+            time.sleep(SETTLE)
+            m = a.memory([name])
+            a.remove(name)
+            per_pod[a.label] += m["per_pod"]
+            for k, v in m["detail"].items():
+                detail[a.label].setdefault(k, []).extend(v)
+        progress(what, i + 1, reps)
+    return per_pod, detail
+
+
 def bench_memory(args, ns, pm, res, t):
     """Memory per pod with 1 and K pods, then pod start with K+K pods running
     (compared with the start times of bench_start, when it ran)."""
     n = args.runs
     pods_bg = args.pods
 
-    # -- 3. memory, one pod at a time ---------------------------------------
-    mem1 = {"nspod": [], "podman": []}
-    detail1 = {"nspod": {}, "podman": {}}
-    reps = args.mem_runs
-    for i in range(reps):
-        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
-            name = f"{PREFIX}m{i}"
-            a.start(name)
-            time.sleep(SETTLE)
-            m = a.memory([name])
-            a.remove(name)
-            mem1[a.label] += m["per_pod"]
-            for k, v in m["detail"].items():
-                detail1[a.label].setdefault(k, []).extend(v)
-        progress("memory, one pod", i + 1, reps)
+    # -- 3. memory, one pod at a time (quiet, then one that logs) -----------
+    mem1, detail1 = one_pod_memory(ns, pm, args.mem_runs, "m", "memory, one pod")
     res.add("memory per pod, 1 pod (PSS)", "MiB", mem1["nspod"], mem1["podman"], "memory1")
-
-    # -- 3b. the same, with containers that print a line a second -------------
-    logging = {"nspod": [], "podman": []}
-    for i in range(reps):
-        for a in ((ns, pm) if i % 2 == 0 else (pm, ns)):
-            name = f"{PREFIX}l{i}"
-            a.start(name, command=TICKS)
-            time.sleep(SETTLE)
-            logging[a.label] += a.memory([name])["per_pod"]
-            a.remove(name)
-        progress("memory, one pod that logs", i + 1, reps)
+    logging, _ = one_pod_memory(ns, pm, args.mem_runs, "l", "memory, one pod that logs", TICKS)
     res.add("memory per pod, 1 pod that logs a line a second (PSS)", "MiB", logging["nspod"], logging["podman"])
 
     # -- 4. memory with K pods (each tool alone), then start with K+K running --

@@ -24,12 +24,14 @@ static int reopen(struct cri_log *log) {
 }
 
 struct cri_log *cri_log_open(const char *path, size_t max_size, int max_files, size_t max_line) {
+    if (max_line < 1) {
+        errno = EINVAL;
+        return NULL;
+    }
     struct cri_log *log = calloc(1, sizeof *log);
-    if (!log || !(log->path = strdup(path)) || max_line < 1) {
-        if (log)
-            free(log->path);
+    if (!log || !(log->path = strdup(path))) {
         free(log);
-        errno = max_line < 1 ? EINVAL : ENOMEM;
+        errno = ENOMEM;
         return NULL;
     }
     log->max_size = max_size;
@@ -213,7 +215,7 @@ int cri_write(struct cri_stream *s, const char *data, size_t n, int at_eof, cons
     const char *text = data;
     size_t len = n;
     if (s->tail_len) {
-        joined = malloc(s->tail_len + n + 1);
+        joined = malloc(s->tail_len + n);
         if (!joined) {
             errno = ENOMEM;
             return -1;

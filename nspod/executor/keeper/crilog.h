@@ -10,7 +10,8 @@
 
 #define CRI_READ_MAX 65536  /* one read of a FIFO (the default pipe size) */
 
-/* One log file, shared by a container's two streams. */
+/* One writer of a log file. A container's two streams each have one on
+ * the same path (a write follows the name when the other rotated it). */
 struct cri_log {
     char *path;
     int fd;                  /* -1: not open (a rotation failed half-way) */
@@ -20,7 +21,6 @@ struct cri_log {
     int max_files;
     int failing;             /* a write failed: said once, until one succeeds */
     unsigned long long dropped;  /* bytes of records lost to failed writes */
-    int users;               /* streams writing to it */
 };
 
 /* One stream's unterminated line, kept until its newline (or its end). */
