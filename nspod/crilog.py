@@ -31,7 +31,8 @@ throughput"). Rotation is by size, as the kubelet's ``containerLogMaxSize`` /
 ``containerLogMaxFiles`` do, but with numbered files ``path.1`` (newest) ..
 ``path.N`` instead of the kubelet's time-stamped, compressed ones. The file is
 opened ``O_APPEND`` and its size is taken from the file itself, so a new writer
-process can take over from an old one on the same file.
+process can take over from an old one on the same file. The file a rotation drops
+is freed by a thread (``discard``): the writer's loop never waits for the disk.
 
 Reader (``read_lines``, ``follow``) -- the kubelet's ``ReadLogs``
 (``pkg/kubelet/kuberuntime/logs``, what ``kubectl logs`` prints): ``P`` records are
@@ -69,6 +70,40 @@ Record = namedtuple("Record", "timestamp stream tag content")
 
 def rotated_path(path: str, index: int) -> str:
     return path if index == 0 else f"{path}.{index}"
+
+
+_discarding = []  # threads that unlink discarded files
+_discarded = itertools.count()
+
+
+def discard(path: str) -> None:
+    """Remove the log file ``path`` without waiting for the kernel to free its
+    blocks: it is renamed aside at once (no reader or writer sees it from then
+    on) and a thread unlinks it. Freeing a full 10 MiB log takes the kernel
+    10-100 ms where the disk is mounted with ``discard`` (it trims the blocks
+    there and then), and one pod's rotation must not hold up the supervisor's
+    other pods that long."""
+    import threading
+
+    aside = os.path.join(os.path.dirname(path), f".discarded-{os.getpid()}-{next(_discarded)}")
+    os.rename(path, aside)
+    thread = threading.Thread(target=_unlink, args=(aside,), name="nspod-discard")
+    _discarding[:] = [t for t in _discarding if t.is_alive()] + [thread]
+    thread.start()
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:  # (its folder removed with its pod meanwhile)
+        pass
+
+
+def finish_discards() -> None:
+    """Wait until every discarded file is gone (before the process ends)."""
+    for thread in _discarding:
+        thread.join()
+    _discarding.clear()
 
 
 class LogWriter:
@@ -126,22 +161,21 @@ class LogWriter:
         return os.fstat(self._fd).st_size
 
     def _rotate(self) -> None:
-        """path -> path.1 -> path.2 ...; keep max_files files in all; new empty path."""
+        """path -> path.1 -> path.2 ...; keep max_files files in all; new empty path.
+        The file that drops out is discarded (``discard``), not replaced."""
         os.close(self._fd)
         self._fd = None
         index = self.max_files  # drop the oldest, and any left from a larger max_files
         while os.path.lexists(rotated_path(self.path, index)):
-            os.unlink(rotated_path(self.path, index))
+            discard(rotated_path(self.path, index))
             index += 1
-        if self.max_files == 1:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-        free = 1  # shift only up to the first free number (os.replace drops the last)
+        free = 1  # shift only up to the first free number
         while free < self.max_files - 1 and os.path.lexists(rotated_path(self.path, free)):
             free += 1
-        for index in range(min(free, self.max_files - 1), 0, -1):
+        top = min(free, self.max_files - 1)  # (0, the live file itself, when max_files is 1)
+        if os.path.lexists(rotated_path(self.path, top)):
+            discard(rotated_path(self.path, top))
+        for index in range(top, 0, -1):
             src = rotated_path(self.path, index - 1)
             if os.path.lexists(src):
                 os.replace(src, rotated_path(self.path, index))

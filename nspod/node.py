@@ -348,6 +348,9 @@ def serve():
             keeper.bye(handed_over)
         except OSError as e:
             print(f"nspod-supervise: telling the keeper we leave: {e}", file=sys.stderr)
+    from .crilog import finish_discards
+
+    finish_discards()  # (rotated-out logs still being freed)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

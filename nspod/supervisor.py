@@ -89,7 +89,7 @@ class Supervisor:
             events = self.sel.select(self.timeout())
             if _busy(events):
                 busy_since = time.monotonic()
-            for key, _ in events:
+            for key, _ in _in_turn(events):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "wake":
@@ -272,10 +272,22 @@ class Supervisor:
             pass
 
 
+def _output(key):
+    """Whether a selector key is a container's output FIFO."""
+    return isinstance(key.data, tuple) and key.data[1][0] == "log"
+
+
+def _in_turn(events):
+    """Exits, requests and timers before output: a flood's logging waits for
+    a restart, never a restart for a flood's logging (each output event logs
+    a bounded piece, watchdog.OUTPUT_PER_WAKE)."""
+    return sorted(events, key=lambda event: _output(event[0]))
+
+
 def _busy(events):
     """Whether these events keep us: any but a container's output, which the
     keeper writes to its log as well once we leave (nspod/keeper.py)."""
-    return any(not (isinstance(key.data, tuple) and key.data[1][0] == "log") for key, _ in events)
+    return not all(_output(key) for key, _ in events)
 
 
 MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request

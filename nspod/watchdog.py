@@ -33,7 +33,7 @@ from .backoff import BackOff, crash_loop_message, format_duration, should_restar
 from .cgroups import PAUSE_LEAF, leaf_record, open_cgroups, record_of, requested_controllers
 from .cgroups.translate import DEFAULT_PIDS_MAX, pod_container_resources
 from .console import Console, adopt_holder, answer, end_holder, no_stdin_error, parse_request
-from .crilog import LogWriter
+from .crilog import LogWriter, discard
 from .errors import NspodError, note, print_traceback
 from .hooks import Lifecycle
 from .initsupervision import InitSupervision
@@ -48,6 +48,10 @@ from .store import RetryingStore, Store
 
 # Reasons the kubelet keeps a container waiting with (it was never created), not terminated.
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
+# Output logged per wake-up of a FIFO: one pipeful. Framing 64 KiB of 2-byte
+# lines takes ~1 ms; the loop then serves the other pods' events before the
+# next (docs/ARCHITECTURE.md, "One pod's flood").
+OUTPUT_PER_WAKE = 64 << 10
 
 
 class Instance:
@@ -638,7 +642,7 @@ class Watchdog(InitSupervision):
         logdir, n = s.logs
         for old in logdir.glob("*.log*"):  # keep this instance's log and the previous one
             if int(old.name.split(".")[0]) < n - 1:
-                old.unlink()
+                discard(str(old))  # (a restarting flood's full logs: not freed on our time)
         try:
             if s.error is not None:
                 raise s.error
@@ -932,8 +936,9 @@ class Watchdog(InitSupervision):
     def read_output(self, fd, log, budget=1 << 20):
         """Log what the FIFO holds, up to `budget` bytes: a container that writes
         faster than we log must not keep the loop from its other events (the
-        selector reports the FIFO again at once). 1 MiB is also the largest pipe
-        a user may make (fs.pipe-max-size's default), so `drain` still gets all."""
+        selector reports the FIFO again at once; a wake-up reads
+        OUTPUT_PER_WAKE). 1 MiB is the largest pipe a user may make
+        (fs.pipe-max-size's default), so `drain` still gets all."""
         name, stream = self.outputs[fd]
         console = self.consoles.get(name)
         while budget > 0:
@@ -993,7 +998,7 @@ class Watchdog(InitSupervision):
         elif kind == "log":
             inst = self.instances.get(name)
             if fd in self.outputs:
-                self.read_output(fd, inst.log if inst else None)
+                self.read_output(fd, inst.log if inst else None, budget=OUTPUT_PER_WAKE)
         elif kind == "tty":
             self.on_terminal(name)
         elif kind == "attach":

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from nspod.crilog import (STREAMS, LogWriter, follow, log_files, parse_record, read_lines,
-                          rotated_files)
+from nspod.crilog import (STREAMS, LogWriter, finish_discards, follow, log_files, parse_record,
+                          read_lines, rotated_files)
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"
 RECORD = re.compile(rf"^({STAMP}) (stdout|stderr) ([PF]) (.*)$", re.S)
@@ -337,6 +337,34 @@ def test_a_write_the_disk_refuses_leaves_no_half_record(log, monkeypatch):
     w.write("stdout", b"after\n")
     w.close()
     assert read_lines(log) == ["kept", "after"]
+
+
+@pytest.mark.parametrize("max_files", [1, 2, 3, 5])
+def test_a_rotation_frees_the_dropped_file_on_another_thread(log, monkeypatch, max_files):
+    # Freeing a full log can take the kernel 100 ms (a disk mounted with
+    # discard): the writer's thread only renames; never onto a file, which
+    # would free that file there and then.
+    unlinked, real_unlink, real_replace = [], os.unlink, os.replace
+
+    def unlink(path, *args, **kwargs):
+        unlinked.append((os.path.basename(path), threading.current_thread().name))
+        return real_unlink(path, *args, **kwargs)
+
+    def replace(src, dst, *args, **kwargs):
+        assert not os.path.lexists(dst), f"{dst} replaced on the writer's thread"
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "replace", replace)
+    with LogWriter(log, clock=Clock(), max_size=60, max_files=max_files) as w:
+        for i in range(40):
+            w.write("stdout", b"line %02d\n" % i)  # a 48-byte record: one a file
+    finish_discards()
+    assert unlinked and all(name.startswith(".discarded-") and thread == "nspod-discard"
+                            for name, thread in unlinked)
+    assert len(unlinked) == 40 - max_files
+    assert sorted(os.listdir(os.path.dirname(log))) == sorted(os.path.basename(f) for f in log_files(log))
+    assert read_lines(log)[-1] == "line 39"
 
 
 def test_a_rotation_that_failed_half_way_is_done_again(log, monkeypatch):

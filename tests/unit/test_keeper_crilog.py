@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from nspod.crilog import LogWriter, read_lines
+from nspod.crilog import LogWriter, finish_discards, read_lines
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEEPER = os.path.join(HERE, "..", "..", "nspod", "executor", "keeper")
@@ -35,6 +35,7 @@ def by_python(path, script, max_size, max_files, max_line):
         else:
             writer.flush_partial(stream)
     os.close(writer._fd)  # (not close(): that would flush the tails, which the script decides)
+    finish_discards()  # (the files rotation dropped are gone)
 
 
 def by_keeper(probe, path, script, max_size, max_files, max_line):

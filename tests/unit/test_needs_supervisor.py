@@ -87,3 +87,16 @@ def test_output_alone_does_not_keep_the_supervisor_busy():
     assert not _busy([event((watchdog, ("log", "app"))), event((watchdog, ("log", "side")))])
     assert _busy([event((watchdog, ("log", "app"))), event((watchdog, ("exit", "app")))])
     assert _busy([event("accept")]) and _busy([event("wake")])
+
+
+def test_a_wake_up_serves_exits_and_requests_before_output():
+    from nspod.supervisor import _in_turn
+
+    watchdog = object()
+
+    def event(data):
+        return (SimpleNamespace(data=data), 1)
+
+    flood, quick = event((watchdog, ("log", "flood"))), event((watchdog, ("exit", "quick")))
+    accept, side = event("accept"), event((watchdog, ("log", "side")))
+    assert _in_turn([flood, quick, side, accept]) == [quick, accept, flood, side]
