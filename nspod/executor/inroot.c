@@ -23,6 +23,7 @@
 #include "executor.h"
 
 #define MAX_LINKS 40 /* the kernel's own limit on links in one lookup */
+#define OPENAT2_RETRIES 128
 
 const char *fd_path(int fd, char *buf)
 {
@@ -30,11 +31,17 @@ const char *fd_path(int fd, char *buf)
     return buf;
 }
 
-/* openat2(2); on failure err_text says what, naming path. */
+/* openat2(2); on failure err_text says what, naming path. EAGAIN: a rename
+ * or mount anywhere on the machine during a lookup through ".." (another
+ * container starting, say), so the kernel could not tell that it stayed
+ * inside; asked again, as openat2(2) says to. */
 int in_openat2(int dirfd, const char *path, int flags, unsigned long long resolve, mode_t mode)
 {
     struct open_how how = {.flags = flags | O_CLOEXEC, .mode = mode, .resolve = resolve};
-    int fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    int fd;
+    for (int attempt = 0; (fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how)) < 0 && errno == EAGAIN
+                          && attempt < OPENAT2_RETRIES; attempt++)
+        ;
     if (fd >= 0)
         return fd;
     int e = errno;

@@ -6,6 +6,7 @@ is given. The lookups run in a temporary directory: no privileges, no
 mounts."""
 import errno
 import os
+import threading
 import stat
 
 import pytest
@@ -114,6 +115,33 @@ def test_a_file_target_is_created_as_a_file_and_an_existing_one_reused(inroot, t
     assert made == str(root / "run/systemd/resolve/stub-resolv.conf")
     assert os.path.isfile(made)
     assert inroot.make(root, "/etc/resolv.conf", directory=False) == made
+
+
+def test_a_lookup_through_dotdot_holds_while_the_machine_renames(inroot, tree, tmp_path):
+    # A rename (or mount) anywhere during a lookup through ".." makes openat2
+    # answer EAGAIN: it cannot tell the walk stayed inside. Other containers
+    # starting do that all the time; nspod-exec asks again.
+    root, outside = tree
+    os.symlink("../run/systemd/resolve/stub-resolv.conf", root / "etc" / "resolv.conf")
+    inroot.make(root, "/etc/resolv.conf", directory=False)
+    churn = tmp_path / "churn"
+    churn.mkdir()
+    (churn / "a").write_text("")
+    stop = threading.Event()
+
+    def rename_on():
+        while not stop.is_set():
+            os.rename(churn / "a", churn / "b")
+            os.rename(churn / "b", churn / "a")
+
+    renamer = threading.Thread(target=rename_on)
+    renamer.start()
+    try:
+        for _ in range(200):
+            assert inroot.lookup(root, "/etc/resolv.conf")
+    finally:
+        stop.set()
+        renamer.join()
 
 
 def test_a_directory_that_cannot_be_made_names_where(inroot, tree):
