@@ -11,7 +11,9 @@ alternating, so that the ratios hold even on a noisy machine:
   2. restart latency: a container that exits at once under restartPolicy
      Always (nspod --backoff-base 0; podman --restart=always): the time from one
      instance's exit to the next instance running, from timestamps the container
-     writes to a host folder;
+     writes to a host folder; then again with a pod of the same tool running
+     `yes` beside it (its output logged: nspod's log, Podman's k8s-file
+     cut at 10 MB);
   3. memory (PSS) each tool adds per two-container pod, with 1 and 10 pods;
   4. log throughput: a container writes 50 MiB (100-byte lines), and 10 MiB of
      2-byte lines (`yes`), to stdout; the time from `run` until its last line is
@@ -333,6 +335,21 @@ spec:
     volumeMounts: [{{name: ts, mountPath: /ts}}]
 """
 
+# The restart row beside a flood: a pod whose container writes 2-byte lines as
+# fast as it can, the costliest output to log.
+FLOOD = ("yes",)
+FLOOD_YAML = """apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  restartPolicy: Always
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: c
+    command: [yes]
+"""
+
 
 LOG_YAML = """apiVersion: v1
 kind: Pod
@@ -531,6 +548,16 @@ class Nspod:
         count = info["status"]["containerStatuses"][0]["restartCount"]
         self.remove(name)
         return count
+
+    def flood(self, name):
+        """Start a pod flooding its log (FLOOD_YAML); `remove` ends it."""
+        path = self.manifest(name, FLOOD_YAML.format(name=name))
+        self.pods.add(name)
+        run([self.exe, "run", str(path)])
+        self.check_running(name, containers=1)
+
+    def end_flood(self, name):
+        self.remove(name)
 
     def log_run(self, name, command):
         """Run a pod whose one container runs `command` (ending with the line
@@ -751,6 +778,16 @@ class Podman:
         _, out = run(["podman", "inspect", "--format", "{{.RestartCount}}", name])
         self.remove_container(name)
         return int(out.strip() or 0)
+
+    def flood(self, name):
+        """As Nspod.flood: `yes`, logged by conmon (k8s-file, as the log rows),
+        cut at 10 MB as nspod's log is rotated."""
+        self.pods.add(name)
+        run(["podman", "run", "-d", "--name", name, "--log-driver", "k8s-file", "--log-opt", "max-size=10mb",
+             *self.vol_args, "--rootfs", str(ROOTFS), *FLOOD])
+
+    def end_flood(self, name):
+        self.remove_container(name)
 
     def log_run(self, name, command):
         """As Nspod.log_run: one container, its log in the CRI format (k8s-file)."""
@@ -1284,6 +1321,21 @@ def bench_restart(args, ns, pm, res):
     res.notes.append(f"Restart counts reported at the end of the restart run: nspod restartCount "
                      f"{counts['nspod']}, podman RestartCount {counts['podman']} "
                      f"(each ran until {want} instances had logged their start and exit).")
+    # The same, with a pod of the same tool flooding its log beside it: one
+    # supervisor serves every pod in nspod, a conmon each container in Podman.
+    flooded = {}
+    for a, log in ((ns, "nspod-flood.log"), (pm, "podman-flood.log")):
+        progress(f"restart latency beside a flooding pod, {a.label}: {args.restarts} restarts")
+        a.flood(f"{PREFIX}flood")
+        try:
+            time.sleep(1)  # (the flood under way, its log rotating)
+            a.restart_run(f"{PREFIX}restartf", log, want)
+        finally:
+            a.end_flood(f"{PREFIX}flood")
+        runs = parse_starts(TS / log)[:want]
+        flooded[a.label] = [(runs[k + 1][0] - runs[k][1]) / 1e9 for k in range(len(runs) - 1)]
+    res.add("restart latency beside a pod flooding its log (exit → running)", "ms",
+            flooded["nspod"], flooded["podman"])
 
 
 def one_pod_memory(ns, pm, reps, prefix, what, command=SLEEP):
@@ -1585,6 +1637,10 @@ Podman's; disk per image has no goal (the ratio is reported).
   `nspod run --backoff-base 0`, and `podman run -d --restart=always`. Latency is
   the next instance's first timestamp minus the previous instance's last one,
   for the first {args.restarts} restarts; it includes starting `sh` and `date`.
+  Then the same beside a pod of the same tool whose one container runs `yes`
+  (started 1 s before, removed after): nspod logs it to its rotated CRI log,
+  Podman's conmon to a k8s-file log with `--log-opt max-size=10mb`. No goal:
+  it shows whether one pod's output holds up another pod's restarts.
 - **Memory**: `Pss` from `/proc/PID/smaps_rollup`, {SETTLE:.0f} s after the
   pods started, and for nspod once at rest: once its Python supervisor has
   left the pods to the node holder, as it does after `NSPOD_SUPERVISOR_IDLE`
