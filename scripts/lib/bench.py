@@ -347,7 +347,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: c
-    command: [yes]
+    command: ["yes"]  # (quoted: YAML reads a bare yes as true)
 """
 
 
