@@ -51,7 +51,7 @@ def steps(path, roots):
     cli = None
     node = roots[1] if len(roots) > 1 else None  # (a warm start's)
     newpid_children, container_forks = set(), {}
-    userns_child = None
+    userns_child = supervisor = None
     netns_kind = {}
     for t, comm, pid, call, args, result in events:
         if call == "execve" and pid == roots[0] and comm == "nspod" and cli is None:
@@ -59,7 +59,7 @@ def steps(path, roots):
             found.append(("CLI exec'd (python: imports, argparse, manifest, checks)", t))
         elif cli is None:
             continue
-        elif call == "clone" and pid == cli and not any(n.startswith("CLI forks") for n, _ in found):
+        elif call == "clone" and pid == cli and not any(n.startswith("CLI forks") for n, *_ in found):
             found.append(("CLI forks the node holder (manifest valid: prestart)", t))
         elif call == "unshare" and _flags(args) & CLONE_NEWUSER:
             userns_child = pid
@@ -68,11 +68,16 @@ def steps(path, roots):
             found.append((f"  CLI: {comm} started", t))
         elif call == "execve" and pid == userns_child and node is None:
             node = pid
-            found.append(("  node holder: exec of python (-S)", t))
-        elif call == "listen" and comm == "nspod-node" and not any("listening" in n for n, _ in found):
+            found.append(("  node holder: exec of nspod-keeper (C)", t))
+        elif call == "listen" and comm == "nspod-node" and not any("listening" in n for n, *_ in found):
             node = pid
-            found.append(("  node holder: listening (imports, seccomp program, socket)", t))
-        elif call == "connect" and pid == cli and result.startswith("0") and not any("connects" in n for n, _ in found):
+            found.append(("  node holder: listening (it starts the Python supervisor)", t))
+        elif call == "execve" and comm.startswith("python") and pid not in (cli, node) and supervisor is None:
+            supervisor = pid
+            found.append(("  supervisor exec'd (python -S)", t))
+        elif call in ("accept", "accept4") and pid == supervisor and not any("accepts" in n for n, *_ in found):
+            found.append(("  supervisor accepts the CLI (imports, seccomp program done)", t))
+        elif call == "connect" and pid == cli and result.startswith("0") and not any("connects" in n for n, *_ in found):
             found.append(("CLI connects, asks for the pod", t))
         elif call == "unshare" and pid != cli:
             flags = _flags(args)
@@ -95,7 +100,8 @@ def steps(path, roots):
             found.append(("    container: pivot_root (namespaces joined, root built)", t))
         elif call == "seccomp" and "FILTER" in args and comm == "nspod-node" and pid != node and result.startswith("0"):
             found.append(("    container: seccomp filter loaded", t))
-        elif (call == "execve" and comm not in ("catatonit", "slirp4netns", "python", "newuidmap", "newgidmap", "nspod", "env")
+        elif (call == "execve" and comm not in ("catatonit", "slirp4netns", "python", "newuidmap", "newgidmap", "nspod", "env",
+                                                "nspod-supervis")
               and not comm.startswith(":")):
             found.append((f"  container exec'd ({comm})", t))
         elif call == "exit_group" and pid == cli:
