@@ -74,6 +74,7 @@ def rotated_path(path: str, index: int) -> str:
 
 _discarding = []  # threads that unlink discarded files
 _discarded = itertools.count()
+DISCARD_AT_ONCE = 256 << 10  # a file this small is freed at once (a restart's few-byte log)
 
 
 def discard(path: str) -> None:
@@ -83,6 +84,9 @@ def discard(path: str) -> None:
     10-100 ms where the disk is mounted with ``discard`` (it trims the blocks
     there and then), and one pod's rotation must not hold up the supervisor's
     other pods that long."""
+    if os.lstat(path).st_size < DISCARD_AT_ONCE:
+        os.unlink(path)
+        return
     import threading
 
     aside = os.path.join(os.path.dirname(path), f".discarded-{os.getpid()}-{next(_discarded)}")

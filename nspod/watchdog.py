@@ -50,7 +50,7 @@ from .store import RetryingStore, Store
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 # Output logged per wake-up of a FIFO: one pipeful. Framing 64 KiB of 2-byte
 # lines takes ~1 ms; the loop then serves the other pods' events before the
-# next (docs/ARCHITECTURE.md, "One pod's flood").
+# next (docs/ARCHITECTURE.md, "One pod's flood, another pod's restarts").
 OUTPUT_PER_WAKE = 64 << 10
 
 

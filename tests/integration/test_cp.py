@@ -58,7 +58,7 @@ def test_escapes_and_errors(pods, tmp_path):
     (tmp_path / "note").write_text("n")
     nspod("cp", str(tmp_path / "note"), "cp2:/tmp/out/root/tmp")
     assert sh("cp2", "cat /tmp/note") == "n"
-    assert not os.path.exists("/tmp/note") or open("/tmp/note").read() != "n"
+    assert not os.path.isfile("/tmp/note") or open("/tmp/note").read() != "n"  # (a folder of that name: not ours)
 
     missing = nspod("cp", "cp2:/nonexistent", str(tmp_path / "x"), check=False)
     assert missing.returncode == 1 and "/nonexistent: No such file or directory" in missing.stderr

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from nspod import crilog
 from nspod.crilog import (STREAMS, LogWriter, finish_discards, follow, log_files, parse_record,
                           read_lines, rotated_files)
 
@@ -356,6 +357,7 @@ def test_a_rotation_frees_the_dropped_file_on_another_thread(log, monkeypatch, m
 
     monkeypatch.setattr(os, "unlink", unlink)
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(crilog, "DISCARD_AT_ONCE", 0)  # (these files are small: a thread for each all the same)
     with LogWriter(log, clock=Clock(), max_size=60, max_files=max_files) as w:
         for i in range(40):
             w.write("stdout", b"line %02d\n" % i)  # a 48-byte record: one a file
@@ -365,6 +367,15 @@ def test_a_rotation_frees_the_dropped_file_on_another_thread(log, monkeypatch, m
     assert len(unlinked) == 40 - max_files
     assert sorted(os.listdir(os.path.dirname(log))) == sorted(os.path.basename(f) for f in log_files(log))
     assert read_lines(log)[-1] == "line 39"
+
+
+def test_a_small_file_is_freed_at_once(tmp_path, monkeypatch):
+    # A restart's old instance log of a few bytes: no thread for that.
+    monkeypatch.setattr(threading, "Thread", None)  # (one would fail)
+    small = tmp_path / "3.log"
+    small.write_bytes(b"x" * 100)
+    crilog.discard(str(small))
+    assert os.listdir(tmp_path) == []
 
 
 def test_a_rotation_that_failed_half_way_is_done_again(log, monkeypatch):
