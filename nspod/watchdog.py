@@ -784,8 +784,9 @@ class Watchdog(InitSupervision):
         else:  # the keeper's child (it knows the status), or nobody's we know
             ended = self.keeper.status(inst.pid, inst.pid_start) if self.keeper is not None else None
             wstatus, now = ended if ended is not None else (None, now)
-        console = self.consoles.pop(name, None)
-        self.drain(name, inst, console)
+        console = self.consoles.get(name)
+        self.drain(name, inst, console)  # (its last output to its sessions too: the console is still theirs)
+        self.consoles.pop(name, None)
         self.sel.unregister(inst.pidfd)
         os.close(inst.pidfd)
         spec = self.pod.container(name)

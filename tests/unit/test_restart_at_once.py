@@ -63,3 +63,16 @@ def test_a_restart_that_waits_for_something_goes_through_the_timers(why, contain
         w.backoff["app"].next_delay(0)  # (the first restart is at once: this is the second)
     w.on_exit("app")
     assert calls == ["drained", "console ended", "recorded, restarted=False"], why
+
+
+def test_an_ended_instances_last_output_reaches_its_sessions():
+    # Exits are served before output (supervisor._in_turn): what the instance
+    # wrote last is drained at its exit, and its attach sessions must get it
+    # before they end (a CI run lost `saw-eof` of a stdinOnce container).
+    calls = []
+    w = ended_pod(calls)
+    w.drain = lambda name, inst, console: calls.append(
+        "drained to its sessions" if w.consoles.get(name) is console is not None else "drained, sessions gone")
+    w.on_exit("app")
+    assert calls[0] == "drained to its sessions"
+    assert "app" not in w.consoles and "console ended" in calls
