@@ -288,17 +288,24 @@ def alive(pid):
         return False
 
 
-def kill_and_wait(pid, what):
+def signal_and_wait(pid, sig, tries=200):
+    """Send sig to pid, then wait up to tries × 10 ms for it to end (reaping
+    it if it is ours); whether it ended."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, sig)
     except ProcessLookupError:
-        return
-    for _ in range(200):
+        return True
+    for _ in range(tries):
         reap()
         if not alive(pid):
-            return
+            return True
         time.sleep(0.01)
-    say(f"warning: {what} (pid {pid}) did not end after SIGKILL")
+    return False
+
+
+def kill_and_wait(pid, what):
+    if not signal_and_wait(pid, signal.SIGKILL):
+        say(f"warning: {what} (pid {pid}) did not end after SIGKILL")
 
 
 # ---------------------------------------------------------------------------
@@ -476,15 +483,9 @@ class Nspod:
     def end_node(self):
         """End the node holder (no pod left): the next `run` is a cold start."""
         node = self.node_pid()
-        if node is None:
-            return
-        os.kill(node, signal.SIGTERM)  # (it ends its supervisor, then itself)
-        for _ in range(1000):
-            reap()
-            if not alive(node):
-                return
-            time.sleep(0.01)
-        kill_and_wait(node, "nspod node holder")
+        # (SIGTERM: it ends its supervisor, then itself)
+        if node is not None and not signal_and_wait(node, signal.SIGTERM, tries=1000):
+            kill_and_wait(node, "nspod node holder")
 
     def memory(self, names):
         """Per-pod PSS (kB) of what nspod adds: each pod's own processes (its
@@ -950,6 +951,12 @@ def wait_for_starts(path, want, timeout):
     raise BenchError(f"only {len(parse_starts(path))} of {want} container runs logged in {timeout} s ({path})")
 
 
+def restart_gaps(runs):
+    """Seconds from each instance's exit to the next one's start, of
+    parse_starts' [(start_ns, exit_ns)]."""
+    return [(later[0] - earlier[1]) / 1e9 for earlier, later in zip(runs, runs[1:])]
+
+
 def parse_starts(path):
     """[(start_ns, exit_ns)] from the S/E lines a restarting container writes."""
     try:
@@ -1321,7 +1328,7 @@ def bench_restart(args, ns, pm, res):
         progress(f"restart latency, {a.label}: {args.restarts} restarts")
         counts[a.label] = a.restart_run(f"{PREFIX}restart", log, want)
         runs = parse_starts(TS / log)[:want]
-        lat[a.label] = [(runs[k + 1][0] - runs[k][1]) / 1e9 for k in range(len(runs) - 1)]
+        lat[a.label] = restart_gaps(runs)
         runtime[a.label] = [(e - s) / 1e9 for s, e in runs]
     res.add("restart latency (exit → running)", "ms", lat["nspod"], lat["podman"], "restart")
     first, last = med(lat["podman"][:5]), med(lat["podman"][-5:])
@@ -1349,8 +1356,7 @@ def bench_restart(args, ns, pm, res):
             a.restart_run(f"{PREFIX}restartf", log, want)
         finally:
             a.end_flood(f"{PREFIX}flood")
-        runs = parse_starts(TS / log)[:want]
-        flooded[a.label] = [(runs[k + 1][0] - runs[k][1]) / 1e9 for k in range(len(runs) - 1)]
+        flooded[a.label] = restart_gaps(parse_starts(TS / log)[:want])
     res.add("restart latency beside a pod flooding its log (exit → running)", "ms",
             flooded["nspod"], flooded["podman"])
 
