@@ -319,9 +319,13 @@ def serve():
     # and the node network's holder and uplink, come to us, not to init
     # (which may not reap them, as in a VM). When we leave, the keeper (a
     # subreaper too) is theirs.
-    from .kernel.process import become_subreaper
+    from .kernel.process import become_subreaper, yield_on_wakeup
 
     become_subreaper()
+    refused = yield_on_wakeup()  # (docs/ARCHITECTURE.md, "The supervisor yields the CPU")
+    if refused is not None:
+        print(f"nspod-supervise: SCHED_BATCH refused ({refused}): restarts may wait for our bookkeeping",
+              file=sys.stderr)
     from . import faults
     from . import net  # noqa: F401
     from .net import netlink, rtnl  # noqa: F401  (loaded once here, not by every helper we fork)

@@ -763,6 +763,16 @@ static void run(char **argv, char **env)
     fail("%s: %s", strerror(errno), exe);
 }
 
+/* The supervisor runs SCHED_BATCH, so that it does not preempt what it
+ * starts (nspod/kernel/process.py, yield_on_wakeup); we inherit that, and
+ * the container must not: back to the normal policy before anything. */
+static void normal_policy(void)
+{
+    struct sched_param param = {0};
+    if (sched_getscheduler(0) == SCHED_BATCH)
+        sched_setscheduler(0, SCHED_OTHER, &param);  /* (refused: slower, nothing else) */
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -775,6 +785,7 @@ int main(int argc, char **argv)
      * same; CVE-2019-5736). */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return 126;
+    normal_policy();
     spawner = getppid();
     report_fd = atoi(argv[1]);
     fcntl(report_fd, F_SETFD, FD_CLOEXEC);

@@ -119,6 +119,34 @@ def set_name(name):
         pass
 
 
+def yield_on_wakeup():
+    """Make this process SCHED_BATCH, when it runs at the normal policy
+    (SCHED_OTHER). A batch process that is woken (a child's exit, a spawned
+    child past exec's point of no return) does not preempt the process
+    running on that CPU: it waits for an idle CPU or the next tick. For the
+    supervisor that is what a restart needs: its bookkeeping after a spawn
+    no longer runs ahead of the container being started on the same CPU.
+    A child keeps the policy (SCHED_RESET_ON_FORK resets only real-time
+    ones): what we fork goes back to SCHED_OTHER (an at-fork hook), and
+    nspod-exec puts itself back before it starts anything. Returns the
+    kernel's refusal, if any: a cost in time only."""
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        return None  # (started under chrt: the user's choice stands)
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as e:
+        return e
+    os.register_at_fork(after_in_child=_normal_policy)
+    return None
+
+
+def _normal_policy():
+    try:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        pass  # (it stays batch: slower to be scheduled, nothing else)
+
+
 def die_with_parent():
     """SIGKILL when the parent (the thread that forked us, whatever it execs
     into) ends: for a helper whose life is its parent's."""

@@ -117,3 +117,22 @@ spec:
     time.sleep(2)
     used = (cpu_ticks() - before) / os.sysconf("SC_CLK_TCK")
     assert used < 0.2, f"the supervisor used {used:.2f} s of CPU in 2 s with nothing to do"
+
+
+def test_the_supervisor_yields_the_cpu_and_its_containers_do_not(pods):
+    """The supervisor is SCHED_BATCH: woken by an exit or a spawn, it does not
+    preempt the container being started on that CPU. What it starts must not
+    inherit that: the pause holder (forked), a container (nspod-exec), and a
+    process `exec` starts in it run at the normal policy."""
+    pods.run(pod("sched", ["sleep", "300"]))
+    supervisor = supervisor_pid()
+    assert supervisor, "no supervisor runs while a pod starts"
+    assert os.sched_getscheduler(supervisor) == os.SCHED_BATCH
+    info = pods.inspect("sched")["nspod"]
+    assert os.sched_getscheduler(info["pause"]["pid"]) == os.SCHED_OTHER
+    assert os.sched_getscheduler(info["containers"][0]["pid"]) == os.SCHED_OTHER
+    # The policy field of /proc/PID/stat (the 41st), seen inside: the
+    # container's first process and `exec`'s own.
+    shown = nspod("exec", "sched", "--", "sh", "-c", "cat /proc/1/stat; cat /proc/self/stat").stdout
+    policies = [line.rsplit(")", 1)[1].split()[38] for line in shown.splitlines()]
+    assert policies == ["0", "0"], shown
