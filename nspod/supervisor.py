@@ -7,8 +7,9 @@ node socket, and the wake-up of signals. Each wake-up:
   - requests on the node socket: `spawn` (a pod to start, or to adopt),
     `stop` (answered once the pod has ended), `ping`, `attach` (the
     connection becomes an attach session of the pod: nspod/console.py);
-  - each pod's events, then each pod's timers (restarts, image back-off,
-    the stop deadline); a pod that has ended is dropped;
+  - each pod's events, then the timers (restarts, image back-off, the stop
+    deadline) and the work its events left of each pod that had an event or
+    a request, or whose next timer is due; a pod that has ended is dropped;
   - SIGCHLD: reap the children no pod claims (orphans re-parented to us,
     a child subreaper), leaving each pod its own containers' exit statuses;
   - SIGTERM: exit; the pods keep running and the next supervisor adopts them.
@@ -70,6 +71,8 @@ class Supervisor:
         self.pods = {}  # name -> Watchdog
         self.terminated = False
         self.signalled = False  # a signal woke us since the last reaping
+        self.touched = set()  # the pods a request of this wake-up was about
+        self.last_sweep = 0.0  # when every pod's after_events last ran (time.monotonic)
         self.wake_r, self.wake_w = socket.socketpair()
         for s in (self.wake_r, self.wake_w):
             s.setblocking(False)
@@ -89,19 +92,20 @@ class Supervisor:
             events = self.sel.select(self.timeout())
             if _busy(events):
                 busy_since = time.monotonic()
+            self.touched.clear()
+            sweep = False
             for key, _ in _in_turn(events):
                 if key.data == "accept":
                     self.accept()
                 elif key.data == "wake":
                     self.drain_wake()
+                    sweep = True
                 else:
                     watchdog, (kind, name) = key.data
                     if self.pods.get(watchdog.name) is watchdog:
+                        self.touched.add(watchdog)
                         self.guarded(watchdog, watchdog.on_event, kind, name, key.fd)
-            for watchdog in list(self.pods.values()):
-                if self.guarded(watchdog, watchdog.after_events):
-                    self.pods.pop(watchdog.name, None)
-                    self.forget()
+            self.after_events(sweep)
             if self.signalled:  # (SIGCHLD among them: only then can there be an orphan to reap)
                 self.signalled = False
                 self.reap_orphans()
@@ -136,9 +140,33 @@ class Supervisor:
         gc.collect()
         trim_heap()
 
+    def after_events(self, sweep):
+        """Each pod's timers and the work its events left (Watchdog.after_events),
+        for the pods that had an event or a request in this wake-up, or whose
+        next timer is due (Watchdog.timeout, taken after it ran); for every pod
+        after a signal, and at least once a second (a pod whose timeout missed
+        something waits no longer than it did when every pod ran every
+        wake-up). A quiet pod costs a wake-up one comparison: forty of them
+        cost ~0.5 ms each wake-up (~12 µs each) when every pod ran."""
+        now = time.monotonic()
+        if now - self.last_sweep >= 1.0:
+            sweep = True
+        if sweep:
+            self.last_sweep = now
+        for watchdog in list(self.pods.values()):
+            if not (sweep or watchdog in self.touched or watchdog.next_wake <= now):
+                continue
+            if self.guarded(watchdog, watchdog.after_events):
+                self.pods.pop(watchdog.name, None)
+                self.forget()
+            elif self.pods.get(watchdog.name) is watchdog:
+                due = watchdog.timeout()
+                watchdog.next_wake = float("inf") if due is None else now + due
+
     def timeout(self):
-        due = [t for t in (w.timeout() for w in self.pods.values()) if t is not None]
-        return min(due + [min(1.0, self.idle)])  # at least every second: the idle checks
+        """Until the first pod's next timer; at least every second (the idle checks, the sweep)."""
+        due = min((w.next_wake for w in self.pods.values()), default=float("inf")) - time.monotonic()
+        return max(0.0, min(due, 1.0, self.idle))
 
     def guarded(self, watchdog, handler, *args):
         """One pod's handling. An exception (a bug) costs that pod its
@@ -225,6 +253,8 @@ class Supervisor:
             conn.close()
             return
         op, name = request.get("op"), request.get("pod")
+        if isinstance(name, str) and name in self.pods:
+            self.touched.add(self.pods[name])  # (its after_events runs in this wake-up)
         if op not in ("spawn", "stop") or not isinstance(name, str) or (op == "spawn" and name in self.pods):
             explain = _close(explain)  # only a pod's start or stop is explained
         if op == "ping":

@@ -89,6 +89,7 @@ class Watchdog(InitSupervision):
 
     def __init__(self, name, sel, store, conn=None, fault="", keeper=None):
         self.name = name
+        self.next_wake = 0.0  # (the supervisor's: when our after_events is due, time.monotonic)
         self.keeper = keeper  # nspod/keeper.py: the node holder, our parent (None: no keeper)
         self.conn = conn
         self.fault = fault  # NSPOD_FAULT of the command that asked for us (nspod/faults.py)
