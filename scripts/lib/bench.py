@@ -1212,7 +1212,11 @@ def bench_scale(args, ns, pm, res, total=50, batch=10):
     The 50 pods are started twice (all removed in between), and the start
     times of both rounds count: medians of 10 starts moved by ±30% from run
     to run here, and the machine drifts over the minute a round takes.
-    Memory is read in the first round."""
+    Memory is read in the first round. Each timed group (pods 1–10, pods
+    41–50) begins after a rest of SETTLE seconds: the memory readings gave
+    the first round's pods 41–50 one, and starts right after 30 others (or
+    after 50 removals) were slower for both tools, whatever the pod count
+    (docs/BENCHMARKS.md, by hand)."""
     starts, mem_first, mem_last = {}, {}, {}
     for a in (ns, pm):
         names = [f"{PREFIX}n{j}" for j in range(total)]
@@ -1221,6 +1225,8 @@ def bench_scale(args, ns, pm, res, total=50, batch=10):
             for r in (1, 2):
                 times = []
                 for j, name in enumerate(names):
+                    if j in (0, total - batch):
+                        time.sleep(SETTLE)  # (each timed group after the same rest: see the docstring)
                     times.append(a.start(name)["start"])
                     if r == 1 and j + 1 == batch:
                         time.sleep(SETTLE)
