@@ -149,8 +149,7 @@ class Supervisor:
         wake-up). A quiet pod costs a wake-up one comparison: forty of them
         cost ~0.5 ms each wake-up (~12 µs each) when every pod ran."""
         now = time.monotonic()
-        if now - self.last_sweep >= 1.0:
-            sweep = True
+        sweep = sweep or now - self.last_sweep >= 1.0
         if sweep:
             self.last_sweep = now
         for watchdog in list(self.pods.values()):

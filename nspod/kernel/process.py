@@ -127,9 +127,11 @@ def yield_on_wakeup():
     supervisor that is what a restart needs: its bookkeeping after a spawn
     no longer runs ahead of the container being started on the same CPU.
     A child keeps the policy (SCHED_RESET_ON_FORK resets only real-time
-    ones): what we fork goes back to SCHED_OTHER (an at-fork hook), and
-    nspod-exec puts itself back before it starts anything. Returns the
-    kernel's refusal, if any: a cost in time only."""
+    ones): what we os.fork goes back to SCHED_OTHER (an at-fork hook), and
+    nspod-exec puts itself back before it starts anything; the helpers
+    started by posix_spawn or a plain subprocess (a terminal's holder,
+    newuidmap, zstd) stay batch. Returns the kernel's refusal, if any: a
+    cost in time only."""
     if os.sched_getscheduler(0) != os.SCHED_OTHER:
         return None  # (started under chrt: the user's choice stands)
     try:
