@@ -324,7 +324,7 @@ def start(name):
     A pod whose watchdog died (phase Unknown) gets a new watchdog that adopts
     the containers still running."""
     store = Store()
-    row = store.pod(name)
+    row = _settled(store, name)
     if _watchdog_alive(row):
         raise NspodError(f'pod "{name}" is already running')
     if pod_phase(row, alive=False) == "Unknown":
@@ -345,10 +345,22 @@ def rm(name, force=False, timeout=None):
     """Remove a pod; `force`: stop a running one first, at once, or
     gracefully within `timeout` seconds (its preStop hooks, TERM, KILL)."""
     store = Store()
-    row = store.pod(name)
+    row = _settled(store, name)
     if _watchdog_alive(row) and not force:
         raise NspodError(f'pod "{name}" is running: stop it first, or use rm -f')
     _remove(store, name, timeout or 0)
+
+
+def _settled(store, name):
+    """The pod's row, once a pod that ended (its phase says so) is no longer
+    supervised: its supervisor writes the phase before it takes the sandbox
+    apart, and a user who saw Succeeded or Failed may rm or start it at once.
+    Asked to stop, it answers when it has let the pod go."""
+    row = store.pod(name)
+    if row["phase"] in phase.TERMINAL_PHASES and _watchdog_alive(row):
+        stop(name)
+        row = store.pod(name)
+    return row
 
 
 def _remove(store, name, grace=0):

@@ -2,7 +2,8 @@
 
 NSPOD_FAULT=POINT makes the nspod process that reaches POINT kill itself
 there with SIGKILL; NSPOD_FAULT=POINT:fail makes it fail there with an
-OSError instead. So a test can crash each process at the moments that
+OSError instead, and POINT:slow makes it stall there for SLOW seconds (a
+window a command may land in). So a test can crash each process at the moments that
 matter and check what the next command makes of it. The CLI passes the
 setting on with the pod it asks the supervisor to start; the supervisor's
 own is that of the command that started it (its adoptions at start). A
@@ -20,8 +21,10 @@ its handling fails, or the supervisor dies, at the first).
 import errno
 import os
 import signal
+import time
 
 wanted = os.environ.get("NSPOD_FAULT", "")
+SLOW = 2
 
 
 def point(name, setting=None):
@@ -29,9 +32,14 @@ def point(name, setting=None):
     setting = wanted if setting is None else setting
     if not setting:
         return
-    fail = setting.endswith(":fail")
-    if (setting[: -len(":fail")] if fail else setting) != name:
+    at, _, mode = setting.rpartition(":")
+    if mode not in ("fail", "slow"):
+        at, mode = setting, ""
+    if at != name:
         return
-    if fail:
+    if mode == "fail":
         raise OSError(errno.EIO, f"fault injected at {name} (NSPOD_FAULT)")
+    if mode == "slow":
+        time.sleep(SLOW)
+        return
     os.kill(os.getpid(), signal.SIGKILL)

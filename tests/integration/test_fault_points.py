@@ -61,6 +61,38 @@ def test_watchdog_killed_half_way_through_teardown(tmp_path, pods):
     nspod("rm", "-f", "ftd")  # the one teardown finishes what the watchdog left
 
 
+ENDS = """apiVersion: v1
+kind: Pod
+metadata: {name: fend}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: a, command: ["true"]}
+"""
+
+
+@pytest.mark.parametrize("verb", ["rm", "start"])
+def test_an_ended_pod_is_taken_while_its_supervisor_takes_its_sandbox_apart(tmp_path, pods, verb):
+    """The supervisor writes Succeeded, then tears the sandbox down (held
+    there for faults.SLOW s): a user who saw the phase may rm or start it."""
+    f = tmp_path / "fend.yaml"
+    f.write_text(ENDS)
+    env = dict(os.environ, NSPOD_FAULT="watchdog:teardown:slow")
+    pods.names.append("fend")
+    subprocess.run(NSPOD + ["run", str(f)], check=True, env=env, capture_output=True, timeout=60)
+    wait_for(lambda: phase("fend") == "Succeeded", what="the pod to end")
+    ended = pods.inspect("fend")
+    assert ended["nspod"]["watchdog"]["pid"]  # (still supervised: the window is open)
+    nspod(verb, "fend")
+    if verb == "start":  # it runs again, and ends again
+        again = wait_for(lambda: (p := pods.inspect("fend"))["status"]["phase"] == "Succeeded"
+                         and not p["nspod"]["watchdog"]["pid"] and p, what="the pod to end again")
+        assert (again["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"]
+                != ended["status"]["containerStatuses"][0]["state"]["terminated"]["startedAt"])
+        nspod("rm", "fend")
+    assert not listed("fend")
+
+
 @pytest.mark.parametrize("fault", ["rm:stopped", "rm:torn-down"])
 def test_cli_killed_during_rm_then_rm_again(pods, fault):
     pods.run(POD.format(name="frm"))
