@@ -231,7 +231,11 @@ class Supervisor:
 
     def reap_orphans(self):
         """Reap our children that no pod claims: processes re-parented to us.
-        (Not waitpid(-1): it would take a container's exit status from its pod.)"""
+        (Not waitpid(-1): it would take a container's exit status from its pod.)
+        Most signals leave no child to reap (a pod reaped its own already):
+        then one waitid answers, not a scan of every pod's and child's pid."""
+        if not _a_child_ended():
+            return
         claimed = set()
         for watchdog in self.pods.values():
             claimed.update(watchdog.claimed_pids())
@@ -368,6 +372,14 @@ def _answer(conn, message):
     except OSError:
         pass
     conn.close()
+
+
+def _a_child_ended():
+    """Whether a child of ours has ended and is not reaped yet (WNOWAIT: it stays so)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # no child at all
+        return False
 
 
 def _children():
