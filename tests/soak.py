@@ -22,6 +22,10 @@ os.environ.setdefault("NSPOD_NODE_LINGER", "30")  # one node holder for the whol
 
 from podtest import NSPOD, wait_for_clean  # noqa: E402
 
+# Memory is read after a quiet moment: the supervisor frees the watchdogs it
+# dropped at its first wake-up without an event (within a second), not at once.
+SETTLE = 2
+
 POD = """apiVersion: v1
 kind: Pod
 metadata: {{name: {name}}}
@@ -88,10 +92,12 @@ def main():
         with ThreadPoolExecutor(a.parallel) as pool:
             failures += [r for r in pool.map(lambda i: lifecycle(i, folder, user), range(a.parallel)) if r]
         watched = node_processes()
+        time.sleep(SETTLE)
         before = [memory_kib(pid) for pid in watched]
         with ThreadPoolExecutor(a.parallel) as pool:
             failures += [r for r in pool.map(lambda i: lifecycle(i, folder, user),
                                              range(a.parallel, a.lifecycles)) if r]
+        time.sleep(SETTLE)
         after = [memory_kib(pid) for pid in watched]
         replaced = node_processes() != watched
         seconds = time.monotonic() - start

@@ -28,7 +28,7 @@ def supervisor():
     s = Supervisor.__new__(Supervisor)
     s.pods, s.touched, s.idle = {}, set(), 5.0
     s.last_sweep = time.monotonic()
-    s.forget = lambda: None
+    s.dropped_at = None
     return s
 
 
@@ -80,3 +80,46 @@ def test_a_pod_that_ended_is_dropped(supervisor):
     add(supervisor, w)
     supervisor.after_events(sweep=False)
     assert "ended" not in supervisor.pods
+
+
+class Cycle:
+    """A dropped watchdog's shape: objects that refer to each other."""
+    def __init__(self):
+        self.me = self
+
+
+def test_a_dropped_watchdog_is_freed_at_a_quiet_wake_up_not_at_once(supervisor, monkeypatch):
+    import gc
+    import weakref
+
+    import nspod.supervisor as module
+
+    passes = []
+    collect = gc.collect
+    monkeypatch.setattr(module.gc, "collect", lambda: passes.append(1) or collect())
+    gc.disable()  # (the automatic passes: only ours may free it)
+    try:
+        dropped = Cycle()
+        gone = weakref.ref(dropped)
+        del dropped
+        supervisor.forget()  # (a pod's drop, in after_events)
+        assert passes == [] and gone() is not None
+        now = time.monotonic()
+        assert not supervisor.collect_dropped(quiet=False, now=now)  # busy: it waits
+        assert supervisor.collect_dropped(quiet=True, now=now)
+        assert passes == [1] and gone() is None
+        assert not supervisor.collect_dropped(quiet=True, now=now)  # nothing left to free
+    finally:
+        gc.enable()
+
+
+def test_a_busy_supervisor_frees_what_it_dropped_within_garbage_wait(supervisor, monkeypatch):
+    import nspod.supervisor as module
+
+    monkeypatch.setattr(module.gc, "collect", lambda: 0)
+    supervisor.forget()
+    first = supervisor.dropped_at
+    supervisor.forget()  # a second drop does not put the pass off
+    assert supervisor.dropped_at == first
+    assert not supervisor.collect_dropped(quiet=False, now=first + module.GARBAGE_WAIT - 0.1)
+    assert supervisor.collect_dropped(quiet=False, now=first + module.GARBAGE_WAIT)
