@@ -73,7 +73,7 @@ class Supervisor:
         self.signalled = False  # a signal woke us since the last reaping
         self.touched = set()  # the pods a request of this wake-up was about
         self.last_sweep = 0.0  # when every pod's after_events last ran (time.monotonic)
-        self.dropped_at = None  # when a watchdog was dropped and not yet freed (forget)
+        self.collect_due = False  # a pod was dropped since the collector's last full pass (forget)
         self.wake_r, self.wake_w = socket.socketpair()
         for s in (self.wake_r, self.wake_w):
             s.setblocking(False)
@@ -94,24 +94,12 @@ class Supervisor:
             if _busy(events):
                 busy_since = time.monotonic()
             self.touched.clear()
-            sweep = False
-            for key, _ in _in_turn(events):
-                if key.data == "accept":
-                    self.accept()
-                elif key.data == "wake":
-                    self.drain_wake()
-                    sweep = True
-                else:
-                    watchdog, (kind, name) = key.data
-                    if self.pods.get(watchdog.name) is watchdog:
-                        self.touched.add(watchdog)
-                        self.guarded(watchdog, watchdog.on_event, kind, name, key.fd)
-            self.after_events(sweep)
+            self.after_events(self.dispatch(events))
             if self.signalled:  # (SIGCHLD among them: only then can there be an orphan to reap)
                 self.signalled = False
                 self.reap_orphans()
+            self.collect_when_quiet(not events)
             now = time.monotonic()
-            self.collect_dropped(not events, now)
             if not self.pods:
                 if now - idle_since >= self.linger:
                     return 0
@@ -120,6 +108,23 @@ class Supervisor:
             if self.keeper is not None and now - busy_since >= self.idle and not self.needed():
                 return self.hand_over()
         return None
+
+    def dispatch(self, events):
+        """Each event to its handler (requests, signals, pods' events, in
+        turn). True if a signal woke us."""
+        signalled = False
+        for key, _ in _in_turn(events):
+            if key.data == "accept":
+                self.accept()
+            elif key.data == "wake":
+                self.drain_wake()
+                signalled = True
+            else:
+                watchdog, (kind, name) = key.data
+                if watchdog is not None and self.pods.get(watchdog.name) is watchdog:
+                    self.touched.add(watchdog)
+                    self.guarded(watchdog, watchdog.on_event, kind, name, key.fd)
+        return signalled
 
     def needed(self):
         """True while a pod needs us (or a command is about to ask)."""
@@ -135,23 +140,27 @@ class Supervisor:
         self.pods.clear()
         return count
 
-    def forget(self):
-        """A pod was dropped. Its watchdog is a cycle of objects: only the
-        collector's full pass frees it (a quiet supervisor allocates too
-        little for that pass to come round by itself). That pass walks every
-        pod's objects, ~0.1 ms a pod still running (4 ms beside 40): so it
-        waits for a quiet wake-up (collect_dropped), not to hold up the
-        other pods, or the next `rm` of a batch."""
-        if self.dropped_at is None:
-            self.dropped_at = time.monotonic()
+    def forget(self, watchdog):
+        """A pod was dropped: its watchdog is freed by reference counting as
+        this wake-up lets go of it. Only the references back to it (its
+        selector's owner, its hooks' and probes' `w`) made it a cycle, which
+        only the collector's full pass frees; that pass walks every pod's
+        objects (~0.1 ms a pod still running, 4 ms beside 40) and ran at
+        every removal. It now runs at the next quiet wake-up (collect_when_quiet)."""
+        self.touched.discard(watchdog)
+        watchdog.sel.owner = watchdog.lifecycle.w = watchdog.probes.w = None
+        self.collect_due = True
 
-    def collect_dropped(self, quiet, now):
-        """Free the watchdogs dropped since the last pass, and give the memory
-        back: at a wake-up with no event (`quiet`), or GARBAGE_WAIT s after
-        the first drop when none comes. True if it did."""
-        if self.dropped_at is None or not (quiet or now - self.dropped_at >= GARBAGE_WAIT):
+    def collect_when_quiet(self, quiet):
+        """After a pod was dropped, at the first wake-up without an event
+        (`quiet`: the pass holds nobody up): the collector's full pass, for
+        any cycle left by what the pod's handling made (an exception's
+        traceback, say), then the memory back to the kernel. (A quiet
+        supervisor allocates too little for the collector to come round by
+        itself.) True if it ran."""
+        if not (quiet and self.collect_due):
             return False
-        self.dropped_at = None
+        self.collect_due = False
         gc.collect()
         trim_heap()
         return True
@@ -173,7 +182,7 @@ class Supervisor:
                 continue
             if self.guarded(watchdog, watchdog.after_events):
                 self.pods.pop(watchdog.name, None)
-                self.forget()
+                self.forget(watchdog)
             elif self.pods.get(watchdog.name) is watchdog:
                 due = watchdog.timeout()
                 watchdog.next_wake = float("inf") if due is None else now + due
@@ -341,7 +350,6 @@ def _busy(events):
 
 MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request
 REQUEST_TIME = 1.0      # seconds a client has to send its whole request line
-GARBAGE_WAIT = 5.0      # seconds a dropped watchdog waits at most for a quiet wake-up to be freed
 
 
 def _read_request(conn):

@@ -22,8 +22,8 @@ os.environ.setdefault("NSPOD_NODE_LINGER", "30")  # one node holder for the whol
 
 from podtest import NSPOD, wait_for_clean  # noqa: E402
 
-# Memory is read after a quiet moment: the supervisor frees the watchdogs it
-# dropped at its first wake-up without an event (within a second), not at once.
+# Memory is read after a quiet moment: the supervisor collects what the pods
+# it dropped left, and gives the memory back, at its first quiet wake-up.
 SETTLE = 2
 
 POD = """apiVersion: v1

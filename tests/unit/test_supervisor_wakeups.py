@@ -8,9 +8,14 @@ import pytest
 from nspod.supervisor import Supervisor
 
 
+class Part:
+    """A watchdog's selector, hooks or probes, as forget sees them."""
+
+
 class FakeWatchdog:
     def __init__(self, name, due=None, done=False):
         self.name, self.due, self.done = name, due, done
+        self.sel, self.lifecycle, self.probes = Part(), Part(), Part()
         self.explain = None
         self.next_wake = 0.0
         self.ran = 0
@@ -28,7 +33,7 @@ def supervisor():
     s = Supervisor.__new__(Supervisor)
     s.pods, s.touched, s.idle = {}, set(), 5.0
     s.last_sweep = time.monotonic()
-    s.dropped_at = None
+    s.collect_due = False
     return s
 
 
@@ -82,13 +87,50 @@ def test_a_pod_that_ended_is_dropped(supervisor):
     assert "ended" not in supervisor.pods
 
 
-class Cycle:
-    """A dropped watchdog's shape: objects that refer to each other."""
-    def __init__(self):
-        self.me = self
+
+POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: dropped}
+spec:
+  containers:
+  - name: app
+    command: [sleep, "1"]
+    readinessProbe: {exec: {command: ["true"]}}
+    lifecycle: {postStart: {exec: {command: ["true"]}}}
+"""
 
 
-def test_a_dropped_watchdog_is_freed_at_a_quiet_wake_up_not_at_once(supervisor, monkeypatch):
+def test_a_dropped_watchdog_is_freed_without_the_collectors_pass(tmp_path, monkeypatch):
+    """The supervisor lets go of a real watchdog (its selector, hooks and
+    probes point back at it): reference counting frees it at once; the
+    collector's full pass (~0.1 ms a pod running) waits for a quiet wake-up."""
+    import gc
+    import selectors
+    import weakref
+
+    from nspod.spec import load_pods
+    from nspod.store import Store
+
+    monkeypatch.setenv("NSPOD_STATE_DIR", str(tmp_path / "state"))
+    store = Store()
+    store.create_pod(load_pods(POD, "test")[0][0], "uid-1", {})
+    s = Supervisor.__new__(Supervisor)
+    s.sel, s.store, s.keeper, s.pods, s.touched = selectors.DefaultSelector(), store, None, {}, set()
+    s.collect_due = False
+    watchdog = s.watchdog("dropped")
+    s.touched.add(watchdog)
+    gone = weakref.ref(watchdog)
+    gc.disable()  # (only reference counting may free it)
+    try:
+        s.forget(watchdog)
+        del watchdog
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_the_collectors_pass_after_a_drop_waits_for_a_quiet_wake_up(supervisor, monkeypatch):
     import gc
     import weakref
 
@@ -97,29 +139,22 @@ def test_a_dropped_watchdog_is_freed_at_a_quiet_wake_up_not_at_once(supervisor, 
     passes = []
     collect = gc.collect
     monkeypatch.setattr(module.gc, "collect", lambda: passes.append(1) or collect())
-    gc.disable()  # (the automatic passes: only ours may free it)
+
+    class Left:  # a cycle that the pod's handling left
+        def __init__(self):
+            self.me = self
+
+    gc.disable()
     try:
-        dropped = Cycle()
-        gone = weakref.ref(dropped)
-        del dropped
-        supervisor.forget()  # (a pod's drop, in after_events)
+        assert not supervisor.collect_when_quiet(quiet=True)  # nothing dropped: no pass
+        left = Left()
+        gone = weakref.ref(left)
+        del left
+        supervisor.forget(FakeWatchdog("ended"))
+        assert not supervisor.collect_when_quiet(quiet=False)  # busy: it waits
         assert passes == [] and gone() is not None
-        now = time.monotonic()
-        assert not supervisor.collect_dropped(quiet=False, now=now)  # busy: it waits
-        assert supervisor.collect_dropped(quiet=True, now=now)
+        assert supervisor.collect_when_quiet(quiet=True)
         assert passes == [1] and gone() is None
-        assert not supervisor.collect_dropped(quiet=True, now=now)  # nothing left to free
+        assert not supervisor.collect_when_quiet(quiet=True)  # once
     finally:
         gc.enable()
-
-
-def test_a_busy_supervisor_frees_what_it_dropped_within_garbage_wait(supervisor, monkeypatch):
-    import nspod.supervisor as module
-
-    monkeypatch.setattr(module.gc, "collect", lambda: 0)
-    supervisor.forget()
-    first = supervisor.dropped_at
-    supervisor.forget()  # a second drop does not put the pass off
-    assert supervisor.dropped_at == first
-    assert not supervisor.collect_dropped(quiet=False, now=first + module.GARBAGE_WAIT - 0.1)
-    assert supervisor.collect_dropped(quiet=False, now=first + module.GARBAGE_WAIT)
