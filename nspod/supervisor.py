@@ -73,7 +73,7 @@ class Supervisor:
         self.signalled = False  # a signal woke us since the last reaping
         self.touched = set()  # the pods a request of this wake-up was about
         self.last_sweep = 0.0  # when every pod's after_events last ran (time.monotonic)
-        self.collect_due = False  # a pod was dropped since the collector's last full pass (forget)
+        self.collect_due = None  # a pod was dropped: the collector's full pass is due by then (forget)
         self.wake_r, self.wake_w = socket.socketpair()
         for s in (self.wake_r, self.wake_w):
             s.setblocking(False)
@@ -98,8 +98,8 @@ class Supervisor:
             if self.signalled:  # (SIGCHLD among them: only then can there be an orphan to reap)
                 self.signalled = False
                 self.reap_orphans()
-            self.collect_when_quiet(not events)
             now = time.monotonic()
+            self.collect_when_quiet(not events, now)
             if not self.pods:
                 if now - idle_since >= self.linger:
                     return 0
@@ -146,21 +146,22 @@ class Supervisor:
         selector's owner, its hooks' and probes' `w`) made it a cycle, which
         only the collector's full pass frees; that pass walks every pod's
         objects (~0.1 ms a pod still running, 4 ms beside 40) and ran at
-        every removal. It now runs at the next quiet wake-up (collect_when_quiet)."""
+        every removal; now at most once a second (collect_when_quiet)."""
         self.touched.discard(watchdog)
         watchdog.sel.owner = watchdog.lifecycle.w = watchdog.probes.w = None
-        self.collect_due = True
+        if self.collect_due is None:
+            self.collect_due = time.monotonic() + GARBAGE_WAIT
 
-    def collect_when_quiet(self, quiet):
+    def collect_when_quiet(self, quiet, now):
         """After a pod was dropped, at the first wake-up without an event
-        (`quiet`: the pass holds nobody up): the collector's full pass, for
-        any cycle left by what the pod's handling made (an exception's
-        traceback, say), then the memory back to the kernel. (A quiet
-        supervisor allocates too little for the collector to come round by
-        itself.) True if it ran."""
-        if not (quiet and self.collect_due):
+        (`quiet`: the pass holds nobody up), or GARBAGE_WAIT s after the drop
+        in a busy supervisor: the collector's full pass, for the cycles what
+        the pods' handling made left behind, then the memory back to the
+        kernel. (A quiet supervisor allocates too little for the collector
+        to come round by itself.) True if it ran."""
+        if self.collect_due is None or not (quiet or now >= self.collect_due):
             return False
-        self.collect_due = False
+        self.collect_due = None
         gc.collect()
         trim_heap()
         return True
@@ -350,6 +351,7 @@ def _busy(events):
 
 MAX_REQUEST = 64 << 10  # bytes of one request line: far above any request
 REQUEST_TIME = 1.0      # seconds a client has to send its whole request line
+GARBAGE_WAIT = 1.0      # seconds a busy supervisor puts the collector's pass off after a drop
 
 
 def _read_request(conn):

@@ -33,7 +33,7 @@ def supervisor():
     s = Supervisor.__new__(Supervisor)
     s.pods, s.touched, s.idle = {}, set(), 5.0
     s.last_sweep = time.monotonic()
-    s.collect_due = False
+    s.collect_due = None
     return s
 
 
@@ -117,7 +117,7 @@ def test_a_dropped_watchdog_is_freed_without_the_collectors_pass(tmp_path, monke
     store.create_pod(load_pods(POD, "test")[0][0], "uid-1", {})
     s = Supervisor.__new__(Supervisor)
     s.sel, s.store, s.keeper, s.pods, s.touched = selectors.DefaultSelector(), store, None, {}, set()
-    s.collect_due = False
+    s.collect_due = None
     watchdog = s.watchdog("dropped")
     s.touched.add(watchdog)
     gone = weakref.ref(watchdog)
@@ -140,21 +140,34 @@ def test_the_collectors_pass_after_a_drop_waits_for_a_quiet_wake_up(supervisor, 
     collect = gc.collect
     monkeypatch.setattr(module.gc, "collect", lambda: passes.append(1) or collect())
 
-    class Left:  # a cycle that the pod's handling left
+    class Left:  # a cycle that the pods' handling left
         def __init__(self):
             self.me = self
 
     gc.disable()
     try:
-        assert not supervisor.collect_when_quiet(quiet=True)  # nothing dropped: no pass
+        now = time.monotonic()
+        assert not supervisor.collect_when_quiet(quiet=True, now=now)  # nothing dropped: no pass
         left = Left()
         gone = weakref.ref(left)
         del left
         supervisor.forget(FakeWatchdog("ended"))
-        assert not supervisor.collect_when_quiet(quiet=False)  # busy: it waits
+        assert not supervisor.collect_when_quiet(quiet=False, now=now)  # busy: it waits
         assert passes == [] and gone() is not None
-        assert supervisor.collect_when_quiet(quiet=True)
+        assert supervisor.collect_when_quiet(quiet=True, now=now)
         assert passes == [1] and gone() is None
-        assert not supervisor.collect_when_quiet(quiet=True)  # once
+        assert not supervisor.collect_when_quiet(quiet=True, now=now)  # once
     finally:
         gc.enable()
+
+
+def test_a_busy_supervisor_runs_the_pass_within_garbage_wait_of_a_drop(supervisor, monkeypatch):
+    import nspod.supervisor as module
+
+    monkeypatch.setattr(module.gc, "collect", lambda: 0)
+    supervisor.forget(FakeWatchdog("a"))
+    due = supervisor.collect_due
+    supervisor.forget(FakeWatchdog("b"))  # a second drop does not put the pass off
+    assert supervisor.collect_due == due
+    assert not supervisor.collect_when_quiet(quiet=False, now=due - 0.01)
+    assert supervisor.collect_when_quiet(quiet=False, now=due)
