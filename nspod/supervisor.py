@@ -155,9 +155,8 @@ class Supervisor:
     def collect_when_quiet(self, quiet, now):
         """After a pod was dropped, at the first wake-up without an event
         (`quiet`: the pass holds nobody up), or GARBAGE_WAIT s after the drop
-        in a busy supervisor: the collector's full pass, for the cycles what
-        the pods' handling made left behind, then the memory back to the
-        kernel. (A quiet supervisor allocates too little for the collector
+        in a busy supervisor: the collector's full pass, for cycles left by
+        the pods' handling, then the memory back to the kernel. (A quiet supervisor allocates too little for the collector
         to come round by itself.) True if it ran."""
         if self.collect_due is None or not (quiet or now >= self.collect_due):
             return False
