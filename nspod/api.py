@@ -51,19 +51,22 @@ def run(text, source, backoff_base=None, no_limits=False, warn=print):
 
     check_ids(pods, idmap.plan() if node.rootless() else None)  # runAsUser & co. exist in the pod's user namespace
     store = Store()
-    created = []
+    created = []  # (name, uid): each row we may have made, counted before it is made
     try:
         for pod in pods:
-            store.create_pod(pod, _uuid4(), settings)
-            created.append(pod.name)
+            uid = _uuid4()
+            created.append((pod.name, uid))  # (a Ctrl-C as create_pod returns must not leave its row)
+            store.create_pod(pod, uid, settings)
             faults.point("run:created")
             _spawn_watchdog(pod.name)
             faults.point("run:spawned")
     except BaseException:
-        # Undo everything done so far, whatever stopped us (Ctrl-C included).
-        for name in created:
+        # Undo everything done so far, whatever stopped us (Ctrl-C included):
+        # the rows with our uid, not a pod of that name that was there before.
+        for name, uid in created:
             try:
-                _remove(store, name)
+                if store.pod(name)["uid"] == uid:
+                    _remove(store, name)
             except NspodError:
                 pass
         raise

@@ -10,7 +10,8 @@ own is that of the command that started it (its adoptions at start). A
 watchdog's point kills the supervisor, every pod's: that is the crash the
 tests mean. Unset, a point costs one comparison.
 
-Points: run:created (the pod's row exists, no watchdog yet), run:spawned
+Points: store:pod-created (the row is made, `run` is not told yet),
+run:created (the pod's row exists, no watchdog yet), run:spawned
 (the watchdog reported), rm:stopped (the watchdog is gone, nothing torn
 down), rm:torn-down (the sandbox is gone, the row not yet), watchdog:sandbox
 (the pause holder runs, no container yet), watchdog:teardown (the pause

@@ -5,6 +5,7 @@ import os
 import sqlite3
 import time
 
+from . import faults
 from .errors import NspodError, NotFound, StateError, note
 from .paths import state_dir
 from .phase import new_status
@@ -160,6 +161,7 @@ class Store:
                     )
         except sqlite3.IntegrityError:
             raise NspodError(f'pod "{pod.name}" already exists (nspod rm {pod.name} first, or pick another name)') from None
+        faults.point("store:pod-created")  # (the row is made; the caller does not know yet)
 
     def pod(self, name):
         row = self._one("SELECT * FROM pods WHERE name = ?", (name,))

@@ -44,6 +44,14 @@ def test_cli_killed_during_run(tmp_path, fault):
     nspod("rm", "-f", "fcli")
 
 
+def test_run_interrupted_as_a_row_is_made_leaves_nothing(tmp_path):
+    """Whatever stops `run` (a Ctrl-C) as the store makes a pod's row, before
+    `run` is told: the row is counted as ours before it is made, and undone."""
+    done = run_with_fault(tmp_path, "frow", "store:pod-created:fail")
+    assert done.returncode == 1 and "fault injected at store:pod-created" in done.stderr, done.stderr
+    assert not listed("frow")
+
+
 def test_watchdog_killed_before_its_containers_start(tmp_path):
     done = run_with_fault(tmp_path, "fwd", "watchdog:sandbox")
     assert done.returncode == 1 and "ended before it reported" in done.stderr, done.stderr
