@@ -3,12 +3,12 @@
 NSPOD_FAULT=POINT makes the nspod process that reaches POINT kill itself
 there with SIGKILL; NSPOD_FAULT=POINT:fail makes it fail there with an
 OSError instead, and POINT:slow makes it stall there for SLOW seconds (a
-window a command may land in). So a test can crash each process at the moments that
-matter and check what the next command makes of it. The CLI passes the
-setting on with the pod it asks the supervisor to start; the supervisor's
-own is that of the command that started it (its adoptions at start). A
-watchdog's point kills the supervisor, every pod's: that is the crash the
-tests mean. Unset, a point costs one comparison.
+window a command may land in). So a test can crash each process at the
+moments that matter and check what the next command makes of it. The
+CLI passes the setting on with the pod it asks the supervisor to start;
+the supervisor's own is that of the command that started it (its
+adoptions at start). A watchdog's point kills the supervisor, every pod's:
+that is the crash the tests mean. Unset, a point costs one comparison.
 
 Points: store:pod-created (the row is made, `run` is not told yet),
 run:created (the pod's row exists, no watchdog yet), run:spawned

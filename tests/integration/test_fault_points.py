@@ -22,9 +22,9 @@ spec:
 """
 
 
-def run_with_fault(tmp_path, name, fault, *extra):
+def run_with_fault(tmp_path, name, fault, *extra, manifest=POD):
     f = tmp_path / f"{name}.yaml"
-    f.write_text(POD.format(name=name))
+    f.write_text(manifest.format(name=name))
     env = dict(os.environ, NSPOD_FAULT=fault)
     return subprocess.run(NSPOD + ["run", str(f), *extra], capture_output=True, text=True,
                           timeout=60, env=env)
@@ -71,11 +71,11 @@ def test_watchdog_killed_half_way_through_teardown(tmp_path, pods):
 
 ENDS = """apiVersion: v1
 kind: Pod
-metadata: {name: fend}
+metadata: {{name: {name}}}
 spec:
   restartPolicy: Never
   containers:
-  - {name: a, command: ["true"]}
+  - {{name: a, command: ["true"]}}
 """
 
 
@@ -83,11 +83,9 @@ spec:
 def test_an_ended_pod_is_taken_while_its_supervisor_takes_its_sandbox_apart(tmp_path, pods, verb):
     """The supervisor writes Succeeded, then tears the sandbox down (held
     there for faults.SLOW s): a user who saw the phase may rm or start it."""
-    f = tmp_path / "fend.yaml"
-    f.write_text(ENDS)
-    env = dict(os.environ, NSPOD_FAULT="watchdog:teardown:slow")
     pods.names.append("fend")
-    subprocess.run(NSPOD + ["run", str(f)], check=True, env=env, capture_output=True, timeout=60)
+    done = run_with_fault(tmp_path, "fend", "watchdog:teardown:slow", manifest=ENDS)
+    assert done.returncode == 0, done.stderr
     wait_for(lambda: phase("fend") == "Succeeded", what="the pod to end")
     ended = pods.inspect("fend")
     assert ended["nspod"]["watchdog"]["pid"]  # (still supervised: the window is open)

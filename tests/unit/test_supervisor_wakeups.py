@@ -87,7 +87,6 @@ def test_a_pod_that_ended_is_dropped(supervisor):
     assert "ended" not in supervisor.pods
 
 
-
 POD = """
 apiVersion: v1
 kind: Pod
