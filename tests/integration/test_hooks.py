@@ -17,6 +17,8 @@ from podtest import nspod, wait_for
 FAST = ("--backoff-base", "2s")
 # A container that ends at once on TERM (a shell as PID 1 ignores signals it does not trap).
 ENDS_ON_TERM = "trap 'exit 0' TERM; sleep 300 & wait"
+# Seconds since boot, to 10 ms: a fresh machine may step its wall clock (`date`) mid-test.
+NOW = 'cut -d" " -f1 /proc/uptime'
 
 
 def pod(name, command, lifecycle, grace=30, policy="Always", volume=None, extra="", ports=""):
@@ -171,8 +173,8 @@ def test_post_start_sleep_holds_the_start_and_the_next_container(pods):
 # -- preStop and termination ----------------------------------------------------------------
 def test_pre_stop_exec_runs_before_term(pods, tmp_path):
     shared = shared_dir(tmp_path)
-    command = "trap 'date +%s.%N > /v/term; exit 0' TERM; sleep 300 & wait"
-    hook = {"preStop": {"exec": {"command": ["sh", "-c", "date +%s.%N > /v/prestop; sleep 1"]}}}
+    command = f"trap '{NOW} > /v/term; exit 0' TERM; sleep 300 & wait"
+    hook = {"preStop": {"exec": {"command": ["sh", "-c", f"{NOW} > /v/prestop; sleep 1"]}}}
     pods.run(pod("pre-exec", command, hook, grace=20, volume=shared))
     wait_for(lambda: "running" in state(pods, "pre-exec"), what="running")
     t0 = time.monotonic()
@@ -186,8 +188,8 @@ def test_pre_stop_exec_runs_before_term(pods, tmp_path):
 
 def test_pre_stop_longer_than_the_grace_period_is_cut_off(pods, tmp_path):
     shared = shared_dir(tmp_path)
-    command = "trap 'date +%s.%N > /v/term; exit 0' TERM; sleep 300 & wait"
-    hook = {"preStop": {"exec": {"command": ["sh", "-c", "date +%s.%N > /v/prestop; sleep 30; touch /v/never"]}}}
+    command = f"trap '{NOW} > /v/term; exit 0' TERM; sleep 300 & wait"
+    hook = {"preStop": {"exec": {"command": ["sh", "-c", f"{NOW} > /v/prestop; sleep 30; touch /v/never"]}}}
     pods.run(pod("pre-long", command, hook, grace=3, volume=shared))
     wait_for(lambda: "running" in state(pods, "pre-long"), what="running")
     t0 = time.monotonic()
