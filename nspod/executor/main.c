@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,10 +113,14 @@ static void default_signals(void)
     /* Undo what the Python parent set: ignored signals stay ignored across
      * exec. SIGPIPE stays ignored until execve: a step told to a reader that
      * left must not kill the start (steps.tell blocks it likewise). */
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    /* The system call itself: a libc refuses the signals it keeps for its
+     * own use (glibc 32-33, musl 32-34), and those may be ignored too. All
+     * zero is SIG_DFL, no flags and an empty mask in either layout of the
+     * kernel's struct sigaction (with or without sa_restorer). */
+    unsigned long dfl[4] = {0};
     for (int s = 1; s < NSIG; s++)
         if (s != SIGKILL && s != SIGSTOP)
-            sigaction(s, &dfl, NULL);
+            syscall(SYS_rt_sigaction, s, dfl, NULL, sizeof(uint64_t));
     signal(SIGPIPE, SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
@@ -765,12 +770,13 @@ static void run(char **argv, char **env)
 
 /* The supervisor runs SCHED_BATCH, so that it does not preempt what it
  * starts (nspod/kernel/process.py, yield_on_wakeup); we inherit that, and
- * the container must not: back to the normal policy before anything. */
+ * the container must not: back to the normal policy before anything. The
+ * system calls themselves: musl's wrappers are stubs that return ENOSYS. */
 static void normal_policy(void)
 {
     struct sched_param param = {0};
-    if (sched_getscheduler(0) == SCHED_BATCH)
-        sched_setscheduler(0, SCHED_OTHER, &param);  /* (refused: slower, nothing else) */
+    if (syscall(SYS_sched_getscheduler, 0) == SCHED_BATCH)
+        syscall(SYS_sched_setscheduler, 0, SCHED_OTHER, &param);  /* (refused: slower, nothing else) */
 }
 
 int main(int argc, char **argv)

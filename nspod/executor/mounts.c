@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mount.h>
+#ifndef __GLIBC__
+#include <linux/mount.h> /* musl's sys/mount.h lacks the new mount API (glibc 2.36 has it) */
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -136,3 +136,21 @@ def test_the_supervisor_yields_the_cpu_and_its_containers_do_not(pods):
     shown = nspod("exec", "sched", "--", "sh", "-c", "cat /proc/1/stat; cat /proc/self/stat").stdout
     policies = [line.rsplit(")", 1)[1].split()[38] for line in shown.splitlines()]
     assert policies == ["0", "0"], shown
+
+
+def signal_masks(pid):
+    fields = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    return int(fields["SigIgn"], 16), int(fields["SigBlk"], 16)
+
+
+def test_a_container_starts_with_no_signal_ignored_or_blocked(pods):
+    """Ignored signals stay ignored across exec: what the supervisor ignores
+    (Python ignores SIGPIPE and SIGXFSZ) must not reach the container, nor a
+    blocked one."""
+    pods.run(pod("signals", ["sleep", "300"]))
+    supervisor = supervisor_pid()
+    assert supervisor, "no supervisor runs while a pod starts"
+    ignored_by_supervisor, _ = signal_masks(supervisor)
+    assert ignored_by_supervisor & (1 << (13 - 1)), "the supervisor no longer ignores SIGPIPE: test nothing"
+    container = pods.inspect("signals")["nspod"]["containers"][0]["pid"]
+    assert signal_masks(container) == (0, 0)
