@@ -112,10 +112,10 @@ static void default_signals(void)
 {
     /* Undo what the Python parent set: ignored signals stay ignored across
      * exec. SIGPIPE stays ignored until execve: a step told to a reader that
-     * left must not kill the start (steps.tell blocks it likewise). */
-    /* The system call itself: a libc refuses the signals it keeps for its
-     * own use (glibc 32-33, musl 32-34), and those may be ignored too. All
-     * zero is SIG_DFL, no flags and an empty mask in either layout of the
+     * left must not kill the start (steps.tell blocks it likewise). The
+     * system call itself: a libc refuses the signals it keeps for its own
+     * use (glibc 32-33, musl 32-34), and those may be ignored too. All zero
+     * is SIG_DFL, no flags and an empty mask in either layout of the
      * kernel's struct sigaction (with or without sa_restorer). */
     unsigned long dfl[4] = {0};
     for (int s = 1; s < NSIG; s++)
