@@ -73,7 +73,7 @@ class Supervisor:
         self.signalled = False  # a signal woke us since the last reaping
         self.touched = set()  # the pods a request of this wake-up was about
         self.last_sweep = 0.0  # when every pod's after_events last ran (time.monotonic)
-        self.collect_due = None  # a pod was dropped: the collector's full pass is due by then (forget)
+        self.collect_due = None  # a pod was dropped: the collector's full pass is due by then (drop)
         self.wake_r, self.wake_w = socket.socketpair()
         for s in (self.wake_r, self.wake_w):
             s.setblocking(False)
@@ -140,15 +140,16 @@ class Supervisor:
         self.pods.clear()
         return count
 
-    def forget(self, watchdog):
-        """A pod was dropped: its watchdog is freed by reference counting as
-        this wake-up lets go of it. Only the references back to it (its
-        selector's owner, its hooks' and probes' `w`) made it a cycle, which
-        only the collector's full pass frees; that pass walks every pod's
-        objects (~0.1 ms a pod still running, 4 ms beside 40) and ran at
-        every removal; now at most once a second (collect_when_quiet)."""
+    def drop(self, watchdog):
+        """The pod is no longer ours to serve (it ended, could not start, or
+        its handling failed): its watchdog is freed by reference counting as
+        this wake-up lets go of it (Watchdog.unlink). The collector's full
+        pass, which walks every pod's objects (~0.1 ms a pod still running,
+        4 ms beside 40), runs at most once a second (collect_when_quiet)."""
+        if self.pods.get(watchdog.name) is watchdog:
+            del self.pods[watchdog.name]
         self.touched.discard(watchdog)
-        watchdog.sel.owner = watchdog.lifecycle.w = watchdog.probes.w = None
+        watchdog.unlink()
         if self.collect_due is None:
             self.collect_due = time.monotonic() + GARBAGE_WAIT
 
@@ -156,8 +157,9 @@ class Supervisor:
         """After a pod was dropped, at the first wake-up without an event
         (`quiet`: the pass holds nobody up), or GARBAGE_WAIT s after the drop
         in a busy supervisor: the collector's full pass, for cycles left by
-        the pods' handling, then the memory back to the kernel. (A quiet supervisor allocates too little for the collector
-        to come round by itself.) True if it ran."""
+        the pods' handling, then the memory back to the kernel. (A quiet
+        supervisor allocates too little for the collector to come round by
+        itself.) True if it ran."""
         if self.collect_due is None or not (quiet or now >= self.collect_due):
             return False
         self.collect_due = None
@@ -181,8 +183,7 @@ class Supervisor:
             if not (sweep or watchdog in self.touched or watchdog.next_wake <= now):
                 continue
             if self.guarded(watchdog, watchdog.after_events):
-                self.pods.pop(watchdog.name, None)
-                self.forget(watchdog)
+                self.drop(watchdog)
             elif self.pods.get(watchdog.name) is watchdog:
                 due = watchdog.timeout()
                 watchdog.next_wake = float("inf") if due is None else now + due
@@ -203,7 +204,6 @@ class Supervisor:
             return handler(*args)
         except Exception as e:
             print_traceback()
-            self.pods.pop(watchdog.name, None)
             try:
                 watchdog.event(None, "Warning", "SupervisionError",
                                f"{type(e).__name__}: {e}; the pod is not supervised any more "
@@ -212,6 +212,7 @@ class Supervisor:
                 watchdog.release()
             except Exception:
                 print_traceback()
+            self.drop(watchdog)
             return False
         finally:
             if before is not None:
@@ -237,7 +238,7 @@ class Supervisor:
         watchdog.explain = explain
         self.pods[name] = watchdog
         if not self.guarded(watchdog, watchdog.begin, adopt, resume):
-            self.pods.pop(name, None)  # (it reported why)
+            self.drop(watchdog)  # (it reported why)
 
     def adopt_orphaned_pods(self):
         """Every pod a supervisor handed to the keeper (resumed), or was

@@ -250,6 +250,12 @@ class Watchdog(InitSupervision):
             os.close(self.explain)
             self.explain = None
 
+    def unlink(self):
+        """Let go of the references back to us (our selector's owner, our
+        hooks' and probes' `w`) once the supervisor has dropped us: they made
+        us a cycle, which only the collector's full pass frees."""
+        self.sel.owner = self.lifecycle.w = self.probes.w = None
+
     def close(self):
         """Close what we hold (the supervisor lives on; a watchdog process
         used to close it all by exiting)."""

@@ -8,14 +8,10 @@ import pytest
 from nspod.supervisor import Supervisor
 
 
-class Part:
-    """A watchdog's selector, hooks or probes, as forget sees them."""
-
-
 class FakeWatchdog:
     def __init__(self, name, due=None, done=False):
         self.name, self.due, self.done = name, due, done
-        self.sel, self.lifecycle, self.probes = Part(), Part(), Part()
+        self.unlinked = False
         self.explain = None
         self.next_wake = 0.0
         self.ran = 0
@@ -26,6 +22,9 @@ class FakeWatchdog:
 
     def timeout(self):
         return self.due
+
+    def unlink(self):
+        self.unlinked = True
 
 
 @pytest.fixture
@@ -87,6 +86,23 @@ def test_a_pod_that_ended_is_dropped(supervisor):
     assert "ended" not in supervisor.pods
 
 
+def test_a_pod_whose_handling_fails_is_dropped_as_one_that_ended(supervisor):
+    """A bug in one pod's handling (Supervisor.guarded) drops it the same way:
+    unlinked for reference counting, the collector's pass due."""
+    w = FakeWatchdog("broken")
+    w.event = w.report = lambda *args: None
+    w.release = lambda: None
+
+    def fails():
+        raise RuntimeError("a bug")
+
+    w.after_events = fails
+    add(supervisor, w)
+    supervisor.after_events(sweep=True)
+    assert "broken" not in supervisor.pods
+    assert w.unlinked and supervisor.collect_due is not None
+
+
 POD = """
 apiVersion: v1
 kind: Pod
@@ -122,7 +138,7 @@ def test_a_dropped_watchdog_is_freed_without_the_collectors_pass(tmp_path, monke
     gone = weakref.ref(watchdog)
     gc.disable()  # (only reference counting may free it)
     try:
-        s.forget(watchdog)
+        s.drop(watchdog)
         del watchdog
         assert gone() is None
     finally:
@@ -150,7 +166,7 @@ def test_the_collectors_pass_after_a_drop_waits_for_a_quiet_wake_up(supervisor, 
         left = Left()
         gone = weakref.ref(left)
         del left
-        supervisor.forget(FakeWatchdog("ended"))
+        supervisor.drop(FakeWatchdog("ended"))
         assert not supervisor.collect_when_quiet(quiet=False, now=now)  # busy: it waits
         assert passes == [] and gone() is not None
         assert supervisor.collect_when_quiet(quiet=True, now=now)
@@ -164,9 +180,9 @@ def test_a_busy_supervisor_runs_the_pass_within_garbage_wait_of_a_drop(superviso
     import nspod.supervisor as module
 
     monkeypatch.setattr(module.gc, "collect", lambda: 0)
-    supervisor.forget(FakeWatchdog("a"))
+    supervisor.drop(FakeWatchdog("a"))
     due = supervisor.collect_due
-    supervisor.forget(FakeWatchdog("b"))  # a second drop does not put the pass off
+    supervisor.drop(FakeWatchdog("b"))  # a second drop does not put the pass off
     assert supervisor.collect_due == due
     assert not supervisor.collect_when_quiet(quiet=False, now=due - 0.01)
     assert supervisor.collect_when_quiet(quiet=False, now=due)
